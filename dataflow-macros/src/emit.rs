@@ -1,0 +1,445 @@
+//! Code generation: one module per job, holding the static plan, `run` and `main`.
+//!
+//! `run` wires the chains in plan order. Each chain is built front to back with the runtime's
+//! `Chain` builder, so every closure's argument type is the type flowing at that point and
+//! rustc reports closure errors at the user's tokens; every generated call carries the span
+//! of the DSL operator it comes from. Internal names use mixed-site hygiene so they never
+//! clash with the user's names.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{Expr, Ident};
+
+use crate::graph::Graph;
+use crate::ops::{Family, Partitioning};
+use crate::parse::Job;
+use crate::plan::{ParallelismSpec, Plan};
+
+fn rt() -> TokenStream {
+    quote!(::dataflow::runtime)
+}
+
+fn internal(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// Operator ids: one per node, then one per partitioning call that runs a user function.
+struct Operators {
+    names: Vec<String>,
+    kinds: Vec<&'static str>,
+    uids: Vec<Option<String>>,
+    chains: Vec<usize>,
+    /// Partition use id -> operator id.
+    partition_ops: HashMap<usize, usize>,
+}
+
+fn operators(graph: &Graph, plan: &Plan) -> Operators {
+    let mut chain_of = vec![0; graph.nodes.len()];
+    for (c, chain) in plan.chains.iter().enumerate() {
+        for &n in &chain.nodes {
+            chain_of[n] = c;
+        }
+    }
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut user_names: Vec<Option<String>> = Vec::new();
+    let mut uids = Vec::new();
+    let mut chains = Vec::new();
+    for (id, node) in graph.nodes.iter().enumerate() {
+        kinds.push(node.spec.name);
+        user_names.push(node.settings.name.as_ref().map(syn::LitStr::value));
+        uids.push(node.settings.uid.as_ref().map(syn::LitStr::value));
+        chains.push(chain_of[id]);
+    }
+    let mut partition_ops = HashMap::new();
+    for edge in &graph.edges {
+        if let Some(p) = &edge.partition {
+            if matches!(p.kind, Partitioning::Hash | Partitioning::Custom)
+                && !partition_ops.contains_key(&p.id)
+            {
+                partition_ops.insert(p.id, kinds.len());
+                kinds.push(if p.kind == Partitioning::Hash {
+                    "key_by"
+                } else {
+                    "partition_custom"
+                });
+                user_names.push(None);
+                uids.push(None);
+                chains.push(chain_of[edge.from]);
+            }
+        }
+    }
+    // Default names are the operator's own name, numbered when it occurs more than once.
+    let mut total: HashMap<&str, usize> = HashMap::new();
+    for kind in &kinds {
+        *total.entry(kind).or_default() += 1;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let names = kinds
+        .iter()
+        .zip(user_names)
+        .map(|(kind, user)| {
+            let n = seen.entry(kind).or_default();
+            *n += 1;
+            user.unwrap_or_else(|| {
+                if total[kind] > 1 {
+                    format!("{kind}_{n}")
+                } else {
+                    kind.to_string()
+                }
+            })
+        })
+        .collect();
+    Operators {
+        names,
+        kinds,
+        uids,
+        chains,
+        partition_ops,
+    }
+}
+
+fn spec_tokens(spec: &ParallelismSpec) -> TokenStream {
+    let rt = rt();
+    match spec {
+        ParallelismSpec::Default => quote!(#rt::plan::ParallelismSpec::Default),
+        ParallelismSpec::Fixed(n) => quote!(#rt::plan::ParallelismSpec::Fixed(#n)),
+        ParallelismSpec::Expr(e) => quote!(#rt::plan::ParallelismSpec::Expr(#e)),
+    }
+}
+
+fn plan_static(job: &Job, graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
+    let rt = rt();
+    let name = job.name.to_string();
+    let description = doc_text(job);
+    let operators = (0..ops.names.len()).map(|id| {
+        let (name, kind, chain) = (&ops.names[id], ops.kinds[id], ops.chains[id]);
+        let uid = match &ops.uids[id] {
+            Some(uid) => quote!(::core::option::Option::Some(#uid)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#rt::plan::OperatorInfo { name: #name, kind: #kind, uid: #uid, chain: #chain })
+    });
+    let chains = plan.chains.iter().map(|chain| {
+        let nodes = &chain.nodes;
+        let parallelism = spec_tokens(&chain.parallelism);
+        let inputs = chain.inputs.iter().map(|&x| {
+            let exchange = &plan.exchanges[x];
+            let from = exchange.from_chain;
+            let variant = format_ident!("{}", exchange.partitioning.variant());
+            let operator = match graph.edges[exchange.edge].partition.as_ref().and_then(|p| ops.partition_ops.get(&p.id)) {
+                Some(op) => quote!(::core::option::Option::Some(#op)),
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator })
+        });
+        quote!(#rt::plan::ChainInfo { operators: &[#(#nodes),*], parallelism: #parallelism, inputs: &[#(#inputs),*] })
+    });
+    let bounded = plan.bounded;
+    quote! {
+        /// The physical plan `dataflow!` computed for this job.
+        pub static PLAN: #rt::plan::JobPlan = #rt::plan::JobPlan {
+            name: #name,
+            description: #description,
+            operators: &[#(#operators),*],
+            chains: &[#(#chains),*],
+            bounded: #bounded,
+        };
+    }
+}
+
+fn doc_text(job: &Job) -> String {
+    job.attrs
+        .iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The body of `run`: wiring every chain.
+fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
+    let rt = rt();
+    let job = internal("job");
+    let mut out = TokenStream::new();
+    for (c, chain) in plan.chains.iter().enumerate() {
+        if let Some(expr) = &chain.parallelism_expr {
+            out.extend(quote!(#job.set_parallelism(#c, (#expr) as usize)?;));
+        }
+    }
+    for (c, chain) in plan.chains.iter().enumerate() {
+        let chain_var = internal(&format!("chain_{c}"));
+        let source_var = internal(&format!("source_{c}"));
+        let head = &graph.nodes[chain.nodes[0]];
+        let mut middle: &[usize] = &chain.nodes;
+        let is_source = matches!(head.spec.family, Family::Source { .. });
+        let feed = if is_source {
+            middle = &middle[1..];
+            let name = &head.call.name;
+            let args = &head.call.args;
+            let op = chain.nodes[0];
+            out.extend(
+                quote_spanned!(name.span()=> let #source_var = #rt::io::#name(#op, #(#args),*);),
+            );
+            quote!(#source_var)
+        } else {
+            let first = internal(&format!("exchange_{}", chain.inputs[0]));
+            quote!(#first)
+        };
+        let last = *chain.nodes.last().unwrap_or(&0);
+        let sink = (graph.nodes[last].spec.family == Family::Sink).then_some(last);
+        if sink.is_some() {
+            middle = &middle[..middle.len() - 1];
+        }
+        let calls = middle.iter().map(|&n| operator_call(graph, n));
+        out.extend(quote!(let #chain_var = #rt::operator::Chain::fed_by(&#feed) #(#calls)*;));
+        let end = match sink {
+            Some(n) => sink_call(graph, n),
+            None => {
+                let mut ends = Vec::new();
+                for &x in &chain.outputs {
+                    let exchange = &plan.exchanges[x];
+                    let var = internal(&format!("exchange_{x}"));
+                    let to = exchange.to_chain;
+                    let partitioner = partitioner(graph, plan, ops, x, &chain_var);
+                    out.extend(
+                        quote!(let mut #var = #job.connect(&#chain_var, #c, #to, #partitioner)?;),
+                    );
+                    ends.push(quote!(#var.writers()));
+                }
+                let mut end = ends.pop().unwrap_or_else(|| quote!(()));
+                while let Some(previous) = ends.pop() {
+                    end = quote!(#rt::task::Tee(#previous, #end));
+                }
+                end
+            }
+        };
+        if is_source {
+            out.extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end)?;));
+        } else {
+            let inputs = chain
+                .inputs
+                .iter()
+                .map(|x| internal(&format!("exchange_{x}")));
+            out.extend(
+                quote!(#job.spawn_input_chain(#c, &mut [#(&mut #inputs),*], #chain_var, #end)?;),
+            );
+        }
+    }
+    out
+}
+
+fn operator_call(graph: &Graph, n: usize) -> TokenStream {
+    let node = &graph.nodes[n];
+    let name = &node.call.name;
+    let args = &node.call.args;
+    if node.spec.family == Family::Keyed && args.is_empty() && node.spec.max_args == 1 {
+        // `sum()`, `min()`, `max()` aggregate the record itself.
+        let v = internal("value");
+        return quote_spanned!(name.span()=> .#name(#n, |#v| #v));
+    }
+    quote_spanned!(name.span()=> .#name(#n, #(#args),*))
+}
+
+fn sink_call(graph: &Graph, n: usize) -> TokenStream {
+    let rt = rt();
+    let node = &graph.nodes[n];
+    let name = &node.call.name;
+    let args = &node.call.args;
+    if name == "collect" {
+        let handle = &args[0];
+        return quote_spanned!(name.span()=> #rt::io::collect(#n, &(#handle)));
+    }
+    quote_spanned!(name.span()=> #rt::io::#name(#n, #(#args),*))
+}
+
+fn partitioner(
+    graph: &Graph,
+    plan: &Plan,
+    ops: &Operators,
+    x: usize,
+    upstream: &Ident,
+) -> TokenStream {
+    let rt = rt();
+    let exchange = &plan.exchanges[x];
+    let partition = graph.edges[exchange.edge].partition.as_ref();
+    let span = partition.map_or_else(Span::call_site, |p| p.call.name.span());
+    let op = partition
+        .and_then(|p| ops.partition_ops.get(&p.id))
+        .copied()
+        .unwrap_or(0);
+    let arg = partition.and_then(|p| p.call.args.first());
+    match exchange.partitioning {
+        Partitioning::Forward => quote!(#rt::exchange::Forward::default()),
+        Partitioning::Rebalance => quote!(#rt::exchange::Rebalance::default()),
+        Partitioning::Rescale => quote!(#rt::exchange::Rescale::default()),
+        Partitioning::Shuffle => quote!(#rt::exchange::Shuffle::default()),
+        Partitioning::Broadcast => quote_spanned!(span=> #rt::exchange::Broadcast),
+        Partitioning::Global => quote!(#rt::exchange::Global),
+        Partitioning::Custom => {
+            quote_spanned!(span=> #rt::exchange::Custom::new(&#upstream, #op, #arg))
+        }
+        Partitioning::Hash if exchange.keep_key => {
+            quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(&#upstream, #op, #arg))
+        }
+        Partitioning::Hash => {
+            quote_spanned!(span=> #rt::exchange::KeyByValue::new(&#upstream, #op, #arg))
+        }
+    }
+}
+
+/// `Some(T)` if `ty` is written `Option<T>`.
+fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+            syn::GenericArgument::Type(inner) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn main_fn(job: &Job) -> TokenStream {
+    let rt = rt();
+    let cli = internal("cli");
+    let report = internal("report");
+    let mut specs = Vec::new();
+    let mut values = Vec::new();
+    for param in &job.params {
+        let name = &param.name;
+        let text = name.to_string();
+        let ty = &param.ty;
+        match option_inner(ty) {
+            Some(inner) => {
+                specs.push(
+                    quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::optional::<#inner>(#text)),
+                );
+                values.push(quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.optional::<#inner>(#text)?;));
+            }
+            None => {
+                specs.push(quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::of::<#ty>(#text)));
+                values.push(
+                    quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.value::<#ty>(#text)?;),
+                );
+            }
+        }
+    }
+    let names = job.params.iter().map(|p| &p.name);
+    quote! {
+        /// Runs the job as a command-line program: job parameters are positional arguments;
+        /// `--parallelism`, `--max-parallelism`, `--mode`, `--explain[=text|dot]` and
+        /// `--help` are flags.
+        pub fn main() -> #rt::Result<()> {
+            let ::core::option::Option::Some(#cli) = #rt::cli::JobCli::parse(&PLAN, &[#(#specs),*])? else {
+                return ::core::result::Result::Ok(());
+            };
+            #(#values)*
+            let #report = run(#cli.config(), #(#names),*)?;
+            #cli.finish(&#report);
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// The span of a type's first token, so trait errors on a parameter point at its type.
+trait SpanHack {
+    fn span_hack(&self) -> Span;
+}
+
+impl SpanHack for syn::Type {
+    fn span_hack(&self) -> Span {
+        self.to_token_stream()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span())
+    }
+}
+
+/// The module of one checked and planned job.
+pub fn emit_job(job: &Job, graph: &Graph, plan: &Plan) -> TokenStream {
+    let rt = rt();
+    let ops = operators(graph, plan);
+    let plan_static = plan_static(job, graph, plan, &ops);
+    let body = wiring(graph, plan, &ops);
+    let main = main_fn(job);
+    let params = job.params.iter().map(|p| {
+        let (name, ty) = (&p.name, &p.ty);
+        quote!(#name: #ty)
+    });
+    let job_var = internal("job");
+    let config = internal("config");
+    module(
+        job,
+        quote! {
+                #plan_static
+
+                /// Runs the job to completion (bounded sources) or until it is stopped, and
+                /// returns records in and out per operator.
+                #[allow(clippy::too_many_arguments)]
+                pub fn run(#config: &#rt::job::JobConfig, #(#params),*) -> #rt::Result<#rt::job::JobReport> {
+                    #rt::job::execute(&PLAN, #config, move |#job_var: &mut #rt::job::JobBuilder| -> #rt::Result<()> {
+                        #body
+                        ::core::result::Result::Ok(())
+                    })
+                }
+
+                #main
+        },
+    )
+}
+
+/// `mod name` with the job's docs; the body is given by the caller.
+fn module(job: &Job, body: TokenStream) -> TokenStream {
+    let vis = &job.vis;
+    let name = &job.name;
+    let docs = job.attrs.iter().filter(|a| a.path().is_ident("doc"));
+    quote! {
+        #(#docs)*
+        #[allow(unused_imports, unused_mut, clippy::redundant_closure)]
+        #vis mod #name {
+            use super::*;
+            #body
+        }
+    }
+}
+
+/// What stands in for a job with errors, so that its uses (`job::run`, `job::main`) do not
+/// add errors of their own to the one that matters.
+pub fn stub_job(job: &Job) -> TokenStream {
+    let rt = rt();
+    let params = job.params.iter().map(|p| {
+        let (name, ty) = (&p.name, &p.ty);
+        quote!(#name: #ty)
+    });
+    let config = internal("config");
+    module(
+        job,
+        quote! {
+            /// Not generated: `dataflow!` reported an error in this job.
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            pub fn run(#config: &#rt::job::JobConfig, #(#params),*) -> #rt::Result<#rt::job::JobReport> {
+                ::core::unreachable!("dataflow! reported an error in this job")
+            }
+            /// Not generated: `dataflow!` reported an error in this job.
+            pub fn main() -> #rt::Result<()> {
+                ::core::unreachable!("dataflow! reported an error in this job")
+            }
+        },
+    )
+}

@@ -1,0 +1,494 @@
+//! The logical graph: operators (nodes) and streams between them (edges), with each edge's
+//! partitioning. Built from the syntax tree; names bound with `let` may be used before or
+//! after their definition (statements are declarations, as in DFIR), so edges leaving a
+//! named stream are resolved once every statement has been read.
+//!
+//! Errors found while building (unknown operators, wrong argument counts, undefined or
+//! duplicate names, operators after a sink) are collected, one per mistake.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::Span;
+use syn::{Expr, Ident, LitStr};
+
+use crate::ops::{self, Family, OpSpec, Partitioning, Setting};
+use crate::parse::{Call, Head, Job, Statement};
+
+/// One operator of the job.
+pub struct Node {
+    pub spec: &'static OpSpec,
+    pub call: Call,
+    pub settings: Settings,
+    /// Indices into [`Graph::edges`].
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+}
+
+/// The settings attached to an operator.
+#[derive(Default)]
+pub struct Settings {
+    pub parallelism: Option<(Expr, Span)>,
+    pub name: Option<LitStr>,
+    pub uid: Option<LitStr>,
+    pub start_new_chain: bool,
+    pub disable_chaining: bool,
+}
+
+/// A partitioning call (`key_by(..)`, `rebalance()`, ...) applied to a stream.
+#[derive(Clone)]
+pub struct PartitionUse {
+    pub kind: Partitioning,
+    pub call: Call,
+    /// Distinguishes calls: one `key_by` after a `union` partitions several edges.
+    pub id: usize,
+}
+
+/// A stream from one operator to another.
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    /// `None`: the default (forward where possible).
+    pub partition: Option<PartitionUse>,
+    /// The stream name through which the edge was made, if any (for cycle errors).
+    pub via: Option<Ident>,
+}
+
+/// The logical graph of one job.
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+/// Where one part of a stream comes from, before names are resolved.
+#[derive(Clone)]
+enum Origin {
+    Node(usize),
+    Binding(Ident),
+}
+
+#[derive(Clone)]
+struct Producer {
+    origin: Origin,
+    partition: Option<PartitionUse>,
+}
+
+/// An operator a stream comes from, with the partitioning and the name it came through.
+type ResolvedOrigin = (usize, Option<PartitionUse>, Option<Ident>);
+
+/// An edge whose origin may still be a name.
+struct PendingEdge {
+    producer: Producer,
+    to: usize,
+}
+
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    pending: Vec<PendingEdge>,
+    bindings: HashMap<String, (Ident, Vec<Producer>)>,
+    used: HashSet<String>,
+    partition_uses: usize,
+    errors: Vec<syn::Error>,
+}
+
+fn error(span: Span, message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, message.to_string())
+}
+
+impl Builder {
+    fn add_node(&mut self, spec: &'static OpSpec, call: &Call, stream: &[Producer]) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            spec,
+            call: call.clone(),
+            settings: Settings::default(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        });
+        for producer in stream {
+            self.pending.push(PendingEdge {
+                producer: producer.clone(),
+                to: id,
+            });
+        }
+        id
+    }
+
+    fn unknown_operator(&mut self, name: &Ident) {
+        let text = name.to_string();
+        let help = match ops::nearest(&text, ops::OPERATORS.iter().map(|op| op.name)) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!(
+                "the operators are: {}",
+                ops::OPERATORS
+                    .iter()
+                    .map(|op| op.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        self.errors.push(error(
+            name.span(),
+            format!("unknown operator `{text}`\nhelp: {help}"),
+        ));
+    }
+
+    fn check_arity(&mut self, spec: &OpSpec, call: &Call) -> bool {
+        let n = call.args.len();
+        if n >= spec.min_args && n <= spec.max_args {
+            return true;
+        }
+        let expected = match (spec.min_args, spec.max_args) {
+            (a, b) if a == b => format!("{a} argument{}", if a == 1 { "" } else { "s" }),
+            (a, usize::MAX) => format!("at least {a} argument{}", if a == 1 { "" } else { "s" }),
+            (a, b) => format!("{a} or {b} arguments"),
+        };
+        self.errors.push(error(
+            call.args_span,
+            format!(
+                "`{}` takes {expected}, but {n} were given\nhelp: write it as `{}`",
+                spec.name, spec.signature
+            ),
+        ));
+        false
+    }
+
+    fn statement(&mut self, statement: &Statement) {
+        let chain = &statement.chain;
+        let mut stream: Vec<Producer>;
+        // The operator that settings apply to, if the last call made one.
+        let mut last_node: Option<usize> = None;
+        let mut last_span;
+        match &chain.head {
+            Head::Source(call) => {
+                last_span = call.name.span();
+                match ops::lookup(&call.name.to_string()) {
+                    Some(spec) if matches!(spec.family, Family::Source { .. }) => {
+                        if !self.check_arity(spec, call) {
+                            return;
+                        }
+                        let id = self.add_node(spec, call, &[]);
+                        stream = vec![Producer {
+                            origin: Origin::Node(id),
+                            partition: None,
+                        }];
+                        last_node = Some(id);
+                    }
+                    Some(spec) => {
+                        self.errors.push(error(
+                            call.name.span(),
+                            format!(
+                                "`{}` is not a source, so it cannot start a statement\nhelp: start with a source ({}) or a stream name, e.g. `stream.{}`",
+                                spec.name,
+                                ops::source_names().join(", "),
+                                spec.signature
+                            ),
+                        ));
+                        return;
+                    }
+                    None => {
+                        self.unknown_operator(&call.name);
+                        return;
+                    }
+                }
+            }
+            Head::Binding(name) => {
+                last_span = name.span();
+                self.used.insert(name.to_string());
+                stream = vec![Producer {
+                    origin: Origin::Binding(name.clone()),
+                    partition: None,
+                }];
+            }
+        }
+        let mut sink: Option<&Ident> = None;
+        for call in &chain.calls {
+            if let Some(sink_name) = sink {
+                self.errors.push(error(
+                    call.name.span(),
+                    format!("`{}` comes after the sink `{sink_name}`, which ends the stream\nhelp: a sink produces no stream; to send one stream to several places, bind it with `let` and use the name in several statements", call.name),
+                ));
+                return;
+            }
+            let Some(spec) = ops::lookup(&call.name.to_string()) else {
+                self.unknown_operator(&call.name);
+                return;
+            };
+            if !self.check_arity(spec, call) {
+                return;
+            }
+            last_span = call.name.span();
+            match spec.family {
+                Family::Source { .. } => {
+                    self.errors.push(error(
+                        call.name.span(),
+                        format!("`{}` is a source and cannot follow a stream\nhelp: start a new statement with it: `let s = {};`", spec.name, spec.signature),
+                    ));
+                    return;
+                }
+                Family::Transform | Family::Keyed | Family::Sink => {
+                    let id = self.add_node(spec, call, &stream);
+                    stream = vec![Producer {
+                        origin: Origin::Node(id),
+                        partition: None,
+                    }];
+                    last_node = Some(id);
+                    if spec.family == Family::Sink {
+                        sink = Some(&call.name);
+                    }
+                }
+                Family::Partition(kind) => {
+                    let use_ = PartitionUse {
+                        kind,
+                        call: call.clone(),
+                        id: self.partition_uses,
+                    };
+                    self.partition_uses += 1;
+                    for producer in &mut stream {
+                        if let Some(previous) = &producer.partition {
+                            self.errors.push(double_partition(&use_, previous));
+                            return;
+                        }
+                        producer.partition = Some(use_.clone());
+                    }
+                    last_node = None;
+                }
+                Family::Union => {
+                    for arg in &call.args {
+                        match arg {
+                            Expr::Path(path) if path.path.get_ident().is_some() => {
+                                let name = path
+                                    .path
+                                    .get_ident()
+                                    .cloned()
+                                    .unwrap_or_else(|| call.name.clone());
+                                self.used.insert(name.to_string());
+                                stream.push(Producer {
+                                    origin: Origin::Binding(name),
+                                    partition: None,
+                                });
+                            }
+                            other => {
+                                self.errors.push(error(
+                                    syn::spanned::Spanned::span(other),
+                                    "`union` takes names of streams\nhelp: bind the other stream with `let other = ...;` and write `.union(other)`",
+                                ));
+                                return;
+                            }
+                        }
+                    }
+                    last_node = None;
+                }
+                Family::Setting(setting) => {
+                    let Some(node) = last_node else {
+                        self.errors.push(error(
+                            call.name.span(),
+                            format!("`{}` configures the operator before it, but none comes right before it\nhelp: put it right after an operator such as `.map(..)`; partitionings and stream names take no settings", spec.name),
+                        ));
+                        return;
+                    };
+                    if let Err(e) = apply_setting(&mut self.nodes[node].settings, setting, call) {
+                        self.errors.push(e);
+                        return;
+                    }
+                }
+            }
+        }
+        match (&statement.binding, sink) {
+            (Some(name), Some(sink_name)) => self.errors.push(error(
+                name.span(),
+                format!("`{name}` would name the end of a sink (`{sink_name}`), which produces no stream\nhelp: remove `let {name} =`, or bind the stream before the sink"),
+            )),
+            (Some(name), None) => {
+                if let Some((first, _)) = self.bindings.get(&name.to_string()) {
+                    let _ = first;
+                    self.errors.push(error(
+                        name.span(),
+                        format!("the stream `{name}` is defined twice\nhelp: give this stream another name"),
+                    ));
+                } else {
+                    self.bindings.insert(name.to_string(), (name.clone(), stream));
+                }
+            }
+            (None, Some(_)) => {}
+            (None, None) => self.errors.push(error(
+                last_span,
+                "this stream reaches no sink, so its results would be lost\nhelp: end it with a sink such as `.print()`, `.write_lines(path, |x| ..)`, `.collect(handle)` or `.discard()`",
+            )),
+        }
+    }
+
+    /// Expands a producer through names into operator origins.
+    fn resolve(
+        &mut self,
+        producer: &Producer,
+        visiting: &mut Vec<String>,
+        via: Option<Ident>,
+    ) -> Option<Vec<ResolvedOrigin>> {
+        match &producer.origin {
+            Origin::Node(id) => Some(vec![(*id, producer.partition.clone(), via)]),
+            Origin::Binding(name) => {
+                let key = name.to_string();
+                let via = via.or_else(|| Some(name.clone()));
+                if visiting.contains(&key) {
+                    self.errors.push(error(
+                        name.span(),
+                        format!("`{name}` is defined in terms of itself: the streams form a cycle ({} -> {name})\nhelp: cycles are only allowed inside an iteration; make the data flow in one direction", visiting.join(" -> ")),
+                    ));
+                    return None;
+                }
+                let Some((_, inner)) = self.bindings.get(&key).cloned() else {
+                    let names: Vec<String> = self.bindings.keys().cloned().collect();
+                    let help = match ops::nearest(&key, names.iter().map(String::as_str)) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("bind it first: `let {name} = ...;`"),
+                    };
+                    self.errors.push(error(
+                        name.span(),
+                        format!("no stream named `{name}`\nhelp: {help}"),
+                    ));
+                    return None;
+                };
+                visiting.push(key);
+                let mut out = Vec::new();
+                for inner_producer in &inner {
+                    for (node, partition, inner_via) in
+                        self.resolve(inner_producer, visiting, via.clone())?
+                    {
+                        let partition = match (partition, &producer.partition) {
+                            (Some(first), Some(second)) => {
+                                self.errors.push(double_partition(second, &first));
+                                return None;
+                            }
+                            (first, second) => first.or_else(|| second.clone()),
+                        };
+                        out.push((node, partition, inner_via));
+                    }
+                }
+                visiting.pop();
+                Some(out)
+            }
+        }
+    }
+}
+
+fn double_partition(second: &PartitionUse, first: &PartitionUse) -> syn::Error {
+    error(
+        second.call.name.span(),
+        format!(
+            "this stream is already partitioned by `{}`; a stream has one partitioning\nhelp: remove one of `{}` and `{}`",
+            first.call.name, first.call.name, second.call.name
+        ),
+    )
+}
+
+fn apply_setting(settings: &mut Settings, setting: Setting, call: &Call) -> syn::Result<()> {
+    let string_arg = |call: &Call| -> syn::Result<LitStr> {
+        match &call.args[0] {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Ok(s.clone()),
+            other => Err(error(
+                syn::spanned::Spanned::span(other),
+                format!(
+                    "`{}` takes a string literal\nhelp: write `.{}(\"my-operator\")`",
+                    call.name, call.name
+                ),
+            )),
+        }
+    };
+    match setting {
+        Setting::Parallelism => {
+            settings.parallelism = Some((call.args[0].clone(), call.name.span()))
+        }
+        Setting::Name => settings.name = Some(string_arg(call)?),
+        Setting::Uid => settings.uid = Some(string_arg(call)?),
+        Setting::StartNewChain => settings.start_new_chain = true,
+        Setting::DisableChaining => settings.disable_chaining = true,
+    }
+    Ok(())
+}
+
+/// Builds the graph of one job.
+pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
+    let mut builder = Builder::default();
+    for statement in &job.statements {
+        builder.statement(statement);
+    }
+    // Names that nothing reads: their stream reaches no sink.
+    let mut unused: Vec<Ident> = builder
+        .bindings
+        .values()
+        .filter(|(name, _)| !builder.used.contains(&name.to_string()))
+        .map(|(name, _)| name.clone())
+        .collect();
+    unused.sort_by_key(|name| name.to_string());
+    for name in unused {
+        builder.errors.push(error(
+            name.span(),
+            format!("the stream `{name}` is never used, so it reaches no sink\nhelp: use it (`{name}.print();`) or remove it"),
+        ));
+    }
+    let pending = std::mem::take(&mut builder.pending);
+    let mut edges = Vec::new();
+    for PendingEdge { producer, to } in pending {
+        let Some(origins) = builder.resolve(&producer, &mut Vec::new(), None) else {
+            continue;
+        };
+        for (from, partition, via) in origins {
+            edges.push(Edge {
+                from,
+                to,
+                partition,
+                via,
+            });
+        }
+    }
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
+    }
+    let mut nodes = builder.nodes;
+    for (index, edge) in edges.iter().enumerate() {
+        nodes[edge.from].outputs.push(index);
+        nodes[edge.to].inputs.push(index);
+    }
+    Ok(Graph { nodes, edges })
+}
+
+impl Graph {
+    /// Node indices in an order where every edge goes forward (Kahn's algorithm, always taking
+    /// the ready node the user wrote first, so plans follow the source), or the index of an
+    /// edge that closes a cycle.
+    pub fn topological_order(&self) -> Result<Vec<usize>, usize> {
+        let mut remaining: Vec<usize> = self.nodes.iter().map(|n| n.inputs.len()).collect();
+        let mut ready: std::collections::BTreeSet<usize> = (0..self.nodes.len())
+            .filter(|&n| remaining[n] == 0)
+            .collect();
+        let mut order = Vec::with_capacity(self.nodes.len());
+        while let Some(node) = ready.pop_first() {
+            order.push(node);
+            for &edge in &self.nodes[node].outputs {
+                let to = self.edges[edge].to;
+                remaining[to] -= 1;
+                if remaining[to] == 0 {
+                    ready.insert(to);
+                }
+            }
+        }
+        if order.len() == self.nodes.len() {
+            return Ok(order);
+        }
+        // An edge between two nodes left over closes a cycle; prefer one made through a name,
+        // which is where the user can break it.
+        let placed: HashSet<usize> = order.into_iter().collect();
+        let in_cycle = |e: &&Edge| !placed.contains(&e.from) && !placed.contains(&e.to);
+        let edge = self
+            .edges
+            .iter()
+            .position(|e| in_cycle(&e) && e.via.is_some())
+            .or_else(|| self.edges.iter().position(|e| in_cycle(&e)))
+            .unwrap_or(0);
+        Err(edge)
+    }
+}

@@ -1,0 +1,238 @@
+//! The operator table: every name the DSL knows, what it takes and what it needs.
+//!
+//! Each entry says the operator's family (which decides how the graph builder, the checker,
+//! the planner and the code generator treat it), how many arguments it takes, and a line of
+//! documentation. The README's DSL reference is written from this table, and the
+//! "did you mean" suggestions search it.
+
+/// How an operator distributes records to the next operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    Forward,
+    Rebalance,
+    Rescale,
+    Broadcast,
+    Shuffle,
+    Global,
+    Custom,
+    Hash,
+}
+
+impl Partitioning {
+    /// The runtime's `plan::Partitioning` variant name.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Partitioning::Forward => "Forward",
+            Partitioning::Rebalance => "Rebalance",
+            Partitioning::Rescale => "Rescale",
+            Partitioning::Broadcast => "Broadcast",
+            Partitioning::Shuffle => "Shuffle",
+            Partitioning::Global => "Global",
+            Partitioning::Custom => "Custom",
+            Partitioning::Hash => "Hash",
+        }
+    }
+}
+
+/// A setting attached to the operator before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Parallelism,
+    Name,
+    Uid,
+    StartNewChain,
+    DisableChaining,
+}
+
+/// What kind of thing an operator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Starts a statement; `parallel: false` means it always runs at parallelism 1.
+    Source { bounded: bool, parallel: bool },
+    /// A record-at-a-time operator on any stream.
+    Transform,
+    /// A rolling aggregate that needs a keyed stream.
+    Keyed,
+    /// Sets how the stream is distributed to the next operator.
+    Partition(Partitioning),
+    /// Merges other streams into this one.
+    Union,
+    /// Ends a stream.
+    Sink,
+    /// Configures the operator before it.
+    Setting(Setting),
+}
+
+/// One entry of the table.
+#[derive(Debug)]
+pub struct OpSpec {
+    pub name: &'static str,
+    pub family: Family,
+    pub min_args: usize,
+    /// `usize::MAX` for variadic (`union`).
+    pub max_args: usize,
+    /// How it is called, for error messages and the reference.
+    pub signature: &'static str,
+    /// One line for the README's reference (checked against it by a test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub doc: &'static str,
+}
+
+macro_rules! op {
+    ($name:literal, $family:expr, $min:expr, $max:expr, $sig:literal, $doc:literal) => {
+        OpSpec {
+            name: $name,
+            family: $family,
+            min_args: $min,
+            max_args: $max,
+            signature: $sig,
+            doc: $doc,
+        }
+    };
+}
+
+use Family::*;
+
+pub static OPERATORS: &[OpSpec] = &[
+    op!("from_iter", Source { bounded: true, parallel: false }, 1, 1, "from_iter(collection)",
+        "Bounded source over any `IntoIterator`; parallelism 1."),
+    op!("generate", Source { bounded: true, parallel: true }, 2, 2, "generate(n, |i: u64| ...)",
+        "Bounded parallel source of `f(0)..f(n-1)`; subtask k of p produces [k*n/p, (k+1)*n/p)."),
+    op!("read_lines", Source { bounded: true, parallel: true }, 1, 1, "read_lines(path)",
+        "Bounded parallel source of a text file's lines; the file is split into byte ranges cut at line boundaries."),
+    op!("socket_lines", Source { bounded: false, parallel: false }, 1, 1, "socket_lines(\"host:port\")",
+        "Unbounded source of the lines a TCP server sends; parallelism 1; ends when the server closes."),
+    op!("map", Transform, 1, 1, "map(|x| ...)", "One output per record."),
+    op!("flat_map", Transform, 1, 1, "flat_map(|x| ...)",
+        "Any number of outputs per record: the closure returns any `IntoIterator`."),
+    op!("filter", Transform, 1, 1, "filter(|x: &T| ...)", "Keeps the records for which the closure returns true."),
+    op!("reduce", Keyed, 1, 1, "reduce(|a, b| ...)",
+        "Keyed rolling reduce: emits the key's updated value per record (final value per key in batch mode)."),
+    op!("sum", Keyed, 0, 1, "sum() or sum(|x| field)",
+        "Keyed rolling sum of the record (or of the closure's projection): emits `(key, sum)`."),
+    op!("min", Keyed, 0, 1, "min() or min(|x| field)", "Keyed rolling minimum: emits `(key, min)`."),
+    op!("max", Keyed, 0, 1, "max() or max(|x| field)", "Keyed rolling maximum: emits `(key, max)`."),
+    op!("count", Keyed, 0, 0, "count()", "Keyed rolling count: emits `(key, count: u64)`."),
+    op!("key_by", Partition(Partitioning::Hash), 1, 1, "key_by(|x: &T| key)",
+        "Partitions by key: equal keys go to one subtask; makes the stream keyed."),
+    op!("forward", Partition(Partitioning::Forward), 0, 0, "forward()",
+        "Subtask i to subtask i; needs equal parallelism."),
+    op!("rebalance", Partition(Partitioning::Rebalance), 0, 0, "rebalance()", "Round robin over all subtasks."),
+    op!("rescale", Partition(Partitioning::Rescale), 0, 0, "rescale()",
+        "Round robin over a local subset of subtasks."),
+    op!("broadcast", Partition(Partitioning::Broadcast), 0, 0, "broadcast()", "Every record to every subtask."),
+    op!("shuffle", Partition(Partitioning::Shuffle), 0, 0, "shuffle()", "Uniformly random subtask."),
+    op!("global", Partition(Partitioning::Global), 0, 0, "global()", "Every record to subtask 0."),
+    op!("partition_custom", Partition(Partitioning::Custom), 1, 1, "partition_custom(|x: &T, n| index)",
+        "The closure picks the subtask index (below n) for each record."),
+    op!("union", Union, 1, usize::MAX, "union(other, ...)",
+        "Merges streams of the same type (named with `let`) into this one."),
+    op!("print", Sink, 0, 0, "print()",
+        "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
+    op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
+        "Writes one line per record: a file at parallelism 1, a directory of `part-<subtask>` files above."),
+    op!("collect", Sink, 1, 1, "collect(handle)",
+        "Gathers records into a `Collected<T>` handle passed as a job parameter."),
+    op!("discard", Sink, 0, 0, "discard()", "Drops every record (for benchmarks)."),
+    op!("parallelism", Setting(Setting::Parallelism), 1, 1, "parallelism(n)",
+        "Sets the number of subtasks of the operator before it."),
+    op!("name", Setting(Setting::Name), 1, 1, "name(\"..\")", "Names the operator before it (errors, reports, --explain)."),
+    op!("uid", Setting(Setting::Uid), 1, 1, "uid(\"..\")",
+        "Stable identity of the operator before it, for its state across versions."),
+    op!("start_new_chain", Setting(Setting::StartNewChain), 0, 0, "start_new_chain()",
+        "Starts a new chain at the operator before it."),
+    op!("disable_chaining", Setting(Setting::DisableChaining), 0, 0, "disable_chaining()",
+        "Never chains the operator before it with its neighbours."),
+];
+
+/// The entry for `name`.
+pub fn lookup(name: &str) -> Option<&'static OpSpec> {
+    OPERATORS.iter().find(|op| op.name == name)
+}
+
+/// The names a source statement may start with.
+pub fn source_names() -> Vec<&'static str> {
+    OPERATORS
+        .iter()
+        .filter(|op| matches!(op.family, Source { .. }))
+        .map(|op| op.name)
+        .collect()
+}
+
+/// The candidate closest to `name`, if it is close enough to be a typo.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|&(distance, candidate)| distance <= (candidate.len().max(name.len()) / 3).max(1))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = || OPERATORS.iter().map(|op| op.name);
+        assert_eq!(nearest("mapp", names()), Some("map"));
+        assert_eq!(nearest("flatmap", names()), Some("flat_map"));
+        assert_eq!(nearest("keyby", names()), Some("key_by"));
+        assert_eq!(nearest("zzzzzzzz", names()), None);
+    }
+
+    /// The README's DSL reference is this table; regenerate it with
+    /// `cargo test -p dataflow-macros -- --ignored print_reference`.
+    #[test]
+    fn readme_reference_matches_the_table() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for op in OPERATORS {
+            let row = reference_row(op);
+            assert!(
+                readme.contains(&row),
+                "README.md lacks the reference row:\n{row}"
+            );
+        }
+    }
+
+    fn reference_row(op: &OpSpec) -> String {
+        format!("- `{}`: {}", op.signature, op.doc)
+    }
+
+    #[test]
+    #[ignore = "prints the README's operator reference"]
+    fn print_reference() {
+        for op in OPERATORS {
+            println!("{}", reference_row(op));
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, op) in OPERATORS.iter().enumerate() {
+            assert!(
+                OPERATORS[i + 1..].iter().all(|other| other.name != op.name),
+                "{}",
+                op.name
+            );
+        }
+    }
+}

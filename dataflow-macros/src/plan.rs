@@ -1,0 +1,173 @@
+//! The physical plan: operators fused into chains, and the exchanges between chains.
+//!
+//! Flink's chaining rule: an operator joins the chain of the operator before it when it has
+//! exactly one input, that input is a forward stream (no explicit partitioning, or
+//! `forward()`), the operator before it feeds nothing else, both have the same parallelism,
+//! and neither asked not to be chained. Parallelism left to the job's default is the same
+//! everywhere, so such operators chain even though the number is only known at run time.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+use crate::graph::{Graph, Node};
+use crate::ops::{Family, Partitioning};
+
+/// Where an operator's parallelism comes from.
+#[derive(Clone, Debug)]
+pub enum ParallelismSpec {
+    Default,
+    Fixed(usize),
+    /// An expression, compared by its tokens.
+    Expr(String),
+}
+
+impl PartialEq for ParallelismSpec {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ParallelismSpec::Default, ParallelismSpec::Default) => true,
+            (ParallelismSpec::Fixed(a), ParallelismSpec::Fixed(b)) => a == b,
+            (ParallelismSpec::Expr(a), ParallelismSpec::Expr(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The parallelism of an operator as the job states it.
+pub fn parallelism_spec(node: &Node) -> ParallelismSpec {
+    if let Some((expr, _)) = &node.settings.parallelism {
+        if let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) = expr
+        {
+            if let Ok(n) = int.base10_parse::<usize>() {
+                return ParallelismSpec::Fixed(n);
+            }
+        }
+        return ParallelismSpec::Expr(expr.to_token_stream().to_string());
+    }
+    if matches!(
+        node.spec.family,
+        Family::Source {
+            parallel: false,
+            ..
+        }
+    ) {
+        return ParallelismSpec::Fixed(1);
+    }
+    ParallelismSpec::Default
+}
+
+/// A chain: operators run fused in one loop per subtask.
+pub struct Chain {
+    pub nodes: Vec<usize>,
+    pub parallelism: ParallelismSpec,
+    /// The parallelism expression's tokens, for `Expr`.
+    pub parallelism_expr: Option<TokenStream>,
+    /// Indices into [`Plan::exchanges`].
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+}
+
+/// An exchange between two chains.
+pub struct Exchange {
+    /// The graph edge it implements.
+    pub edge: usize,
+    pub from_chain: usize,
+    pub to_chain: usize,
+    pub partitioning: Partitioning,
+    /// The receiving operator is keyed, so the key travels with the record.
+    pub keep_key: bool,
+}
+
+/// The physical plan of one job.
+pub struct Plan {
+    pub chains: Vec<Chain>,
+    pub exchanges: Vec<Exchange>,
+    pub bounded: bool,
+}
+
+/// Plans a checked graph, whose nodes are given in topological order.
+pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
+    let mut chain_of = vec![usize::MAX; graph.nodes.len()];
+    let mut chains: Vec<Chain> = Vec::new();
+    for &id in order {
+        let node = &graph.nodes[id];
+        let spec = parallelism_spec(node);
+        let chained_to = chainable_predecessor(graph, id, &spec);
+        match chained_to {
+            Some(pred) => {
+                let chain = chain_of[pred];
+                chains[chain].nodes.push(id);
+                chain_of[id] = chain;
+            }
+            None => {
+                chain_of[id] = chains.len();
+                let parallelism_expr = match (&spec, &node.settings.parallelism) {
+                    (ParallelismSpec::Expr(_), Some((expr, _))) => Some(expr.to_token_stream()),
+                    _ => None,
+                };
+                chains.push(Chain {
+                    nodes: vec![id],
+                    parallelism: spec,
+                    parallelism_expr,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                });
+            }
+        }
+    }
+    let mut exchanges = Vec::new();
+    for (index, edge) in graph.edges.iter().enumerate() {
+        let (from_chain, to_chain) = (chain_of[edge.from], chain_of[edge.to]);
+        if from_chain == to_chain {
+            continue;
+        }
+        let partitioning = match &edge.partition {
+            Some(p) => p.kind,
+            None if chains[from_chain].parallelism == chains[to_chain].parallelism => {
+                Partitioning::Forward
+            }
+            None => Partitioning::Rebalance,
+        };
+        let keep_key = graph.nodes[edge.to].spec.family == Family::Keyed;
+        chains[from_chain].outputs.push(exchanges.len());
+        chains[to_chain].inputs.push(exchanges.len());
+        exchanges.push(Exchange {
+            edge: index,
+            from_chain,
+            to_chain,
+            partitioning,
+            keep_key,
+        });
+    }
+    let bounded = graph
+        .nodes
+        .iter()
+        .all(|n| !matches!(n.spec.family, Family::Source { bounded: false, .. }));
+    Plan {
+        chains,
+        exchanges,
+        bounded,
+    }
+}
+
+/// The node `id` chains onto, if Flink's chaining rule allows it.
+fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Option<usize> {
+    let node = &graph.nodes[id];
+    if node.inputs.len() != 1 || node.settings.start_new_chain || node.settings.disable_chaining {
+        return None;
+    }
+    let edge = &graph.edges[node.inputs[0]];
+    let forward = edge
+        .partition
+        .as_ref()
+        .is_none_or(|p| p.kind == Partitioning::Forward);
+    let pred = &graph.nodes[edge.from];
+    let ok = forward
+        && pred.outputs.len() == 1
+        && pred.spec.family != Family::Sink
+        && !pred.settings.disable_chaining
+        && parallelism_spec(pred) == *spec;
+    ok.then_some(edge.from)
+}

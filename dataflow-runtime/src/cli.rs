@@ -1,0 +1,219 @@
+//! The command line of generated job binaries: job parameters as positional arguments, plus
+//! `--parallelism`, `--max-parallelism`, `--mode`, `--explain[=text|dot]` and `--help`.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::error::{Error, Result};
+use crate::io::Collected;
+use crate::job::{ExecutionMode, JobConfig, JobReport};
+use crate::plan::{explain_dot, explain_text, JobPlan, ParallelismSpec};
+
+/// Whether and how a job parameter appears on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentKind {
+    /// A required positional argument.
+    Required,
+    /// An optional positional argument (the parameter is an `Option<T>`).
+    Optional,
+    /// Not on the command line: the binary creates the value (e.g. a [`Collected`] handle).
+    NotAnArgument,
+}
+
+/// A type a job parameter can have when the job runs as a binary.
+pub trait JobParameter: Sized {
+    /// How it appears on the command line.
+    const KIND: ArgumentKind = ArgumentKind::Required;
+    /// Builds the value from its argument (`None` for [`ArgumentKind::NotAnArgument`]).
+    fn from_argument(argument: Option<&str>) -> std::result::Result<Self, String>;
+}
+
+impl<T: FromStr> JobParameter for T
+where
+    T::Err: Display,
+{
+    fn from_argument(argument: Option<&str>) -> std::result::Result<Self, String> {
+        let text = argument.ok_or("missing value")?;
+        text.parse().map_err(|e: T::Err| format!("`{text}`: {e}"))
+    }
+}
+
+impl<T> JobParameter for Collected<T> {
+    const KIND: ArgumentKind = ArgumentKind::NotAnArgument;
+    fn from_argument(_: Option<&str>) -> std::result::Result<Self, String> {
+        Ok(Collected::new())
+    }
+}
+
+/// One job parameter as `main` declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    name: &'static str,
+    kind: ArgumentKind,
+}
+
+impl ParamSpec {
+    /// A parameter of type `T`.
+    pub fn of<T: JobParameter>(name: &'static str) -> Self {
+        ParamSpec {
+            name,
+            kind: T::KIND,
+        }
+    }
+
+    /// A parameter of type `Option<T>`.
+    pub fn optional<T: JobParameter>(name: &'static str) -> Self {
+        let kind = match T::KIND {
+            ArgumentKind::NotAnArgument => ArgumentKind::NotAnArgument,
+            _ => ArgumentKind::Optional,
+        };
+        ParamSpec { name, kind }
+    }
+}
+
+/// The parsed command line of a job binary.
+pub struct JobCli {
+    plan: &'static JobPlan,
+    matches: ArgMatches,
+    config: JobConfig,
+}
+
+impl JobCli {
+    /// Parses `std::env::args()`. Prints help or usage errors and exits, as clap does; prints
+    /// the plan and returns `None` for `--explain`.
+    pub fn parse(plan: &'static JobPlan, params: &[ParamSpec]) -> Result<Option<Self>> {
+        Self::parse_from(plan, params, std::env::args_os())
+    }
+
+    /// [`JobCli::parse`] over given arguments (the first is the program name).
+    pub fn parse_from<I, A>(
+        plan: &'static JobPlan,
+        params: &[ParamSpec],
+        args: I,
+    ) -> Result<Option<Self>>
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<std::ffi::OsString> + Clone,
+    {
+        let command = command(plan, params);
+        let matches = command
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| e.exit());
+        let mut config = JobConfig::default();
+        if let Some(&p) = matches.get_one::<usize>("parallelism") {
+            config.parallelism = p;
+        }
+        if let Some(&p) = matches.get_one::<usize>("max-parallelism") {
+            config.max_parallelism = p;
+        }
+        if let Some(&mode) = matches.get_one::<ExecutionMode>("mode") {
+            config.mode = mode;
+        }
+        config.stop_on_ctrl_c = true;
+        if let Some(format) = matches.get_one::<String>("explain") {
+            let parallelism = |chain: usize| match plan.chains[chain].parallelism {
+                ParallelismSpec::Default => config.parallelism.to_string(),
+                ParallelismSpec::Fixed(n) => n.to_string(),
+                ParallelismSpec::Expr(expr) => format!("`{expr}`"),
+            };
+            let text = if format == "dot" {
+                explain_dot(plan, &parallelism)
+            } else {
+                let mode = match config.batch_mode(plan) {
+                    Ok(true) => "batch",
+                    Ok(false) => "streaming",
+                    Err(e) => return Err(e),
+                };
+                explain_text(plan, mode, &parallelism)
+            };
+            print!("{text}");
+            return Ok(None);
+        }
+        Ok(Some(JobCli {
+            plan,
+            matches,
+            config,
+        }))
+    }
+
+    /// The configuration the flags describe.
+    pub fn config(&self) -> &JobConfig {
+        &self.config
+    }
+
+    /// The value of parameter `name`.
+    pub fn value<T: JobParameter>(&self, name: &str) -> Result<T> {
+        let argument = self.matches.try_get_one::<String>(name).ok().flatten();
+        T::from_argument(argument.map(String::as_str))
+            .map_err(|e| Error::Config(format!("job `{}`: argument <{name}>: {e}", self.plan.name)))
+    }
+
+    /// The value of an optional parameter `name`.
+    pub fn optional<T: JobParameter>(&self, name: &str) -> Result<Option<T>> {
+        if T::KIND == ArgumentKind::NotAnArgument {
+            return self.value(name).map(Some);
+        }
+        match self.matches.try_get_one::<String>(name).ok().flatten() {
+            None => Ok(None),
+            Some(_) => self.value(name).map(Some),
+        }
+    }
+
+    /// Prints the report summary to standard error.
+    pub fn finish(&self, report: &JobReport) {
+        eprint!("{report}");
+    }
+}
+
+fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
+    let mut command = Command::new(plan.name)
+        .about(plan.description.trim().to_string())
+        .arg(
+            Arg::new("parallelism")
+                .long("parallelism")
+                .short('p')
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .help("Default parallelism of operators [default: number of cores]"),
+        )
+        .arg(
+            Arg::new("max-parallelism")
+                .long("max-parallelism")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .help("Number of key groups, the upper bound of any parallelism [default: 128]"),
+        )
+        .arg(
+            Arg::new("mode")
+                .long("mode")
+                .value_name("MODE")
+                .value_parser(|s: &str| s.parse::<ExecutionMode>())
+                .help("Execution mode: automatic (batch if all sources are bounded), streaming or batch"),
+        )
+        .arg(
+            Arg::new("explain")
+                .long("explain")
+                .value_name("FORMAT")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("text")
+                .value_parser(["text", "dot"])
+                .action(ArgAction::Set)
+                .help("Print the physical plan (chains, parallelism, exchanges) and exit"),
+        );
+    for param in params {
+        let required = match param.kind {
+            ArgumentKind::Required => true,
+            ArgumentKind::Optional => false,
+            ArgumentKind::NotAnArgument => continue,
+        };
+        command = command.arg(
+            Arg::new(param.name)
+                .value_name(param.name.to_uppercase())
+                .required(required),
+        );
+    }
+    command
+}

@@ -1,0 +1,40 @@
+//! What flows along a stream: records with optional event timestamps, in batches, followed by
+//! control elements.
+//!
+//! Records cross an exchange in batches (`StreamElement::Records`) so that the channel cost is
+//! paid once per batch, not once per record. Control elements are never batched: a sender
+//! flushes its partial batch before it sends one, which keeps them in order with the records.
+
+/// Event time in milliseconds since the epoch.
+pub type Timestamp = i64;
+
+/// One record and its event timestamp (`None` until a timestamp assigner runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<T> {
+    /// The user's value.
+    pub value: T,
+    /// Event time, if the stream has timestamps.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// The unit sent over one exchange channel.
+#[derive(Debug)]
+pub enum StreamElement<T> {
+    /// A batch of records, in the order the sender produced them.
+    Records(Vec<Record<T>>),
+    /// The sender has no more data: it sends nothing after this.
+    EndOfInput,
+}
+
+/// A record of a keyed stream as it crosses a `key_by` exchange: the key is computed once by
+/// the sender, and its key group travels along so keyed state can be stored per key group
+/// without hashing the key again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyed<K, V> {
+    /// `hash(key) % max_parallelism`.
+    pub key_group: u16,
+    /// The key the user's selector returned.
+    pub key: K,
+    /// The record itself.
+    pub value: V,
+}

@@ -1,0 +1,586 @@
+//! Exchanges: how records cross from the subtasks of one chain to the subtasks of the next.
+//!
+//! An [`Edge`] between a chain with `m` subtasks and one with `n` has one bounded channel per
+//! (sender, receiver) pair. A sender appends records to a per-receiver buffer and ships it as
+//! one [`StreamElement::Records`] batch when it holds `batch_size` records, when the task has
+//! nothing else to do (so a slow trickle of data is not held back), and before end of input.
+//! Each channel is FIFO, so order is preserved per sender-receiver pair, and its bounded
+//! capacity is the backpressure: a slow receiver makes its senders wait, memory stays bounded.
+//!
+//! Where a record goes is the [`Partitioner`]'s decision, one trait for every strategy.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::task::Poll;
+
+use tokio::sync::mpsc;
+
+use crate::element::{Keyed, Record, StreamElement, Timestamp};
+use crate::error::{Error, Result};
+use crate::job::TaskContext;
+use crate::keys;
+use crate::operator::{Emit, OperatorMetrics, OperatorScope, Produces};
+use crate::task::{ChainEnd, ChainEndFactory};
+
+/// Decides which receiving subtask(s) get each record, and what travels on the wire.
+pub trait Partitioner<T>: Clone + Send + 'static {
+    /// What crosses the channel (`T`, or `Keyed<K, T>` for a keyed exchange).
+    type Wire: Send + 'static;
+
+    /// Called once per sending subtask before any record.
+    fn setup(
+        &mut self,
+        _sender: usize,
+        _senders: usize,
+        _receivers: usize,
+        _max_parallelism: usize,
+    ) {
+    }
+
+    /// Routes one record: calls `send(receiver, wire)` once, or once per receiver.
+    fn route(&mut self, value: T, receivers: usize, send: impl FnMut(usize, Self::Wire));
+}
+
+/// One-to-one: sender `i` to receiver `i` (equal parallelism), preserving partitioning and order.
+#[derive(Debug, Clone, Default)]
+pub struct Forward {
+    receiver: usize,
+}
+
+impl<T: Send + 'static> Partitioner<T> for Forward {
+    type Wire = T;
+    fn setup(&mut self, sender: usize, _: usize, _: usize, _: usize) {
+        self.receiver = sender;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
+        send(self.receiver, value);
+    }
+}
+
+/// Round robin over all receivers, each sender starting at a different one.
+#[derive(Debug, Clone, Default)]
+pub struct Rebalance {
+    next: usize,
+}
+
+impl<T: Send + 'static> Partitioner<T> for Rebalance {
+    type Wire = T;
+    fn setup(&mut self, sender: usize, _: usize, receivers: usize, _: usize) {
+        self.next = sender % receivers;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
+        send(self.next, value);
+        self.next += 1;
+        if self.next == receivers {
+            self.next = 0;
+        }
+    }
+}
+
+/// Round robin over a local subset of receivers (Flink's `rescale`): with fewer senders than
+/// receivers each sender feeds its own slice; with more, several senders share one receiver.
+#[derive(Debug, Clone, Default)]
+pub struct Rescale {
+    first: usize,
+    count: usize,
+    next: usize,
+}
+
+impl<T: Send + 'static> Partitioner<T> for Rescale {
+    type Wire = T;
+    fn setup(&mut self, sender: usize, senders: usize, receivers: usize, _: usize) {
+        if receivers >= senders {
+            self.first = sender * receivers / senders;
+            self.count = (sender + 1) * receivers / senders - self.first;
+        } else {
+            self.first = sender * receivers / senders;
+            self.count = 1;
+        }
+        self.next = 0;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
+        send(self.first + self.next, value);
+        self.next += 1;
+        if self.next == self.count {
+            self.next = 0;
+        }
+    }
+}
+
+/// Uniformly random receiver (xorshift seeded per sender, so runs are reproducible).
+#[derive(Debug, Clone)]
+pub struct Shuffle {
+    state: u64,
+}
+
+impl Default for Shuffle {
+    fn default() -> Self {
+        Shuffle {
+            state: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+impl<T: Send + 'static> Partitioner<T> for Shuffle {
+    type Wire = T;
+    fn setup(&mut self, sender: usize, _: usize, _: usize, _: usize) {
+        self.state = keys::stable_hash(&(sender as u64)) | 1;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        send((self.state % receivers as u64) as usize, value);
+    }
+}
+
+/// Every record to every receiver.
+#[derive(Debug, Clone, Default)]
+pub struct Broadcast;
+
+impl<T: Clone + Send + 'static> Partitioner<T> for Broadcast {
+    type Wire = T;
+    #[inline(always)]
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
+        for receiver in 0..receivers - 1 {
+            send(receiver, value.clone());
+        }
+        send(receivers - 1, value);
+    }
+}
+
+/// Every record to receiver 0.
+#[derive(Debug, Clone, Default)]
+pub struct Global;
+
+impl<T: Send + 'static> Partitioner<T> for Global {
+    type Wire = T;
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
+        send(0, value);
+    }
+}
+
+/// The user's function picks the receiver: `f(&record, receivers) -> index`.
+///
+/// An index out of range fails the job with the operator's name rather than being wrapped.
+#[derive(Clone)]
+pub struct Custom<F> {
+    operator: usize,
+    f: F,
+}
+
+impl<F> Custom<F> {
+    /// A custom partitioner; `operator` names it in errors.
+    pub fn new<P: Produces>(_upstream: &P, operator: usize, f: F) -> Self
+    where
+        F: FnMut(&P::Out, usize) -> usize,
+    {
+        Custom { operator, f }
+    }
+}
+
+impl<T: Send + 'static, F: FnMut(&T, usize) -> usize + Clone + Send + 'static> Partitioner<T>
+    for Custom<F>
+{
+    type Wire = T;
+    #[inline(always)]
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
+        let scope = OperatorScope::enter(self.operator);
+        let receiver = (self.f)(&value, receivers);
+        assert!(
+            receiver < receivers,
+            "partition_custom returned {receiver}, but there are only {receivers} receiving subtasks"
+        );
+        scope.exit();
+        send(receiver, value);
+    }
+}
+
+/// `key_by`: hashes the key to a key group and sends the record to the subtask owning it.
+///
+/// With `keep_key` the key and key group travel with the record (a keyed operator follows,
+/// and uses them without calling the selector again); otherwise only the value travels.
+#[derive(Clone)]
+pub struct KeyBy<F, const KEEP_KEY: bool> {
+    operator: usize,
+    selector: F,
+    max_parallelism: usize,
+    receivers: usize,
+}
+
+/// A `key_by` exchange feeding a keyed operator: sends [`Keyed`] records.
+pub type KeyByWithKey<F> = KeyBy<F, true>;
+/// A `key_by` exchange feeding an ordinary operator: sends plain values.
+pub type KeyByValue<F> = KeyBy<F, false>;
+
+impl<F, const KEEP_KEY: bool> KeyBy<F, KEEP_KEY> {
+    /// A key-by partitioner whose selector takes the upstream's records; `operator` names it.
+    pub fn new<P: Produces, K>(_upstream: &P, operator: usize, selector: F) -> Self
+    where
+        F: FnMut(&P::Out) -> K,
+    {
+        KeyBy {
+            operator,
+            selector,
+            max_parallelism: keys::DEFAULT_MAX_PARALLELISM,
+            receivers: 1,
+        }
+    }
+
+    #[inline(always)]
+    fn target<T, K: Hash>(&mut self, value: &T) -> (K, u16, usize)
+    where
+        F: FnMut(&T) -> K,
+    {
+        let scope = OperatorScope::enter(self.operator);
+        let key = (self.selector)(value);
+        scope.exit();
+        let group = keys::key_group(&key, self.max_parallelism);
+        let receiver = keys::subtask_for_key_group(group, self.receivers, self.max_parallelism);
+        (key, group, receiver)
+    }
+}
+
+impl<T, K, F> Partitioner<T> for KeyBy<F, true>
+where
+    T: Send + 'static,
+    K: Hash + Send + 'static,
+    F: FnMut(&T) -> K + Clone + Send + 'static,
+{
+    type Wire = Keyed<K, T>;
+    fn setup(&mut self, _: usize, _: usize, receivers: usize, max_parallelism: usize) {
+        self.receivers = receivers;
+        self.max_parallelism = max_parallelism;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, T>)) {
+        let (key, key_group, receiver) = self.target(&value);
+        send(
+            receiver,
+            Keyed {
+                key_group,
+                key,
+                value,
+            },
+        );
+    }
+}
+
+impl<T, K, F> Partitioner<T> for KeyBy<F, false>
+where
+    T: Send + 'static,
+    K: Hash,
+    F: FnMut(&T) -> K + Clone + Send + 'static,
+{
+    type Wire = T;
+    fn setup(&mut self, _: usize, _: usize, receivers: usize, max_parallelism: usize) {
+        self.receivers = receivers;
+        self.max_parallelism = max_parallelism;
+    }
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
+        let (_, _, receiver) = self.target::<T, K>(&value);
+        send(receiver, value);
+    }
+}
+
+/// Tuning of every exchange of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeConfig {
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Batches a channel holds before its sender waits.
+    pub channel_capacity: usize,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            batch_size: 1024,
+            channel_capacity: 8,
+        }
+    }
+}
+
+type Sender<W> = mpsc::Sender<StreamElement<W>>;
+type Receiver<W> = mpsc::Receiver<StreamElement<W>>;
+
+/// The channels of one edge between two chains, before the tasks take their ends.
+pub struct Edge<W> {
+    /// `senders[s][r]`: from sending subtask `s` to receiving subtask `r`.
+    senders: Vec<Option<Vec<Sender<W>>>>,
+    /// `receivers[r][s]`.
+    receivers: Vec<Option<Vec<Receiver<W>>>>,
+}
+
+impl<W: Send + 'static> Edge<W> {
+    /// Creates the full channel matrix.
+    pub(crate) fn new(senders: usize, receivers: usize, capacity: usize) -> Self {
+        let mut tx = vec![Vec::with_capacity(receivers); senders];
+        let mut rx: Vec<Vec<Receiver<W>>> = (0..receivers)
+            .map(|_| Vec::with_capacity(senders))
+            .collect();
+        for sender in tx.iter_mut() {
+            for receiver in rx.iter_mut() {
+                let (s, r) = mpsc::channel(capacity);
+                sender.push(s);
+                receiver.push(r);
+            }
+        }
+        Edge {
+            senders: tx.into_iter().map(Some).collect(),
+            receivers: rx.into_iter().map(Some).collect(),
+        }
+    }
+
+    pub(crate) fn take_receivers(&mut self, receiver: usize) -> Vec<Receiver<W>> {
+        self.receivers[receiver]
+            .take()
+            .expect("each receiving subtask takes its channels once")
+    }
+
+    /// The factory of the sending ends, one [`EdgeWriter`] per sending subtask.
+    pub fn writers<T, P: Partitioner<T, Wire = W>>(&mut self, partitioner: P) -> EdgeWriters<P, W> {
+        EdgeWriters {
+            senders: std::mem::take(&mut self.senders),
+            partitioner,
+        }
+    }
+}
+
+impl<W> Produces for Edge<W> {
+    type Out = W;
+}
+
+/// Creates [`EdgeWriter`]s for the sending subtasks of an edge.
+pub struct EdgeWriters<P, W> {
+    senders: Vec<Option<Vec<Sender<W>>>>,
+    partitioner: P,
+}
+
+impl<T, P, W> ChainEndFactory<T> for EdgeWriters<P, W>
+where
+    T: Send + 'static,
+    W: Send + 'static,
+    P: Partitioner<T, Wire = W>,
+{
+    type End = EdgeWriter<P, W>;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        let senders = self.senders[ctx.subtask].take().ok_or_else(|| {
+            Error::Runtime(format!(
+                "edge writer of subtask {} taken twice",
+                ctx.subtask
+            ))
+        })?;
+        let mut partitioner = self.partitioner.clone();
+        partitioner.setup(
+            ctx.subtask,
+            ctx.parallelism,
+            senders.len(),
+            ctx.max_parallelism,
+        );
+        Ok(EdgeWriter {
+            partitioner,
+            buffers: (0..senders.len())
+                .map(|_| Vec::with_capacity(ctx.batch_size))
+                .collect(),
+            full: Vec::new(),
+            senders,
+            batch_size: ctx.batch_size,
+        })
+    }
+}
+
+/// The sending end of an edge in one subtask: partitions, buffers and ships batches.
+pub struct EdgeWriter<P, W> {
+    partitioner: P,
+    senders: Vec<Sender<W>>,
+    buffers: Vec<Vec<Record<W>>>,
+    /// Batches that filled up while the chain ran synchronously; shipped by `flush`.
+    full: Vec<(usize, Vec<Record<W>>)>,
+    batch_size: usize,
+}
+
+impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P, W> {
+    #[inline(always)]
+    fn emit(&mut self, value: T, timestamp: Option<Timestamp>) {
+        let receivers = self.senders.len();
+        let EdgeWriter {
+            partitioner,
+            buffers,
+            full,
+            batch_size,
+            ..
+        } = self;
+        partitioner.route(value, receivers, |receiver, wire| {
+            let buffer = &mut buffers[receiver];
+            buffer.push(Record {
+                value: wire,
+                timestamp,
+            });
+            if buffer.len() >= *batch_size {
+                let batch = std::mem::replace(buffer, Vec::with_capacity(*batch_size));
+                full.push((receiver, batch));
+            }
+        });
+    }
+}
+
+/// The receiving side went away: another task failed and the job is being torn down.
+fn disconnected() -> Error {
+    Error::Disconnected
+}
+
+impl<P, W: Send + 'static> EdgeWriter<P, W> {
+    async fn ship(&mut self, partial: bool) -> Result<()> {
+        for (receiver, batch) in std::mem::take(&mut self.full) {
+            self.senders[receiver]
+                .send(StreamElement::Records(batch))
+                .await
+                .map_err(|_| disconnected())?;
+        }
+        if partial {
+            for receiver in 0..self.buffers.len() {
+                if !self.buffers[receiver].is_empty() {
+                    let batch = std::mem::replace(
+                        &mut self.buffers[receiver],
+                        Vec::with_capacity(self.batch_size),
+                    );
+                    self.senders[receiver]
+                        .send(StreamElement::Records(batch))
+                        .await
+                        .map_err(|_| disconnected())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T, P, W> ChainEnd<T> for EdgeWriter<P, W>
+where
+    T: Send + 'static,
+    W: Send + 'static,
+    P: Partitioner<T, Wire = W>,
+{
+    fn flush(&mut self, partial: bool) -> impl Future<Output = Result<()>> + Send {
+        self.ship(partial)
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.ship(true).await?;
+        for sender in &self.senders {
+            sender
+                .send(StreamElement::EndOfInput)
+                .await
+                .map_err(|_| disconnected())?;
+        }
+        Ok(())
+    }
+
+    fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) {}
+}
+
+/// What an [`InputGate`] yields.
+pub(crate) enum GateEvent<T> {
+    /// A batch from one of the inputs.
+    Records(Vec<Record<T>>),
+    /// Every input has ended.
+    Ended,
+}
+
+/// The receiving side of a subtask: all channels of all edges feeding it (several edges for
+/// a `union`), read fairly.
+pub(crate) struct InputGate<T> {
+    inputs: Vec<Receiver<T>>,
+    next: usize,
+}
+
+impl<T: Send + 'static> InputGate<T> {
+    pub(crate) fn new(inputs: Vec<Receiver<T>>) -> Self {
+        InputGate { inputs, next: 0 }
+    }
+
+    /// Handles one received element; `None` means keep looking.
+    fn accept(
+        &mut self,
+        index: usize,
+        element: Option<StreamElement<T>>,
+    ) -> Result<Option<GateEvent<T>>> {
+        match element {
+            Some(StreamElement::Records(batch)) => {
+                self.next = index + 1;
+                Ok(Some(GateEvent::Records(batch)))
+            }
+            Some(StreamElement::EndOfInput) => {
+                self.inputs.swap_remove(index);
+                if self.inputs.is_empty() {
+                    Ok(Some(GateEvent::Ended))
+                } else {
+                    Ok(None)
+                }
+            }
+            // The sender was dropped without sending end of input: its task failed.
+            None => Err(disconnected()),
+        }
+    }
+
+    /// The next event if one is ready now, without waiting.
+    pub(crate) fn try_next(&mut self) -> Result<Option<GateEvent<T>>> {
+        if self.inputs.is_empty() {
+            return Ok(Some(GateEvent::Ended));
+        }
+        let mut checked = 0;
+        while checked < self.inputs.len() {
+            let index = (self.next + checked) % self.inputs.len();
+            match self.inputs[index].try_recv() {
+                Ok(element) => {
+                    if let Some(event) = self.accept(index, Some(element))? {
+                        return Ok(Some(event));
+                    }
+                    checked = 0;
+                    if self.inputs.is_empty() {
+                        return Ok(Some(GateEvent::Ended));
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => checked += 1,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(disconnected()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits for the next event.
+    pub(crate) async fn next(&mut self) -> Result<GateEvent<T>> {
+        std::future::poll_fn(|cx| loop {
+            if self.inputs.is_empty() {
+                return Poll::Ready(Ok(GateEvent::Ended));
+            }
+            let count = self.inputs.len();
+            let mut progressed = false;
+            for offset in 0..count {
+                let index = (self.next + offset) % count;
+                if let Poll::Ready(element) = self.inputs[index].poll_recv(cx) {
+                    match self.accept(index, element) {
+                        Ok(Some(event)) => return Poll::Ready(Ok(event)),
+                        Ok(None) => {
+                            progressed = true;
+                            break;
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        })
+        .await
+    }
+}

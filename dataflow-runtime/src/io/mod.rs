@@ -1,0 +1,62 @@
+//! Sources and sinks.
+//!
+//! A source is created once per subtask by its [`SourceFactory`] and produces records in
+//! batches without blocking; an unbounded source that has nothing to read says so
+//! ([`SourceStatus::Idle`]) and the task waits in [`Source::wait_ready`]. Sinks are chain ends
+//! ([`crate::task::ChainEnd`]): they format records into a buffer per batch and write it out
+//! when the task flushes, so the per-record path does no I/O call.
+
+mod sinks;
+mod sources;
+
+use std::future::Future;
+use std::io;
+
+pub use sinks::{collect, discard, print, write_lines, Collected, LineTarget, Sink, SinkFactory};
+pub use sources::{
+    from_iter, generate, read_lines, socket_lines, FromIter, Generate, ReadLines, SocketLines,
+};
+
+use crate::error::Result;
+use crate::job::TaskContext;
+use crate::operator::{Emit, OperatorMetrics};
+
+/// What one call to [`Source::poll_batch`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// Records were produced; call again.
+    Produced,
+    /// Nothing to read right now; wait in [`Source::wait_ready`].
+    Idle,
+    /// The source is exhausted.
+    Ended,
+}
+
+/// One subtask's share of a source.
+pub trait Source: Send + 'static {
+    /// The records produced.
+    type Item: Send + 'static;
+
+    /// Produces up to `max` records into `out` without blocking.
+    fn poll_batch<E: Emit<Self::Item>>(
+        &mut self,
+        max: usize,
+        out: &mut E,
+    ) -> io::Result<SourceStatus>;
+
+    /// Waits until [`Source::poll_batch`] may produce again (only after `Idle`).
+    fn wait_ready(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Appends the source's counters.
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>);
+}
+
+/// Creates the [`Source`] of each subtask.
+pub trait SourceFactory: Send + 'static {
+    /// The per-subtask source.
+    type Source: Source;
+    /// Creates (and opens) the source of one subtask.
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::Source>;
+}

@@ -1,0 +1,421 @@
+//! The built-in sinks: stdout, text files, in-memory collection, and a black hole.
+
+use std::fmt::{Debug, Display, Write as _};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::element::Timestamp;
+use crate::error::Result;
+use crate::job::TaskContext;
+use crate::operator::{Emit, OperatorMetrics, OperatorScope};
+use crate::task::{ChainEnd, ChainEndFactory};
+
+/// Where `write_lines` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineTarget {
+    /// Standard output.
+    Stdout,
+    /// A file at parallelism 1, or a directory of `part-<subtask>` files at parallelism > 1
+    /// (Flink's file output layout).
+    Path(PathBuf),
+}
+
+impl From<PathBuf> for LineTarget {
+    fn from(path: PathBuf) -> Self {
+        LineTarget::Path(path)
+    }
+}
+
+impl From<&std::path::Path> for LineTarget {
+    fn from(path: &std::path::Path) -> Self {
+        LineTarget::Path(path.to_path_buf())
+    }
+}
+
+impl From<&str> for LineTarget {
+    fn from(path: &str) -> Self {
+        LineTarget::Path(path.into())
+    }
+}
+
+impl From<String> for LineTarget {
+    fn from(path: String) -> Self {
+        LineTarget::Path(path.into())
+    }
+}
+
+/// `None` writes to standard output: handy for an optional `output` job parameter.
+impl<P: Into<LineTarget>> From<Option<P>> for LineTarget {
+    fn from(path: Option<P>) -> Self {
+        path.map_or(LineTarget::Stdout, Into::into)
+    }
+}
+
+/// How a sink consumes records.
+pub trait RecordWriter<T>: Send + 'static {
+    /// Handles one record; text sinks append to `buffer`.
+    fn write(&mut self, value: T, buffer: &mut String);
+}
+
+/// Formats with `Debug`, prefixed like Flink's `print()` at parallelism > 1.
+#[derive(Clone)]
+pub struct DebugLines {
+    prefix: String,
+}
+
+impl<T: Debug> RecordWriter<T> for DebugLines {
+    #[inline]
+    fn write(&mut self, value: T, buffer: &mut String) {
+        // Writing into a String cannot fail.
+        let _ = writeln!(buffer, "{}{value:?}", self.prefix);
+    }
+}
+
+/// Formats with the user's function.
+#[derive(Clone)]
+pub struct FormattedLines<F>(F);
+
+impl<T, S: Display, F: FnMut(T) -> S + Send + 'static> RecordWriter<T> for FormattedLines<F> {
+    #[inline]
+    fn write(&mut self, value: T, buffer: &mut String) {
+        let _ = writeln!(buffer, "{}", (self.0)(value));
+    }
+}
+
+/// Keeps records in memory for a [`Collected`] handle.
+pub struct Collecting<T> {
+    local: Vec<T>,
+    handle: Collected<T>,
+}
+
+impl<T: Send + 'static> RecordWriter<T> for Collecting<T> {
+    #[inline]
+    fn write(&mut self, value: T, _buffer: &mut String) {
+        self.local.push(value);
+    }
+}
+
+/// Drops records, keeping the optimizer from deleting the work that made them.
+#[derive(Clone, Copy)]
+pub struct Discarding;
+
+impl<T> RecordWriter<T> for Discarding {
+    #[inline(always)]
+    fn write(&mut self, value: T, _buffer: &mut String) {
+        drop(std::hint::black_box(value));
+    }
+}
+
+/// A sink: a [`RecordWriter`] plus where its text goes.
+pub struct Sink<W> {
+    writer: W,
+    buffer: String,
+    output: Option<Box<dyn Write + Send>>,
+    describe: String,
+    error: Option<io::Error>,
+    ctx: TaskContext,
+    metrics: OperatorMetrics,
+}
+
+impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
+    #[inline(always)]
+    fn emit(&mut self, value: T, _timestamp: Option<Timestamp>) {
+        self.metrics.records_in += 1;
+        let scope = OperatorScope::enter(self.metrics.operator);
+        self.writer.write(value, &mut self.buffer);
+        scope.exit();
+    }
+}
+
+impl<W> Sink<W> {
+    fn write_out(&mut self) -> Result<()> {
+        if let Some(output) = self.output.as_mut() {
+            if !self.buffer.is_empty() && self.error.is_none() {
+                if let Err(e) = output.write_all(self.buffer.as_bytes()) {
+                    self.error = Some(io::Error::new(
+                        e.kind(),
+                        format!("writing to {} failed: {e}", self.describe),
+                    ));
+                }
+            }
+        }
+        self.buffer.clear();
+        match self.error.take() {
+            Some(e) => Err(self.ctx.io_error(self.metrics.operator, e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Collecting sinks hand their records over at end of input.
+trait Finalize {
+    fn finalize(&mut self) {}
+}
+
+impl<T> Finalize for Collecting<T> {
+    fn finalize(&mut self) {
+        let mut shared = self
+            .handle
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shared.append(&mut self.local);
+    }
+}
+impl Finalize for DebugLines {}
+impl<F> Finalize for FormattedLines<F> {}
+impl Finalize for Discarding {}
+
+#[allow(private_bounds)]
+impl<T, W: RecordWriter<T> + Finalize> ChainEnd<T> for Sink<W> {
+    async fn flush(&mut self, partial: bool) -> Result<()> {
+        // Text is written in large pieces: after every input batch once 64 KiB piled up, and
+        // whenever the task goes idle.
+        if partial || self.buffer.len() >= 64 * 1024 {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.write_out()?;
+        if let Some(output) = self.output.as_mut() {
+            output.flush().map_err(|e| {
+                self.ctx.io_error(
+                    self.metrics.operator,
+                    io::Error::new(
+                        e.kind(),
+                        format!("writing to {} failed: {e}", self.describe),
+                    ),
+                )
+            })?;
+        }
+        self.writer.finalize();
+        Ok(())
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}
+
+/// Creates a sink per subtask.
+#[derive(Clone)]
+pub struct SinkFactory<K> {
+    operator: usize,
+    kind: K,
+}
+
+fn sink<W>(
+    ctx: &TaskContext,
+    operator: usize,
+    writer: W,
+    output: Option<Box<dyn Write + Send>>,
+    describe: String,
+) -> Sink<W> {
+    Sink {
+        writer,
+        buffer: String::new(),
+        output,
+        describe,
+        error: None,
+        ctx: ctx.clone(),
+        metrics: OperatorMetrics::new(operator),
+    }
+}
+
+/// `print()`: each record's `Debug` form on its own line of standard output, prefixed by
+/// `<subtask + 1>> ` when the sink runs at parallelism > 1, as Flink does.
+pub fn print(operator: usize) -> SinkFactory<PrintSink> {
+    SinkFactory {
+        operator,
+        kind: PrintSink,
+    }
+}
+
+/// Marker of [`print`].
+#[derive(Clone, Copy)]
+pub struct PrintSink;
+
+impl<T: Debug + Send + 'static> ChainEndFactory<T> for SinkFactory<PrintSink> {
+    type End = Sink<DebugLines>;
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        let prefix = if ctx.parallelism > 1 {
+            format!("{}> ", ctx.subtask + 1)
+        } else {
+            String::new()
+        };
+        Ok(sink(
+            ctx,
+            self.operator,
+            DebugLines { prefix },
+            Some(Box::new(io::stdout())),
+            "standard output".into(),
+        ))
+    }
+}
+
+/// `write_lines(target, format)`: one line per record, `format(record)` followed by `\n`.
+pub fn write_lines<F>(
+    operator: usize,
+    target: impl Into<LineTarget>,
+    format: F,
+) -> SinkFactory<WriteLinesSink<F>> {
+    SinkFactory {
+        operator,
+        kind: WriteLinesSink {
+            target: target.into(),
+            format,
+        },
+    }
+}
+
+/// Settings of [`write_lines`].
+#[derive(Clone)]
+pub struct WriteLinesSink<F> {
+    target: LineTarget,
+    format: F,
+}
+
+impl<T, S, F> ChainEndFactory<T> for SinkFactory<WriteLinesSink<F>>
+where
+    T: Send + 'static,
+    S: Display,
+    F: FnMut(T) -> S + Clone + Send + 'static,
+{
+    type End = Sink<FormattedLines<F>>;
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        let writer = FormattedLines(self.kind.format.clone());
+        let (output, describe): (Box<dyn Write + Send>, String) = match &self.kind.target {
+            LineTarget::Stdout => (Box::new(io::stdout()), "standard output".into()),
+            LineTarget::Path(path) => {
+                let file = if ctx.parallelism == 1 {
+                    path.clone()
+                } else {
+                    fs::create_dir_all(path).map_err(|e| {
+                        ctx.io_error(
+                            self.operator,
+                            io::Error::new(
+                                e.kind(),
+                                format!("cannot create directory `{}`: {e}", path.display()),
+                            ),
+                        )
+                    })?;
+                    path.join(format!("part-{}", ctx.subtask))
+                };
+                let opened = File::create(&file).map_err(|e| {
+                    ctx.io_error(
+                        self.operator,
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot create `{}`: {e}", file.display()),
+                        ),
+                    )
+                })?;
+                (
+                    Box::new(io::BufWriter::with_capacity(256 * 1024, opened)),
+                    format!("`{}`", file.display()),
+                )
+            }
+        };
+        Ok(sink(ctx, self.operator, writer, Some(output), describe))
+    }
+}
+
+/// `collect(handle)`: gathers every record into `handle` (a job parameter), for tests and
+/// small results. Each subtask hands its records over at end of input.
+pub fn collect<T>(operator: usize, handle: &Collected<T>) -> SinkFactory<Collected<T>> {
+    SinkFactory {
+        operator,
+        kind: handle.clone(),
+    }
+}
+
+impl<T: Send + 'static> ChainEndFactory<T> for SinkFactory<Collected<T>> {
+    type End = Sink<Collecting<T>>;
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        let writer = Collecting {
+            local: Vec::new(),
+            handle: self.kind.clone(),
+        };
+        Ok(sink(
+            ctx,
+            self.operator,
+            writer,
+            None,
+            "a collect handle".into(),
+        ))
+    }
+}
+
+/// `discard()`: a black hole, for benchmarks.
+pub fn discard(operator: usize) -> SinkFactory<Discarding> {
+    SinkFactory {
+        operator,
+        kind: Discarding,
+    }
+}
+
+impl<T: Send + 'static> ChainEndFactory<T> for SinkFactory<Discarding> {
+    type End = Sink<Discarding>;
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        Ok(sink(ctx, self.operator, Discarding, None, "nothing".into()))
+    }
+}
+
+/// A shared handle a `collect` sink fills; pass it to the job as a parameter and read it after
+/// `run` returns.
+///
+/// ```
+/// let handle = dataflow_runtime::io::Collected::<u64>::new();
+/// assert!(handle.take().is_empty());
+/// ```
+pub struct Collected<T> {
+    records: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for Collected<T> {
+    fn clone(&self) -> Self {
+        Collected {
+            records: Arc::clone(&self.records),
+        }
+    }
+}
+
+impl<T> Default for Collected<T> {
+    fn default() -> Self {
+        Collected {
+            records: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<T> Collected<T> {
+    /// An empty handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the records collected so far (in no defined order across subtasks).
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.records.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes the records collected so far, sorted.
+    pub fn take_sorted(&self) -> Vec<T>
+    where
+        T: Ord,
+    {
+        let mut records = self.take();
+        records.sort();
+        records
+    }
+}
+
+impl<T> Debug for Collected<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collected").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,418 @@
+//! The built-in sources: collections, generators, files and sockets.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::{Source, SourceFactory, SourceStatus};
+use crate::error::Result;
+use crate::job::TaskContext;
+use crate::operator::{Emit, OperatorMetrics, OperatorScope, Produces};
+
+/// `from_iter(collection)`: a bounded source over any iterable, at parallelism 1.
+pub fn from_iter<I>(operator: usize, items: I) -> FromIter<I::IntoIter>
+where
+    I: IntoIterator,
+    I::IntoIter: Send + 'static,
+    I::Item: Send + 'static,
+{
+    FromIter {
+        items: Some(items.into_iter()),
+        metrics: OperatorMetrics::new(operator),
+    }
+}
+
+/// The source (and factory) of [`from_iter`].
+pub struct FromIter<It> {
+    items: Option<It>,
+    metrics: OperatorMetrics,
+}
+
+impl<It: Iterator> Produces for FromIter<It> {
+    type Out = It::Item;
+}
+
+impl<It> SourceFactory for FromIter<It>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send + 'static,
+{
+    type Source = FromIter<It>;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::Source> {
+        // The plan gives this source parallelism 1, so only subtask 0 exists; a second call
+        // would find the collection taken and produce nothing, which the plan rules out.
+        Ok(FromIter {
+            items: self.items.take(),
+            metrics: OperatorMetrics::new(ctx.first_operator()),
+        })
+    }
+}
+
+impl<It> Source for FromIter<It>
+where
+    It: Iterator + Send + 'static,
+    It::Item: Send + 'static,
+{
+    type Item = It::Item;
+
+    fn poll_batch<E: Emit<It::Item>>(
+        &mut self,
+        max: usize,
+        out: &mut E,
+    ) -> io::Result<SourceStatus> {
+        let Some(items) = self.items.as_mut() else {
+            return Ok(SourceStatus::Ended);
+        };
+        let scope = OperatorScope::enter(self.metrics.operator);
+        for _ in 0..max {
+            match items.next() {
+                Some(item) => {
+                    self.metrics.records_out += 1;
+                    out.emit(item, None);
+                }
+                None => {
+                    scope.exit();
+                    self.items = None;
+                    return Ok(SourceStatus::Ended);
+                }
+            }
+        }
+        scope.exit();
+        Ok(SourceStatus::Produced)
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}
+
+/// `generate(n, f)`: a bounded parallel source of `f(0) .. f(n-1)`; subtask `k` of `p`
+/// produces the contiguous share `[k*n/p, (k+1)*n/p)`.
+pub fn generate<T, F>(operator: usize, n: u64, f: F) -> Generate<F>
+where
+    F: FnMut(u64) -> T + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    Generate {
+        f,
+        next: 0,
+        end: n,
+        metrics: OperatorMetrics::new(operator),
+    }
+}
+
+/// The source (and factory) of [`generate`].
+#[derive(Clone)]
+pub struct Generate<F> {
+    f: F,
+    next: u64,
+    end: u64,
+    metrics: OperatorMetrics,
+}
+
+impl<T, F: FnMut(u64) -> T> Produces for Generate<F> {
+    type Out = T;
+}
+
+impl<T, F> SourceFactory for Generate<F>
+where
+    F: FnMut(u64) -> T + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    type Source = Generate<F>;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::Source> {
+        let n = self.end as u128;
+        let (k, p) = (ctx.subtask as u128, ctx.parallelism as u128);
+        Ok(Generate {
+            f: self.f.clone(),
+            next: (k * n / p) as u64,
+            end: ((k + 1) * n / p) as u64,
+            metrics: self.metrics,
+        })
+    }
+}
+
+impl<T, F> Source for Generate<F>
+where
+    F: FnMut(u64) -> T + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    type Item = T;
+
+    #[inline]
+    fn poll_batch<E: Emit<T>>(&mut self, max: usize, out: &mut E) -> io::Result<SourceStatus> {
+        let stop = self.end.min(self.next.saturating_add(max as u64));
+        let scope = OperatorScope::enter(self.metrics.operator);
+        for i in self.next..stop {
+            out.emit((self.f)(i), None);
+        }
+        scope.exit();
+        self.metrics.records_out += stop - self.next;
+        self.next = stop;
+        Ok(if self.next == self.end {
+            SourceStatus::Ended
+        } else {
+            SourceStatus::Produced
+        })
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}
+
+/// `read_lines(path)`: a bounded parallel source of the lines of a UTF-8 text file.
+///
+/// The file is split into `p` byte ranges; a line belongs to the range holding its first
+/// byte, so every line is read exactly once whatever the parallelism (as Hadoop's and
+/// Flink's text input formats do). Line ends (`\n` or `\r\n`) are removed.
+pub fn read_lines(operator: usize, path: impl AsRef<Path>) -> ReadLines {
+    ReadLines {
+        path: path.as_ref().to_path_buf(),
+        operator,
+    }
+}
+
+/// The factory of [`read_lines`].
+#[derive(Clone)]
+pub struct ReadLines {
+    path: PathBuf,
+    operator: usize,
+}
+
+impl Produces for ReadLines {
+    type Out = String;
+}
+
+/// One subtask's byte range of a file.
+pub struct FileSplit {
+    reader: BufReader<File>,
+    path: PathBuf,
+    /// Offset of the next unread byte.
+    position: u64,
+    /// Lines starting at or after this offset belong to the next split.
+    end: u64,
+    buffer: Vec<u8>,
+    metrics: OperatorMetrics,
+}
+
+impl SourceFactory for ReadLines {
+    type Source = FileSplit;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<FileSplit> {
+        let open = || -> io::Result<FileSplit> {
+            let file = File::open(&self.path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot open `{}`: {e}", self.path.display()),
+                )
+            })?;
+            let length = file.metadata()?.len();
+            if file.metadata()?.is_dir() {
+                return Err(io::Error::other(format!(
+                    "`{}` is a directory, not a file",
+                    self.path.display()
+                )));
+            }
+            let (k, p) = (ctx.subtask as u64, ctx.parallelism as u64);
+            let start = k * length / p;
+            let end = (k + 1) * length / p;
+            let mut reader = BufReader::with_capacity(256 * 1024, file);
+            let mut position = start;
+            if start > 0 {
+                // Skip the line that started in the previous split: seek one byte back so a
+                // line starting exactly at `start` (previous byte is '\n') stays ours.
+                reader.seek(SeekFrom::Start(start - 1))?;
+                let mut skipped = Vec::new();
+                position = start - 1 + reader.read_until(b'\n', &mut skipped)? as u64;
+            }
+            Ok(FileSplit {
+                reader,
+                path: self.path.clone(),
+                position,
+                end,
+                buffer: Vec::new(),
+                metrics: OperatorMetrics::new(self.operator),
+            })
+        };
+        open().map_err(|e| ctx.io_error(self.operator, e))
+    }
+}
+
+impl Source for FileSplit {
+    type Item = String;
+
+    fn poll_batch<E: Emit<String>>(&mut self, max: usize, out: &mut E) -> io::Result<SourceStatus> {
+        for _ in 0..max {
+            if self.position >= self.end {
+                return Ok(SourceStatus::Ended);
+            }
+            self.buffer.clear();
+            let read = self.reader.read_until(b'\n', &mut self.buffer)?;
+            if read == 0 {
+                return Ok(SourceStatus::Ended);
+            }
+            let line_start = self.position;
+            self.position += read as u64;
+            if self.buffer.last() == Some(&b'\n') {
+                self.buffer.pop();
+                if self.buffer.last() == Some(&b'\r') {
+                    self.buffer.pop();
+                }
+            }
+            let line = String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "`{}`: the line at byte offset {line_start} is not valid UTF-8 ({})",
+                        self.path.display(),
+                        e.utf8_error()
+                    ),
+                )
+            })?;
+            self.metrics.records_out += 1;
+            out.emit(line, None);
+        }
+        Ok(SourceStatus::Produced)
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}
+
+/// `socket_lines(addr)`: an unbounded source of the UTF-8 lines a TCP server sends, at
+/// parallelism 1. It ends when the server closes the connection (after emitting a last
+/// unterminated line, if any); a connection error fails the job.
+pub fn socket_lines(operator: usize, address: impl ToString) -> SocketLines {
+    SocketLines {
+        address: address.to_string(),
+        operator,
+    }
+}
+
+/// The factory of [`socket_lines`].
+#[derive(Clone)]
+pub struct SocketLines {
+    address: String,
+    operator: usize,
+}
+
+impl Produces for SocketLines {
+    type Out = String;
+}
+
+/// The connected reader of [`socket_lines`].
+pub struct SocketReader {
+    stream: tokio::net::TcpStream,
+    address: String,
+    /// Bytes received but not yet a complete line.
+    pending: Vec<u8>,
+    chunk: Box<[u8]>,
+    closed: bool,
+    metrics: OperatorMetrics,
+}
+
+impl SourceFactory for SocketLines {
+    type Source = SocketReader;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<SocketReader> {
+        let connect = || -> io::Result<tokio::net::TcpStream> {
+            let stream = std::net::TcpStream::connect(&self.address).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot connect to `{}`: {e}", self.address),
+                )
+            })?;
+            stream.set_nonblocking(true)?;
+            tokio::net::TcpStream::from_std(stream)
+        };
+        let stream = connect().map_err(|e| ctx.io_error(self.operator, e))?;
+        Ok(SocketReader {
+            stream,
+            address: self.address.clone(),
+            pending: Vec::new(),
+            chunk: vec![0; 64 * 1024].into_boxed_slice(),
+            closed: false,
+            metrics: OperatorMetrics::new(self.operator),
+        })
+    }
+}
+
+impl SocketReader {
+    fn emit_line<E: Emit<String>>(&mut self, bytes: Vec<u8>, out: &mut E) -> io::Result<()> {
+        let mut bytes = bytes;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let line = String::from_utf8(bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "`{}` sent a line that is not valid UTF-8 ({})",
+                    self.address,
+                    e.utf8_error()
+                ),
+            )
+        })?;
+        self.metrics.records_out += 1;
+        out.emit(line, None);
+        Ok(())
+    }
+}
+
+impl Source for SocketReader {
+    type Item = String;
+
+    fn poll_batch<E: Emit<String>>(&mut self, max: usize, out: &mut E) -> io::Result<SourceStatus> {
+        if self.closed {
+            return Ok(SourceStatus::Ended);
+        }
+        let mut produced = 0;
+        while produced < max {
+            if let Some(newline) = self.pending.iter().position(|&b| b == b'\n') {
+                let rest = self.pending.split_off(newline + 1);
+                let mut line = std::mem::replace(&mut self.pending, rest);
+                line.pop();
+                self.emit_line(line, out)?;
+                produced += 1;
+                continue;
+            }
+            match self.stream.try_read(&mut self.chunk) {
+                Ok(0) => {
+                    self.closed = true;
+                    if !self.pending.is_empty() {
+                        let line = std::mem::take(&mut self.pending);
+                        self.emit_line(line, out)?;
+                    }
+                    return Ok(SourceStatus::Ended);
+                }
+                Ok(n) => self.pending.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(if produced > 0 {
+                        SourceStatus::Produced
+                    } else {
+                        SourceStatus::Idle
+                    });
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("reading from `{}` failed: {e}", self.address),
+                    ))
+                }
+            }
+        }
+        Ok(SourceStatus::Produced)
+    }
+
+    async fn wait_ready(&mut self) -> io::Result<()> {
+        self.stream.readable().await
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}

@@ -1,0 +1,539 @@
+//! Running a job: configuration, wiring chains and exchanges, spawning one task per subtask,
+//! waiting for them, failing fast, and reporting.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::exchange::{Edge, EdgeWriters, ExchangeConfig, InputGate, Partitioner};
+use crate::io::SourceFactory;
+use crate::keys;
+use crate::operator::{Chain, Operator, OperatorMetrics, Produces};
+use crate::plan::{JobPlan, ParallelismSpec, Partitioning};
+use crate::task::{self, ChainEndFactory};
+
+/// Flink's runtime execution modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionMode {
+    /// Batch if every source is bounded, streaming otherwise.
+    #[default]
+    Automatic,
+    /// Rolling aggregates emit one update per record.
+    Streaming,
+    /// Rolling aggregates emit only final values; every source must be bounded.
+    Batch,
+}
+
+impl std::str::FromStr for ExecutionMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "automatic" => Ok(ExecutionMode::Automatic),
+            "streaming" => Ok(ExecutionMode::Streaming),
+            "batch" => Ok(ExecutionMode::Batch),
+            other => Err(format!(
+                "unknown mode `{other}`: use automatic, streaming or batch"
+            )),
+        }
+    }
+}
+
+/// How to run a job.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Default parallelism of operators that do not set their own.
+    pub parallelism: usize,
+    /// Number of key groups: the upper bound of any keyed operator's parallelism.
+    pub max_parallelism: usize,
+    /// Streaming, batch, or decided by the sources.
+    pub mode: ExecutionMode,
+    /// Batching and channel capacity of exchanges.
+    pub exchange: ExchangeConfig,
+    /// Threads of the runtime; defaults to the number of cores.
+    pub worker_threads: Option<usize>,
+    /// Stop the sources on Ctrl-C and drain (the generated `main` sets this).
+    pub stop_on_ctrl_c: bool,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            parallelism: available_cores(),
+            max_parallelism: keys::DEFAULT_MAX_PARALLELISM,
+            mode: ExecutionMode::Automatic,
+            exchange: ExchangeConfig::default(),
+            worker_threads: None,
+            stop_on_ctrl_c: false,
+        }
+    }
+}
+
+impl JobConfig {
+    /// The default configuration with this default parallelism.
+    pub fn with_parallelism(parallelism: usize) -> Self {
+        JobConfig {
+            parallelism,
+            ..JobConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.parallelism == 0 {
+            return Err(Error::Config("parallelism must be at least 1".into()));
+        }
+        if self.max_parallelism == 0 || self.max_parallelism > keys::MAX_MAX_PARALLELISM {
+            return Err(Error::Config(format!(
+                "max parallelism must be between 1 and {}, got {}",
+                keys::MAX_MAX_PARALLELISM,
+                self.max_parallelism
+            )));
+        }
+        if self.exchange.batch_size == 0 || self.exchange.channel_capacity == 0 {
+            return Err(Error::Config(
+                "exchange batch size and channel capacity must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a job with this plan runs in batch mode.
+    pub fn batch_mode(&self, plan: &JobPlan) -> Result<bool> {
+        match self.mode {
+            ExecutionMode::Automatic => Ok(plan.bounded),
+            ExecutionMode::Streaming => Ok(false),
+            ExecutionMode::Batch if plan.bounded => Ok(true),
+            ExecutionMode::Batch => Err(Error::Config(format!(
+                "job `{}` reads an unbounded source, so it cannot run in batch mode; \
+                 use --mode streaming or automatic",
+                plan.name
+            ))),
+        }
+    }
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What one subtask knows about where it runs.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// The job's plan.
+    pub plan: &'static JobPlan,
+    /// The chain this subtask runs.
+    pub chain: usize,
+    /// This subtask's index, 0-based.
+    pub subtask: usize,
+    /// The chain's parallelism.
+    pub parallelism: usize,
+    /// Number of key groups.
+    pub max_parallelism: usize,
+    /// Whether the job runs in batch mode.
+    pub batch_mode: bool,
+    /// Records per exchange batch (and per source poll).
+    pub batch_size: usize,
+}
+
+impl TaskContext {
+    /// The display name of an operator.
+    pub fn operator_name(&self, operator: usize) -> &'static str {
+        self.plan
+            .operators
+            .get(operator)
+            .map_or("<unknown>", |info| info.name)
+    }
+
+    /// The first operator of this chain (its source, or the first operator after its inputs).
+    pub fn first_operator(&self) -> usize {
+        self.plan.chains[self.chain].operators[0]
+    }
+
+    /// An I/O error of `operator` in this subtask.
+    pub fn io_error(&self, operator: usize, source: std::io::Error) -> Error {
+        Error::OperatorIo {
+            operator: self.operator_name(operator).to_string(),
+            subtask: self.subtask,
+            source,
+        }
+    }
+}
+
+/// Totals of one operator over all its subtasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorReport {
+    /// The operator's name.
+    pub name: &'static str,
+    /// Records received (sources: 0).
+    pub records_in: u64,
+    /// Records emitted (sinks: 0).
+    pub records_out: u64,
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The job's name.
+    pub job: &'static str,
+    /// Whether it ran in batch mode.
+    pub batch_mode: bool,
+    /// Per operator, in plan order.
+    pub operators: Vec<OperatorReport>,
+    /// Wall time from start to the end of the last task.
+    pub elapsed: Duration,
+}
+
+impl JobReport {
+    /// The totals of the operator named `name`.
+    pub fn operator(&self, name: &str) -> Option<&OperatorReport> {
+        self.operators.iter().find(|op| op.name == name)
+    }
+}
+
+impl std::fmt::Display for JobReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "job `{}` finished in {:.3} s ({} mode)",
+            self.job,
+            self.elapsed.as_secs_f64(),
+            if self.batch_mode {
+                "batch"
+            } else {
+                "streaming"
+            }
+        )?;
+        for op in &self.operators {
+            writeln!(
+                f,
+                "  {:<24} in {:>12}  out {:>12}",
+                op.name, op.records_in, op.records_out
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The channels of an exchange plus its partitioner, between two chains.
+pub struct Connection<P, W> {
+    edge: Edge<W>,
+    partitioner: Option<P>,
+}
+
+impl<P, W> Produces for Connection<P, W> {
+    type Out = W;
+}
+
+impl<P, W: Send + 'static> Connection<P, W> {
+    /// The sending ends, for the upstream chain's subtasks.
+    pub fn writers<T>(&mut self) -> EdgeWriters<P, W>
+    where
+        P: Partitioner<T, Wire = W>,
+    {
+        let partitioner = self
+            .partitioner
+            .take()
+            .expect("an exchange has one sending chain");
+        self.edge.writers(partitioner)
+    }
+}
+
+/// The receiving side of an exchange, as the downstream chain sees it.
+pub trait Inbound<W> {
+    /// Takes the channels arriving at subtask `receiver`.
+    fn take_receivers(
+        &mut self,
+        receiver: usize,
+    ) -> Vec<tokio::sync::mpsc::Receiver<crate::element::StreamElement<W>>>;
+}
+
+impl<P, W: Send + 'static> Inbound<W> for Connection<P, W> {
+    fn take_receivers(
+        &mut self,
+        receiver: usize,
+    ) -> Vec<tokio::sync::mpsc::Receiver<crate::element::StreamElement<W>>> {
+        self.edge.take_receivers(receiver)
+    }
+}
+
+type TaskOutcome = (usize, usize, Result<Vec<OperatorMetrics>>);
+
+/// Wires and spawns a job; the generated `run` drives it.
+pub struct JobBuilder {
+    plan: &'static JobPlan,
+    config: JobConfig,
+    batch_mode: bool,
+    parallelism: Vec<Option<usize>>,
+    parallelism_checked: bool,
+    tasks: JoinSet<TaskOutcome>,
+    cancel: watch::Sender<bool>,
+}
+
+impl JobBuilder {
+    fn new(plan: &'static JobPlan, config: &JobConfig) -> Result<Self> {
+        let parallelism = plan
+            .chains
+            .iter()
+            .map(|chain| match chain.parallelism {
+                ParallelismSpec::Default => Some(config.parallelism),
+                ParallelismSpec::Fixed(n) => Some(n),
+                ParallelismSpec::Expr(_) => None,
+            })
+            .collect();
+        Ok(JobBuilder {
+            plan,
+            batch_mode: config.batch_mode(plan)?,
+            config: config.clone(),
+            parallelism,
+            parallelism_checked: false,
+            tasks: JoinSet::new(),
+            cancel: watch::channel(false).0,
+        })
+    }
+
+    /// Sets the parallelism of a chain whose `.parallelism(expr)` is an expression.
+    pub fn set_parallelism(&mut self, chain: usize, parallelism: usize) -> Result<()> {
+        if parallelism == 0 {
+            let op = self.plan.chains[chain].operators[0];
+            return Err(Error::Config(format!(
+                "operator `{}` has parallelism 0; it must be at least 1",
+                self.plan.operators[op].name
+            )));
+        }
+        self.parallelism[chain] = Some(parallelism);
+        Ok(())
+    }
+
+    /// The parallelism a chain runs with.
+    pub fn parallelism(&self, chain: usize) -> usize {
+        self.parallelism[chain].expect("the generated code sets every expression parallelism first")
+    }
+
+    /// Checks every chain's parallelism against its exchanges, once all are known.
+    fn check_parallelism(&mut self) -> Result<()> {
+        if self.parallelism_checked {
+            return Ok(());
+        }
+        self.parallelism_checked = true;
+        for (chain, info) in self.plan.chains.iter().enumerate() {
+            let p = self.parallelism(chain);
+            if p > self.config.max_parallelism {
+                return Err(Error::Config(format!(
+                    "chain {chain} (`{}`) has parallelism {p}, above the max parallelism {}; raise --max-parallelism",
+                    self.plan.operators[info.operators[0]].name,
+                    self.config.max_parallelism
+                )));
+            }
+            for input in info.inputs {
+                let upstream = self.parallelism(input.from);
+                if input.partitioning == Partitioning::Forward && upstream != p {
+                    return Err(Error::Config(format!(
+                        "`forward` connects `{}` (parallelism {upstream}) to `{}` (parallelism {p}); \
+                         forward needs equal parallelism, use rebalance or rescale instead",
+                        self.plan.operators[*self.plan.chains[input.from].operators.last().unwrap_or(&0)].name,
+                        self.plan.operators[info.operators[0]].name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the exchange from chain `from` (whose records `upstream` describes) to `to`.
+    pub fn connect<C, P>(
+        &mut self,
+        _upstream: &C,
+        from: usize,
+        to: usize,
+        partitioner: P,
+    ) -> Result<Connection<P, P::Wire>>
+    where
+        C: Produces,
+        P: Partitioner<C::Out>,
+    {
+        self.check_parallelism()?;
+        let edge = Edge::new(
+            self.parallelism(from),
+            self.parallelism(to),
+            self.config.exchange.channel_capacity,
+        );
+        Ok(Connection {
+            edge,
+            partitioner: Some(partitioner),
+        })
+    }
+
+    fn task_context(&self, chain: usize, subtask: usize) -> TaskContext {
+        TaskContext {
+            plan: self.plan,
+            chain,
+            subtask,
+            parallelism: self.parallelism(chain),
+            max_parallelism: self.config.max_parallelism,
+            batch_mode: self.batch_mode,
+            batch_size: self.config.exchange.batch_size,
+        }
+    }
+
+    /// Spawns the subtasks of a chain that starts at a source.
+    pub fn spawn_source_chain<S, Op, E>(
+        &mut self,
+        chain: usize,
+        mut source: S,
+        operators: Chain<<S::Source as crate::io::Source>::Item, Op>,
+        mut end: E,
+    ) -> Result<()>
+    where
+        S: SourceFactory,
+        Op: Operator<<S::Source as crate::io::Source>::Item> + Clone,
+        E: ChainEndFactory<Op::Out>,
+    {
+        self.check_parallelism()?;
+        for subtask in 0..self.parallelism(chain) {
+            let ctx = self.task_context(chain, subtask);
+            let source = source.create(&ctx)?;
+            let end = end.create(&ctx)?;
+            let op = operators.clone().into_operator();
+            let cancel = self.cancel.subscribe();
+            self.tasks.spawn(async move {
+                (
+                    chain,
+                    subtask,
+                    task::run_source_task(ctx, source, op, end, cancel).await,
+                )
+            });
+        }
+        Ok(())
+    }
+
+    /// Spawns the subtasks of a chain fed by exchanges (several for a `union`).
+    pub fn spawn_input_chain<W, Op, E>(
+        &mut self,
+        chain: usize,
+        inputs: &mut [&mut dyn Inbound<W>],
+        operators: Chain<W, Op>,
+        mut end: E,
+    ) -> Result<()>
+    where
+        W: Send + 'static,
+        Op: Operator<W> + Clone,
+        E: ChainEndFactory<Op::Out>,
+    {
+        self.check_parallelism()?;
+        for subtask in 0..self.parallelism(chain) {
+            let ctx = self.task_context(chain, subtask);
+            let receivers = inputs
+                .iter_mut()
+                .flat_map(|input| input.take_receivers(subtask))
+                .collect();
+            let end = end.create(&ctx)?;
+            let op = operators.clone().into_operator();
+            self.tasks.spawn(async move {
+                (
+                    chain,
+                    subtask,
+                    task::run_input_task(ctx, InputGate::new(receivers), op, end).await,
+                )
+            });
+        }
+        Ok(())
+    }
+
+    async fn wait(mut self, started: Instant) -> Result<JobReport> {
+        let mut first_error: Option<Error> = None;
+        let mut disconnected = false;
+        let mut totals: Vec<OperatorMetrics> = (0..self.plan.operators.len())
+            .map(OperatorMetrics::new)
+            .collect();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok((_, _, Ok(metrics))) => {
+                    for m in metrics {
+                        totals[m.operator].records_in += m.records_in;
+                        totals[m.operator].records_out += m.records_out;
+                    }
+                }
+                Ok((_, _, Err(Error::Disconnected))) => disconnected = true,
+                Ok((chain, subtask, Err(error))) => {
+                    tracing::debug!(chain, subtask, %error, "task failed");
+                    if first_error.is_none() {
+                        first_error = Some(error);
+                        let _ = self.cancel.send(true);
+                        self.tasks.abort_all();
+                    }
+                }
+                Err(join_error) if join_error.is_cancelled() => {}
+                Err(join_error) => {
+                    if first_error.is_none() {
+                        first_error = Some(Error::Runtime(format!("a task died: {join_error}")));
+                        self.tasks.abort_all();
+                    }
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        if disconnected {
+            return Err(Error::Runtime(
+                "a task lost its connection without any task failing".into(),
+            ));
+        }
+        Ok(JobReport {
+            job: self.plan.name,
+            batch_mode: self.batch_mode,
+            // Partitioning functions (`key_by`, ...) run inside the exchange and have no
+            // record counts of their own.
+            operators: totals
+                .into_iter()
+                .filter(|m| {
+                    !matches!(
+                        self.plan.operators[m.operator].kind,
+                        "key_by" | "partition_custom"
+                    )
+                })
+                .map(|m| OperatorReport {
+                    name: self.plan.operators[m.operator].name,
+                    records_in: m.records_in,
+                    records_out: m.records_out,
+                })
+                .collect(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Runs a job: `build` (generated by `dataflow!`) wires and spawns its chains, then this waits
+/// until every task has ended or one has failed.
+pub fn execute(
+    plan: &'static JobPlan,
+    config: &JobConfig,
+    build: impl FnOnce(&mut JobBuilder) -> Result<()>,
+) -> Result<JobReport> {
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads.unwrap_or_else(available_cores).max(1))
+        .thread_name(format!("dataflow-{}", plan.name))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut job = JobBuilder::new(plan, config)?;
+        if let Err(error) = build(&mut job) {
+            job.tasks.abort_all();
+            return Err(error);
+        }
+        if config.stop_on_ctrl_c {
+            let cancel = job.cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::info!("Ctrl-C: stopping the sources and draining");
+                    let _ = cancel.send(true);
+                }
+            });
+        }
+        job.wait(started).await
+    })
+}

@@ -1,0 +1,213 @@
+//! Rolling keyed aggregates: `reduce`, `sum`, `min`, `max`, `count`.
+//!
+//! Flink semantics: in streaming mode every input record produces the updated aggregate of its
+//! key; in batch mode (all sources bounded) only the final value per key is emitted, at end of
+//! input. State lives per key group (see [`crate::keys`]) so that it can later be snapshotted
+//! and redistributed group by group.
+
+use rustc_hash::FxHashMap;
+
+use super::{Emit, Operator, OperatorMetrics, OperatorScope};
+use crate::element::{Keyed, Timestamp};
+use crate::job::TaskContext;
+
+/// How two partial aggregates combine.
+pub trait Combine<A>: Clone + Send + 'static {
+    /// Folds `next` into `acc`.
+    fn combine(&mut self, acc: A, next: A) -> A;
+}
+
+/// `sum`: `acc + next`.
+#[derive(Debug, Clone, Copy)]
+pub struct SumCombine;
+impl<A: std::ops::Add<Output = A>> Combine<A> for SumCombine {
+    #[inline(always)]
+    fn combine(&mut self, acc: A, next: A) -> A {
+        acc + next
+    }
+}
+
+/// `min`: the smaller; the earlier value wins ties.
+#[derive(Debug, Clone, Copy)]
+pub struct MinCombine;
+impl<A: PartialOrd> Combine<A> for MinCombine {
+    #[inline(always)]
+    fn combine(&mut self, acc: A, next: A) -> A {
+        if next < acc {
+            next
+        } else {
+            acc
+        }
+    }
+}
+
+/// `max`: the larger; the earlier value wins ties.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxCombine;
+impl<A: PartialOrd> Combine<A> for MaxCombine {
+    #[inline(always)]
+    fn combine(&mut self, acc: A, next: A) -> A {
+        if next > acc {
+            next
+        } else {
+            acc
+        }
+    }
+}
+
+/// `reduce`: the user's function.
+#[derive(Clone)]
+pub struct ReduceWith<F>(pub F);
+impl<A, F: FnMut(A, A) -> A + Clone + Send + 'static> Combine<A> for ReduceWith<F> {
+    #[inline(always)]
+    fn combine(&mut self, acc: A, next: A) -> A {
+        (self.0)(acc, next)
+    }
+}
+
+/// What an aggregate emits for a key.
+pub trait OutputShape<K, A>: Send + 'static {
+    /// The emitted type.
+    type Out;
+    /// Builds one output from the key and its aggregate.
+    fn output(key: &K, acc: &A) -> Self::Out;
+}
+
+/// Emits `(key, aggregate)` (`sum`, `min`, `max`, `count`).
+#[derive(Debug, Clone, Copy)]
+pub struct WithKey;
+impl<K: Clone + 'static, A: Clone + 'static> OutputShape<K, A> for WithKey {
+    type Out = (K, A);
+    #[inline(always)]
+    fn output(key: &K, acc: &A) -> (K, A) {
+        (key.clone(), acc.clone())
+    }
+}
+
+/// Emits the aggregate alone (`reduce`, whose values usually contain their key).
+#[derive(Debug, Clone, Copy)]
+pub struct ValueOnly;
+impl<K: 'static, A: Clone + 'static> OutputShape<K, A> for ValueOnly {
+    type Out = A;
+    #[inline(always)]
+    fn output(_key: &K, acc: &A) -> A {
+        acc.clone()
+    }
+}
+
+/// A rolling aggregate over a keyed stream: `project` turns a record into a partial
+/// aggregate, `combine` folds it into the key's state.
+pub struct KeyedAggregate<K, A, P, C, S> {
+    project: P,
+    combine: C,
+    /// One map per key group (index = key group); an unused group costs an empty map.
+    groups: Vec<FxHashMap<K, Option<A>>>,
+    batch_mode: bool,
+    metrics: OperatorMetrics,
+    _shape: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
+    /// Clones the operator's definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        KeyedAggregate {
+            project: self.project.clone(),
+            combine: self.combine.clone(),
+            groups: Vec::new(),
+            batch_mode: self.batch_mode,
+            metrics: self.metrics,
+            _shape: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S> {
+    pub(crate) fn new(operator: usize, project: P, combine: C) -> Self {
+        KeyedAggregate {
+            project,
+            combine,
+            groups: Vec::new(),
+            batch_mode: false,
+            metrics: OperatorMetrics::new(operator),
+            _shape: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K, V, A, P, C, S> Operator<Keyed<K, V>> for KeyedAggregate<K, A, P, C, S>
+where
+    K: std::hash::Hash + Eq + Send + 'static,
+    A: Send + 'static,
+    P: FnMut(V) -> A + Send + 'static,
+    C: Combine<A>,
+    S: OutputShape<K, A>,
+{
+    type Out = S::Out;
+
+    fn open(&mut self, ctx: &TaskContext) {
+        self.batch_mode = ctx.batch_mode;
+        self.groups = (0..ctx.max_parallelism)
+            .map(|_| FxHashMap::default())
+            .collect();
+    }
+
+    #[inline(always)]
+    fn process<E: Emit<S::Out>>(
+        &mut self,
+        record: Keyed<K, V>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        self.metrics.records_in += 1;
+        let Keyed {
+            key_group,
+            key,
+            value,
+        } = record;
+        let scope = OperatorScope::enter(self.metrics.operator);
+        let partial = (self.project)(value);
+        let group = &mut self.groups[key_group as usize];
+        // Accumulators sit in an `Option` so they can be moved into `combine` and back without
+        // `A: Default`; `get_mut` first keeps the key for the output on the common path.
+        match group.get_mut(&key) {
+            Some(slot) => {
+                let folded = match slot.take() {
+                    Some(acc) => self.combine.combine(acc, partial),
+                    None => partial,
+                };
+                scope.exit();
+                let acc = slot.insert(folded);
+                if !self.batch_mode {
+                    self.metrics.records_out += 1;
+                    out.emit(S::output(&key, acc), timestamp);
+                }
+            }
+            None => {
+                scope.exit();
+                if !self.batch_mode {
+                    self.metrics.records_out += 1;
+                    out.emit(S::output(&key, &partial), timestamp);
+                }
+                group.insert(key, Some(partial));
+            }
+        }
+    }
+
+    fn end_of_input<E: Emit<S::Out>>(&mut self, out: &mut E) {
+        if !self.batch_mode {
+            return;
+        }
+        for group in &mut self.groups {
+            for (key, acc) in group.drain() {
+                if let Some(acc) = acc {
+                    self.metrics.records_out += 1;
+                    out.emit(S::output(&key, &acc), None);
+                }
+            }
+        }
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(self.metrics);
+    }
+}

@@ -1,0 +1,338 @@
+//! Push-based operators and the combinators the `dataflow!` macro composes into fused chains.
+//!
+//! A chain is one value whose type spells out every operator in it:
+//! `Then<Then<Map<F1>, Filter<F2>>, Map<F3>>`. Pushing a record into it runs every operator
+//! inline: each operator hands its output to the next through [`Emit`], a generic (never
+//! `dyn`) trait, so after monomorphization the whole chain is one loop body with no boxing,
+//! allocation, lock, channel or `.await` per record.
+//!
+//! The chain is built front to back with [`Chain`], like an iterator adapter chain, so the
+//! type of each closure's argument is known where the closure is written and rustc reports
+//! type errors at the user's closure.
+
+mod aggregate;
+mod transform;
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+pub use aggregate::{
+    Combine, KeyedAggregate, MaxCombine, MinCombine, OutputShape, ReduceWith, SumCombine,
+    ValueOnly, WithKey,
+};
+pub use transform::{Filter, FlatMap, Map};
+
+use crate::element::{Keyed, Timestamp};
+use crate::job::TaskContext;
+
+/// Receives the records an operator produces.
+pub trait Emit<T> {
+    /// Takes one record.
+    fn emit(&mut self, value: T, timestamp: Option<Timestamp>);
+}
+
+/// Records in and out of one operator in one subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OperatorMetrics {
+    /// Index of the operator in the job plan.
+    pub operator: usize,
+    /// Records the operator received.
+    pub records_in: u64,
+    /// Records the operator emitted.
+    pub records_out: u64,
+}
+
+impl OperatorMetrics {
+    /// Zeroed counters for an operator.
+    pub fn new(operator: usize) -> Self {
+        OperatorMetrics {
+            operator,
+            records_in: 0,
+            records_out: 0,
+        }
+    }
+}
+
+/// One operator of a chain, generic over its input type.
+pub trait Operator<I>: Send + 'static {
+    /// The type of the records it emits.
+    type Out;
+
+    /// Called once per subtask before the first record.
+    fn open(&mut self, _ctx: &TaskContext) {}
+
+    /// Processes one record, emitting any number of records into `out`.
+    fn process<E: Emit<Self::Out>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E);
+
+    /// Called once when every input has ended; batch-mode aggregates emit their results here.
+    fn end_of_input<E: Emit<Self::Out>>(&mut self, _out: &mut E) {}
+
+    /// Appends this operator's counters (and those of operators it contains).
+    fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) {}
+}
+
+/// The empty chain: passes records through.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl<I: 'static> Operator<I> for Identity {
+    type Out = I;
+
+    #[inline(always)]
+    fn process<E: Emit<I>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
+        out.emit(value, timestamp);
+    }
+}
+
+/// Two operators fused: `first`'s output is pushed straight into `second`.
+#[derive(Debug, Clone)]
+pub struct Then<A, B> {
+    first: A,
+    second: B,
+}
+
+/// The [`Emit`] that feeds one operator's output into the next operator.
+pub struct Pipe<'a, Op, E> {
+    /// The next operator.
+    pub operator: &'a mut Op,
+    /// Where the next operator emits.
+    pub out: &'a mut E,
+}
+
+impl<T, Op: Operator<T>, E: Emit<Op::Out>> Emit<T> for Pipe<'_, Op, E> {
+    #[inline(always)]
+    fn emit(&mut self, value: T, timestamp: Option<Timestamp>) {
+        self.operator.process(value, timestamp, self.out);
+    }
+}
+
+impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
+    type Out = B::Out;
+
+    fn open(&mut self, ctx: &TaskContext) {
+        self.first.open(ctx);
+        self.second.open(ctx);
+    }
+
+    #[inline(always)]
+    fn process<E: Emit<B::Out>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
+        let mut pipe = Pipe {
+            operator: &mut self.second,
+            out,
+        };
+        self.first.process(value, timestamp, &mut pipe);
+    }
+
+    fn end_of_input<E: Emit<B::Out>>(&mut self, out: &mut E) {
+        self.first.end_of_input(&mut Pipe {
+            operator: &mut self.second,
+            out,
+        });
+        self.second.end_of_input(out);
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        self.first.collect_metrics(into);
+        self.second.collect_metrics(into);
+    }
+}
+
+thread_local! {
+    static PANICKED_OPERATOR: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Marks the operator whose user code runs while it is alive, for error messages.
+///
+/// On the normal path [`OperatorScope::exit`] forgets the guard, so it costs nothing per
+/// record; only while a panic unwinds does `Drop` run, and the innermost scope (the operator
+/// whose closure panicked) records its index first.
+#[must_use]
+pub struct OperatorScope(usize);
+
+impl OperatorScope {
+    /// Enters the scope of operator `operator`.
+    #[inline(always)]
+    pub fn enter(operator: usize) -> Self {
+        OperatorScope(operator)
+    }
+
+    /// Leaves the scope normally.
+    #[inline(always)]
+    pub fn exit(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for OperatorScope {
+    fn drop(&mut self) {
+        let operator = self.0;
+        PANICKED_OPERATOR.with(|cell| {
+            if cell.get().is_none() {
+                cell.set(Some(operator));
+            }
+        });
+    }
+}
+
+/// Takes the index of the operator that panicked on this thread, if any.
+pub(crate) fn take_panicked_operator() -> Option<usize> {
+    PANICKED_OPERATOR.with(Cell::take)
+}
+
+/// A chain under construction: `In` is the type entering it, `Op` the fused operators.
+///
+/// The generated code starts a chain from its source or its input exchange and adds one
+/// operator per DSL call; each method's closure bound names the type flowing at that point,
+/// so closure arguments need no annotations.
+pub struct Chain<In, Op> {
+    operator: Op,
+    _input: PhantomData<fn(In)>,
+}
+
+impl<In, Op: Clone> Clone for Chain<In, Op> {
+    fn clone(&self) -> Self {
+        Chain {
+            operator: self.operator.clone(),
+            _input: PhantomData,
+        }
+    }
+}
+
+/// Anything whose output type the generated code needs to name without spelling it.
+pub trait Produces {
+    /// The type of the records produced.
+    type Out;
+}
+
+impl<In, Op: Operator<In>> Produces for Chain<In, Op> {
+    type Out = Op::Out;
+}
+
+impl<In: 'static> Chain<In, Identity> {
+    /// An empty chain fed by `input` (a source or an exchange), used only for its type.
+    pub fn fed_by<P: Produces<Out = In>>(_input: &P) -> Self {
+        Chain {
+            operator: Identity,
+            _input: PhantomData,
+        }
+    }
+}
+
+impl<In, Op: Operator<In>> Chain<In, Op> {
+    fn then<Next: Operator<Op::Out>>(self, next: Next) -> Chain<In, Then<Op, Next>> {
+        Chain {
+            operator: Then {
+                first: self.operator,
+                second: next,
+            },
+            _input: PhantomData,
+        }
+    }
+
+    /// The fused operators.
+    pub fn into_operator(self) -> Op {
+        self.operator
+    }
+
+    /// Appends a `map`.
+    pub fn map<O, F>(self, operator: usize, f: F) -> Chain<In, Then<Op, Map<F>>>
+    where
+        F: FnMut(Op::Out) -> O + Clone + Send + 'static,
+    {
+        self.then(Map::new(operator, f))
+    }
+
+    /// Appends a `flat_map`; the closure returns anything iterable.
+    pub fn flat_map<R, F>(self, operator: usize, f: F) -> Chain<In, Then<Op, FlatMap<F>>>
+    where
+        F: FnMut(Op::Out) -> R + Clone + Send + 'static,
+        R: IntoIterator,
+    {
+        self.then(FlatMap::new(operator, f))
+    }
+
+    /// Appends a `filter`.
+    pub fn filter<F>(self, operator: usize, f: F) -> Chain<In, Then<Op, Filter<F>>>
+    where
+        F: FnMut(&Op::Out) -> bool + Clone + Send + 'static,
+    {
+        self.then(Filter::new(operator, f))
+    }
+}
+
+/// Keyed operators: only valid on a chain fed by a `key_by` exchange.
+impl<K, V, Op> Chain<Keyed<K, V>, Op>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    Op: Operator<Keyed<K, V>, Out = Keyed<K, V>>,
+{
+    /// Rolling `reduce`: emits the updated value per record (streaming) or the final value per
+    /// key (batch).
+    #[allow(clippy::type_complexity)]
+    pub fn reduce<F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, V, fn(V) -> V, ReduceWith<F>, ValueOnly>>>
+    where
+        V: Clone,
+        F: FnMut(V, V) -> V + Clone + Send + 'static,
+    {
+        let identity: fn(V) -> V = |v| v;
+        self.then(KeyedAggregate::new(operator, identity, ReduceWith(f)))
+    }
+
+    /// Rolling sum of `project(value)`: emits `(key, sum)`.
+    #[allow(clippy::type_complexity)]
+    pub fn sum<A, P>(
+        self,
+        operator: usize,
+        project: P,
+    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, SumCombine, WithKey>>>
+    where
+        A: std::ops::Add<Output = A> + Clone + Send + 'static,
+        P: FnMut(V) -> A + Clone + Send + 'static,
+    {
+        self.then(KeyedAggregate::new(operator, project, SumCombine))
+    }
+
+    /// Rolling minimum of `project(value)`: emits `(key, min)`.
+    #[allow(clippy::type_complexity)]
+    pub fn min<A, P>(
+        self,
+        operator: usize,
+        project: P,
+    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, MinCombine, WithKey>>>
+    where
+        A: PartialOrd + Clone + Send + 'static,
+        P: FnMut(V) -> A + Clone + Send + 'static,
+    {
+        self.then(KeyedAggregate::new(operator, project, MinCombine))
+    }
+
+    /// Rolling maximum of `project(value)`: emits `(key, max)`.
+    #[allow(clippy::type_complexity)]
+    pub fn max<A, P>(
+        self,
+        operator: usize,
+        project: P,
+    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, MaxCombine, WithKey>>>
+    where
+        A: PartialOrd + Clone + Send + 'static,
+        P: FnMut(V) -> A + Clone + Send + 'static,
+    {
+        self.then(KeyedAggregate::new(operator, project, MaxCombine))
+    }
+
+    /// Rolling count of records per key: emits `(key, count)`.
+    #[allow(clippy::type_complexity)]
+    pub fn count(
+        self,
+        operator: usize,
+    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, u64, fn(V) -> u64, SumCombine, WithKey>>>
+    {
+        let one: fn(V) -> u64 = |_| 1;
+        self.then(KeyedAggregate::new(operator, one, SumCombine))
+    }
+}

@@ -1,0 +1,187 @@
+//! The physical plan the `dataflow!` macro computes at compile time, as static data: which
+//! operators exist, how they are fused into chains, and how chains are connected. The runtime
+//! reads it to name operators in errors and reports, and `--explain` prints it.
+
+use std::fmt::Write as _;
+
+/// A whole job.
+#[derive(Debug)]
+pub struct JobPlan {
+    /// The job's name.
+    pub name: &'static str,
+    /// The job's doc comment.
+    pub description: &'static str,
+    /// Every operator, indexed by the ids the generated code uses.
+    pub operators: &'static [OperatorInfo],
+    /// The chains, in an order where every chain comes after the chains feeding it.
+    pub chains: &'static [ChainInfo],
+    /// Whether every source is bounded (the job can run in batch mode).
+    pub bounded: bool,
+}
+
+/// One operator.
+#[derive(Debug)]
+pub struct OperatorInfo {
+    /// Its name: the user's `.name(..)`, or the operator's own name, numbered if repeated.
+    pub name: &'static str,
+    /// The DSL operator it comes from (`map`, `key_by`, `print`, ...).
+    pub kind: &'static str,
+    /// The user's `.uid(..)`, if any.
+    pub uid: Option<&'static str>,
+    /// The chain it belongs to.
+    pub chain: usize,
+}
+
+/// One chain: operators fused into one loop, run as `parallelism` subtasks.
+#[derive(Debug)]
+pub struct ChainInfo {
+    /// The operators in order; the first is a source or reads the inputs.
+    pub operators: &'static [usize],
+    /// How many subtasks run it.
+    pub parallelism: ParallelismSpec,
+    /// The exchanges feeding it.
+    pub inputs: &'static [ChainInput],
+}
+
+/// Where a chain's parallelism comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParallelismSpec {
+    /// The job's default (`--parallelism`).
+    Default,
+    /// A literal in the job (`.parallelism(4)`, or 1 for a non-parallel source).
+    Fixed(usize),
+    /// An expression in the job, evaluated when the job starts.
+    Expr(&'static str),
+}
+
+/// One exchange into a chain.
+#[derive(Debug)]
+pub struct ChainInput {
+    /// The chain sending.
+    pub from: usize,
+    /// How records are distributed.
+    pub partitioning: Partitioning,
+    /// The operator whose function partitions (`key_by`, `partition_custom`), if any.
+    pub operator: Option<usize>,
+}
+
+/// The distribution pattern of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// Subtask i to subtask i.
+    Forward,
+    /// Round robin over all receivers.
+    Rebalance,
+    /// Round robin over a local subset of receivers.
+    Rescale,
+    /// Every record to every receiver.
+    Broadcast,
+    /// Random receiver.
+    Shuffle,
+    /// Everything to subtask 0.
+    Global,
+    /// The user's function picks.
+    Custom,
+    /// By key group of the key.
+    Hash,
+}
+
+impl Partitioning {
+    /// The name `--explain` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Partitioning::Forward => "FORWARD",
+            Partitioning::Rebalance => "REBALANCE",
+            Partitioning::Rescale => "RESCALE",
+            Partitioning::Broadcast => "BROADCAST",
+            Partitioning::Shuffle => "SHUFFLE",
+            Partitioning::Global => "GLOBAL",
+            Partitioning::Custom => "CUSTOM",
+            Partitioning::Hash => "HASH",
+        }
+    }
+}
+
+/// Renders a plan; `parallelism(chain)` gives each chain's resolved parallelism (or `None`
+/// where it is an expression only known when the job runs).
+pub fn explain_text(plan: &JobPlan, mode: &str, parallelism: &dyn Fn(usize) -> String) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "job `{}`: {} operators fused into {} chains, {} mode",
+        plan.name,
+        plan.operators.len(),
+        plan.chains.len(),
+        mode
+    );
+    for (index, chain) in plan.chains.iter().enumerate() {
+        let _ = writeln!(out, "chain {index} (parallelism {})", parallelism(index));
+        for input in chain.inputs {
+            let by = match input.operator {
+                Some(op) => format!(" by `{}`", plan.operators[op].name),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "    <- chain {} via {}{by}",
+                input.from,
+                input.partitioning.name()
+            );
+        }
+        let names: Vec<String> = chain
+            .operators
+            .iter()
+            .map(|&op| describe_operator(plan, op))
+            .collect();
+        let _ = writeln!(out, "    {}", names.join(" -> "));
+    }
+    out
+}
+
+fn describe_operator(plan: &JobPlan, op: usize) -> String {
+    let info = &plan.operators[op];
+    let mut text = if info.name == info.kind {
+        info.name.to_string()
+    } else {
+        format!("{} [{}]", info.name, info.kind)
+    };
+    if let Some(uid) = info.uid {
+        let _ = write!(text, " (uid {uid})");
+    }
+    text
+}
+
+/// Renders a plan as a Graphviz digraph: one node per chain, one edge per exchange.
+pub fn explain_dot(plan: &JobPlan, parallelism: &dyn Fn(usize) -> String) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", escape(plan.name));
+    let _ = writeln!(out, "    rankdir=LR;");
+    let _ = writeln!(out, "    node [shape=box];");
+    for (index, chain) in plan.chains.iter().enumerate() {
+        let names: Vec<String> = chain
+            .operators
+            .iter()
+            .map(|&op| escape(&describe_operator(plan, op)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    chain{index} [label=\"chain {index} (parallelism {})\\n{}\"];",
+            escape(&parallelism(index)),
+            names.join(" -> ")
+        );
+        for input in chain.inputs {
+            let _ = writeln!(
+                out,
+                "    chain{} -> chain{index} [label=\"{}\"];",
+                input.from,
+                input.partitioning.name()
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}

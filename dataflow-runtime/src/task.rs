@@ -1,0 +1,193 @@
+//! The per-subtask driver loop: input (a source or an input gate) -> fused chain -> chain end
+//! (a sink or the writers of outgoing exchanges).
+//!
+//! The loop is the only place that awaits. It takes a batch from its input, runs the chain over
+//! every record of it synchronously, then ships the batches that filled up (awaiting
+//! backpressure there). When its input has nothing ready it first ships partial batches, so a
+//! slow stream is not held back, and then waits.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tokio::sync::watch;
+
+use crate::element::Timestamp;
+use crate::error::{Error, Result};
+use crate::exchange::{GateEvent, InputGate};
+use crate::io::{Source, SourceStatus};
+use crate::job::TaskContext;
+use crate::operator::{take_panicked_operator, Emit, Operator, OperatorMetrics, Pipe};
+
+/// The end of a chain: a sink, or the writers of the exchanges leaving the chain.
+pub trait ChainEnd<T>: Emit<T> + Send + 'static {
+    /// Ships what [`Emit::emit`] buffered: full batches always, partial ones if `partial`.
+    /// Sinks write out and report the first I/O error they met.
+    fn flush(&mut self, partial: bool) -> impl Future<Output = Result<()>> + Send;
+
+    /// End of input: ships everything and tells the receivers no more data comes.
+    fn finish(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Appends this end's counters.
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>);
+}
+
+/// Creates the [`ChainEnd`] of each subtask of a chain.
+pub trait ChainEndFactory<T>: Send + 'static {
+    /// The per-subtask end.
+    type End: ChainEnd<T>;
+    /// Creates (and opens, for sinks) the end of one subtask.
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End>;
+}
+
+/// Fan-out: a chain whose output feeds several consumers; each record is cloned to all.
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<T: Clone, A: Emit<T>, B: Emit<T>> Emit<T> for Tee<A, B> {
+    #[inline(always)]
+    fn emit(&mut self, value: T, timestamp: Option<Timestamp>) {
+        self.0.emit(value.clone(), timestamp);
+        self.1.emit(value, timestamp);
+    }
+}
+
+impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for Tee<A, B> {
+    async fn flush(&mut self, partial: bool) -> Result<()> {
+        self.0.flush(partial).await?;
+        self.1.flush(partial).await
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.0.finish().await?;
+        self.1.finish().await
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        self.0.collect_metrics(into);
+        self.1.collect_metrics(into);
+    }
+}
+
+impl<T, A, B> ChainEndFactory<T> for Tee<A, B>
+where
+    T: Clone + Send + 'static,
+    A: ChainEndFactory<T>,
+    B: ChainEndFactory<T>,
+{
+    type End = Tee<A::End, B::End>;
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        Ok(Tee(self.0.create(ctx)?, self.1.create(ctx)?))
+    }
+}
+
+/// Runs user code, turning a panic into an error that names the operator.
+fn guarded<R>(ctx: &TaskContext, default_operator: usize, f: impl FnOnce() -> R) -> Result<R> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let operator = take_panicked_operator().unwrap_or(default_operator);
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "(non-string panic payload)".to_string()
+        };
+        Error::OperatorPanicked {
+            operator: ctx.operator_name(operator).to_string(),
+            subtask: ctx.subtask,
+            message,
+        }
+    })
+}
+
+/// Runs one subtask of a chain that starts at a source.
+pub(crate) async fn run_source_task<S, Op, End>(
+    ctx: TaskContext,
+    mut source: S,
+    mut chain: Op,
+    mut end: End,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<Vec<OperatorMetrics>>
+where
+    S: Source,
+    Op: Operator<S::Item>,
+    End: ChainEnd<Op::Out>,
+{
+    let head = ctx.first_operator();
+    chain.open(&ctx);
+    loop {
+        if *cancel.borrow() {
+            break;
+        }
+        let status = guarded(&ctx, head, || {
+            source.poll_batch(
+                ctx.batch_size,
+                &mut Pipe {
+                    operator: &mut chain,
+                    out: &mut end,
+                },
+            )
+        })?
+        .map_err(|e| ctx.io_error(head, e))?;
+        match status {
+            SourceStatus::Produced => end.flush(false).await?,
+            SourceStatus::Idle => {
+                end.flush(true).await?;
+                tokio::select! {
+                    ready = source.wait_ready() => ready.map_err(|e| ctx.io_error(head, e))?,
+                    _ = cancel.changed() => {}
+                }
+            }
+            SourceStatus::Ended => break,
+        }
+    }
+    guarded(&ctx, head, || chain.end_of_input(&mut end))?;
+    end.finish().await?;
+    let mut metrics = Vec::new();
+    source.collect_metrics(&mut metrics);
+    chain.collect_metrics(&mut metrics);
+    end.collect_metrics(&mut metrics);
+    Ok(metrics)
+}
+
+/// Runs one subtask of a chain fed by exchanges.
+pub(crate) async fn run_input_task<I, Op, End>(
+    ctx: TaskContext,
+    mut gate: InputGate<I>,
+    mut chain: Op,
+    mut end: End,
+) -> Result<Vec<OperatorMetrics>>
+where
+    I: Send + 'static,
+    Op: Operator<I>,
+    End: ChainEnd<Op::Out>,
+{
+    let head = ctx.first_operator();
+    chain.open(&ctx);
+    loop {
+        let event = match gate.try_next()? {
+            Some(event) => event,
+            None => {
+                // Nothing ready: ship partial batches before sleeping so that downstream
+                // never waits on data that sits in our buffers.
+                end.flush(true).await?;
+                gate.next().await?
+            }
+        };
+        match event {
+            GateEvent::Records(batch) => {
+                guarded(&ctx, head, || {
+                    for record in batch {
+                        chain.process(record.value, record.timestamp, &mut end);
+                    }
+                })?;
+                end.flush(false).await?;
+            }
+            GateEvent::Ended => break,
+        }
+    }
+    guarded(&ctx, head, || chain.end_of_input(&mut end))?;
+    end.finish().await?;
+    let mut metrics = Vec::new();
+    chain.collect_metrics(&mut metrics);
+    end.collect_metrics(&mut metrics);
+    Ok(metrics)
+}
