@@ -171,3 +171,100 @@ fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Op
         && parallelism_spec(pred) == *spec;
     ok.then_some(edge.from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Jobs;
+
+    fn plan_of(source: &str) -> (Graph, Plan) {
+        let jobs: Jobs = syn::parse_str(source).unwrap();
+        let job = &jobs.jobs[0];
+        let graph = crate::graph::build(job).unwrap_or_else(|_| panic!("graph errors"));
+        let order = crate::check::check_graph(&graph).unwrap_or_else(|_| panic!("check errors"));
+        let plan = plan(&graph, &order);
+        (graph, plan)
+    }
+
+    fn chain_names(graph: &Graph, plan: &Plan) -> Vec<Vec<String>> {
+        plan.chains.iter().map(|c| c.nodes.iter().map(|&n| graph.nodes[n].call.name.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn forward_operators_of_equal_parallelism_fuse() {
+        let (graph, plan) = plan_of("job j() { generate(10, |i| i).map(|x| x).filter(|x| true).map(|x| x).discard(); }");
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate", "map", "filter", "map", "discard"]]);
+        assert!(plan.exchanges.is_empty());
+        assert!(plan.bounded);
+    }
+
+    #[test]
+    fn key_by_starts_a_chain_with_a_keyed_hash_exchange() {
+        let (graph, plan) =
+            plan_of("job j() { read_lines(p).flat_map(|l| vec![l]).key_by(|w| w.clone()).count().print(); }");
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["read_lines", "flat_map"], vec!["count", "print"]]);
+        assert_eq!(plan.exchanges.len(), 1);
+        assert_eq!(plan.exchanges[0].partitioning, Partitioning::Hash);
+        assert!(plan.exchanges[0].keep_key);
+    }
+
+    #[test]
+    fn key_by_before_an_ordinary_operator_does_not_keep_the_key() {
+        let (_, plan) = plan_of("job j() { generate(10, |i| i).key_by(|x| *x).map(|x| x).print(); }");
+        assert_eq!(plan.exchanges[0].partitioning, Partitioning::Hash);
+        assert!(!plan.exchanges[0].keep_key);
+    }
+
+    #[test]
+    fn different_parallelism_breaks_the_chain_with_rebalance() {
+        let (graph, plan) = plan_of("job j() { generate(10, |i| i).map(|x| x).parallelism(2).map(|x| x).print(); }");
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate"], vec!["map"], vec!["map", "print"]]);
+        assert!(plan.exchanges.iter().all(|x| x.partitioning == Partitioning::Rebalance));
+        assert_eq!(plan.chains[1].parallelism, ParallelismSpec::Fixed(2));
+    }
+
+    #[test]
+    fn non_parallel_sources_run_at_parallelism_one() {
+        let (graph, plan) = plan_of("job j() { from_iter(v).map(|x| x).print(); }");
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["from_iter"], vec!["map", "print"]]);
+        assert_eq!(plan.chains[0].parallelism, ParallelismSpec::Fixed(1));
+        assert_eq!(plan.exchanges[0].partitioning, Partitioning::Rebalance);
+    }
+
+    #[test]
+    fn chaining_settings_and_fan_out_break_chains() {
+        let (graph, plan) = plan_of(
+            "job j() { let s = generate(10, |i| i).map(|x| x); s.print(); s.map(|x| x).start_new_chain().filter(|x| true).disable_chaining().discard(); }",
+        );
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate", "map"], vec!["print"], vec!["map"], vec!["filter"], vec!["discard"]]
+        );
+        assert!(plan.exchanges.iter().all(|x| x.partitioning == Partitioning::Forward));
+    }
+
+    #[test]
+    fn union_feeds_one_chain_from_several_exchanges() {
+        let (graph, plan) = plan_of(
+            "job j() { let a = generate(3, |i| i); let b = generate(3, |i| i); a.union(b).map(|x| x).print(); }",
+        );
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate"], vec!["generate"], vec!["map", "print"]]);
+        assert_eq!(plan.chains[2].inputs.len(), 2);
+    }
+
+    #[test]
+    fn unbounded_sources_make_the_job_unbounded() {
+        let (_, plan) = plan_of("job j() { socket_lines(a).print(); }");
+        assert!(!plan.bounded);
+    }
+
+    #[test]
+    fn expression_parallelism_chains_with_equal_expressions_only() {
+        let (graph, plan) = plan_of(
+            "job j(p: usize) { generate(10, |i| i).parallelism(p).map(|x| x).parallelism(p).map(|x| x).print(); }",
+        );
+        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate", "map"], vec!["map", "print"]]);
+        assert_eq!(plan.chains[0].parallelism, ParallelismSpec::Expr("p".into()));
+        assert!(plan.chains[0].parallelism_expr.is_some());
+    }
+}
