@@ -45,7 +45,8 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
             if !keyed {
                 errors.push(error(
                     node.call.name.span(),
-                    format!("`{}` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.{}(..)`", node.call.name, node.call.name),
+                    format!("`{}` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.{}`",
+                        node.call.name, node.spec.signature),
                 ));
             }
         }
@@ -110,13 +111,24 @@ mod tests {
     fn one_error(source: &str, expected: &str) {
         let found = errors(source);
         assert_eq!(found.len(), 1, "expected one error, found {found:?}");
-        assert!(found[0].contains(expected), "`{}` does not contain `{expected}`", found[0]);
-        assert!(found[0].contains("help: "), "no help line in `{}`", found[0]);
+        assert!(
+            found[0].contains(expected),
+            "`{}` does not contain `{expected}`",
+            found[0]
+        );
+        assert!(
+            found[0].contains("help: "),
+            "no help line in `{}`",
+            found[0]
+        );
     }
 
     #[test]
     fn valid_jobs_have_no_errors() {
-        assert!(errors("job j() { let a = generate(3, |i| i); a.key_by(|x| *x).sum().print(); a.discard(); }").is_empty());
+        assert!(errors(
+            "job j() { let a = generate(3, |i| i); a.key_by(|x| *x).sum().print(); a.discard(); }"
+        )
+        .is_empty());
         // Names may be used before their definition.
         assert!(errors("job j() { a.print(); let a = generate(3, |i| i); }").is_empty());
     }
@@ -124,38 +136,113 @@ mod tests {
     #[test]
     fn each_structural_mistake_gives_one_error() {
         one_error("job j() { }", "the job `j` is empty");
-        one_error("job j() { generate(3, |i| i).mapp(|x| x).print(); }", "did you mean `map`?");
-        one_error("job j() { generate(3, |i| i).zzzzzz().print(); }", "unknown operator `zzzzzz`");
-        one_error("job j() { generate(3, |i| i).count().print(); }", "`count` needs a keyed stream");
-        one_error("job j() { generate(3, |i| i).map(|x| x); }", "reaches no sink");
-        one_error("job j() { let a = generate(3, |i| i); }", "`a` is never used");
-        one_error("job j() { let a = generate(3, |i| i); let a = generate(3, |i| i); a.print(); }", "defined twice");
-        one_error("job j() { let abc = generate(3, |i| i); abd.print(); abc.print(); }", "did you mean `abc`?");
-        one_error("job j() { generate(3, |i| i).parallelism(0).print(); }", "at least 1");
-        one_error("job j() { generate(3, |i| i).map().print(); }", "`map` takes 1 argument, but 0 were given");
-        one_error("job j() { generate(3, |i| i).print().map(|x| x); }", "comes after the sink `print`");
+        one_error(
+            "job j() { generate(3, |i| i).mapp(|x| x).print(); }",
+            "did you mean `map`?",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).zzzzzz().print(); }",
+            "unknown operator `zzzzzz`",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).count().print(); }",
+            "`count` needs a keyed stream",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).map(|x| x); }",
+            "reaches no sink",
+        );
+        one_error(
+            "job j() { let a = generate(3, |i| i); }",
+            "`a` is never used",
+        );
+        one_error(
+            "job j() { let a = generate(3, |i| i); let a = generate(3, |i| i); a.print(); }",
+            "defined twice",
+        );
+        one_error(
+            "job j() { let abc = generate(3, |i| i); abd.print(); abc.print(); }",
+            "did you mean `abc`?",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).parallelism(0).print(); }",
+            "at least 1",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).map().print(); }",
+            "`map` takes 1 argument, but 0 were given",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).print().map(|x| x); }",
+            "comes after the sink `print`",
+        );
         one_error(
             "job j() { let a = b.map(|x| x); let b = a.map(|x| x); a.print(); b.print(); generate(1, |i| i).print(); }",
             "cycle",
         );
-        one_error("job j() { let a = generate(3, |i| i); a.generate(3, |i| i).print(); }", "is a source");
+        one_error(
+            "job j() { let a = generate(3, |i| i); a.generate(3, |i| i).print(); }",
+            "is a source",
+        );
         one_error("job j() { map(|x| x).print(); }", "is not a source");
-        one_error("job j() { generate(3, |i| i).key_by(|x| *x).rebalance().print(); }", "already partitioned");
-        one_error("job j() { generate(3, |i| i).union(generate(1, |i| i)).print(); }", "`union` takes names");
-        one_error("job j() { generate(3, |i| i).key_by(|x| *x).parallelism(2).print(); }", "configures the operator before it");
+        one_error(
+            "job j() { generate(3, |i| i).key_by(|x| *x).rebalance().print(); }",
+            "already partitioned",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).union(generate(1, |i| i)).print(); }",
+            "`union` takes names",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).key_by(|x| *x).parallelism(2).print(); }",
+            "configures the operator before it",
+        );
         one_error(
             "job j() { generate(3, |i| i).parallelism(2).forward().map(|x| x).parallelism(3).print(); }",
             "`forward` needs equal parallelism",
         );
-        one_error("job j() { from_iter(v).parallelism(4).print(); }", "not a parallel source");
-        one_error("job j() { let a = generate(3, |i| i).print(); }", "produces no stream");
+        one_error(
+            "job j() { from_iter(v).parallelism(4).print(); }",
+            "not a parallel source",
+        );
+        one_error(
+            "job j() { let a = generate(3, |i| i).print(); }",
+            "produces no stream",
+        );
         one_error("job j() { let a = generate(3, |i| i).key_by(|x| *x); a.key_by(|x| *x).count().print(); }", "already partitioned");
+    }
+
+    #[test]
+    fn follow_on_errors_are_suppressed() {
+        // A failed `let` does not make its later uses "undefined".
+        one_error(
+            "job j() { let a = generate(3, |i| i).mapp(|x| x); a.print(); }",
+            "did you mean `map`?",
+        );
+        // A misspelled use does not make the intended stream "unused".
+        one_error(
+            "job j() { let numbers = generate(3, |i| i); numbrs.print(); }",
+            "did you mean `numbers`?",
+        );
+        // A stream passed wrongly to `union` is not "unused" as well.
+        one_error(
+            "job j() { let a = generate(3, |i| i); let b = generate(3, |i| i); a.union(b.map(|x| x)).print(); }",
+            "`union` takes names",
+        );
+        one_error(
+            "job j() { generat(3, |i| i).print(); }",
+            "unknown source `generat`",
+        );
     }
 
     #[test]
     fn independent_mistakes_are_all_reported() {
         let found = errors("job j() { generate(3, |i| i).mapp(|x| x).print(); generate(3, |i| i).count().print(); }");
-        assert_eq!(found.len(), 1, "graph errors stop before the checks: {found:?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "graph errors stop before the checks: {found:?}"
+        );
         let found = errors("job j() { generate(3, |i| i).mapp(|x| x).print(); generate(3, |i| i).fliter(|x| true).print(); }");
         assert_eq!(found.len(), 2, "{found:?}");
     }

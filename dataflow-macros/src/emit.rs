@@ -200,10 +200,21 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
         if sink.is_some() {
             middle = &middle[..middle.len() - 1];
         }
-        let calls = middle.iter().map(|&n| operator_call(graph, n));
-        out.extend(quote!(let #chain_var = #rt::operator::Chain::fed_by(&#feed) #(#calls)*;));
+        out.extend(quote!(let #chain_var = #rt::operator::Chain::fed_by(&#feed);));
+        // One statement per operator, every token of it (the chain variable included, through
+        // `located_at`) at the user's operator: rustc then reports a closure that does not fit
+        // once, there, and not again at the whole macro.
+        for &n in middle {
+            let name = &graph.nodes[n].call.name;
+            let var = Ident::new(
+                &format!("chain_{c}"),
+                Span::mixed_site().located_at(name.span()),
+            );
+            let call = operator_call(graph, n);
+            out.extend(quote_spanned!(name.span()=> let #var = #var #call;));
+        }
         let end = match sink {
-            Some(n) => sink_call(graph, n),
+            Some(n) => sink_call(graph, n, &chain_var),
             None => {
                 let mut ends = Vec::new();
                 for &x in &chain.outputs {
@@ -223,16 +234,31 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 end
             }
         };
+        let end_var = internal(&format!("end_{c}"));
+        out.extend(quote!(let #end_var = #end;));
+        let end = quote!(#end_var);
         if is_source {
             out.extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end)?;));
         } else {
-            let inputs = chain
-                .inputs
-                .iter()
-                .map(|x| internal(&format!("exchange_{x}")));
-            out.extend(
-                quote!(#job.spawn_input_chain(#c, &mut [#(&mut #inputs),*], #chain_var, #end)?;),
-            );
+            // The first input fixes the chain's input type; a `union`'s other inputs go through
+            // the typed guard, spanned at the name the user passed to `union`.
+            let first = internal(&format!("exchange_{}", chain.inputs[0]));
+            let mut others = Vec::new();
+            for &x in &chain.inputs[1..] {
+                let span = graph.edges[plan.exchanges[x].edge]
+                    .via
+                    .as_ref()
+                    .map_or_else(Span::call_site, Ident::span);
+                let located = Span::mixed_site().located_at(span);
+                let var = Ident::new(&format!("exchange_{x}"), located);
+                let first = Ident::new(&format!("exchange_{}", chain.inputs[0]), located);
+                let guarded = internal(&format!("union_{x}"));
+                out.extend(quote_spanned!(span=> let #guarded = #rt::job::union_input(&#first, &mut #var);));
+                others.push(guarded);
+            }
+            out.extend(quote!(
+                #job.spawn_input_chain(#c, &mut [&mut #first, #(#others),*], #chain_var, #end)?;
+            ));
         }
     }
     out
@@ -250,16 +276,16 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     quote_spanned!(name.span()=> .#name(#n, #(#args),*))
 }
 
-fn sink_call(graph: &Graph, n: usize) -> TokenStream {
+fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
     let rt = rt();
     let node = &graph.nodes[n];
     let name = &node.call.name;
     let args = &node.call.args;
     if name == "collect" {
         let handle = &args[0];
-        return quote_spanned!(name.span()=> #rt::io::collect(#n, &(#handle)));
+        return quote_spanned!(name.span()=> #rt::io::collect(#n, &#upstream, &(#handle)));
     }
-    quote_spanned!(name.span()=> #rt::io::#name(#n, #(#args),*))
+    quote_spanned!(name.span()=> #rt::io::#name(#n, &#upstream, #(#args),*))
 }
 
 fn partitioner(

@@ -86,6 +86,9 @@ struct Builder {
     nodes: Vec<Node>,
     pending: Vec<PendingEdge>,
     bindings: HashMap<String, (Ident, Vec<Producer>)>,
+    /// Names whose statement had an error: uses of them resolve silently to nothing, so one
+    /// mistake gives one error.
+    poisoned: HashSet<String>,
     used: HashSet<String>,
     partition_uses: usize,
     errors: Vec<syn::Error>,
@@ -114,22 +117,22 @@ impl Builder {
         id
     }
 
-    fn unknown_operator(&mut self, name: &Ident) {
+    /// An unknown name: at the start of a statement only sources are candidates.
+    fn unknown_operator(&mut self, name: &Ident, at_head: bool) {
         let text = name.to_string();
-        let help = match ops::nearest(&text, ops::OPERATORS.iter().map(|op| op.name)) {
+        let candidates: Vec<&str> = ops::OPERATORS
+            .iter()
+            .filter(|op| matches!(op.family, Family::Source { .. }) == at_head)
+            .map(|op| op.name)
+            .collect();
+        let what = if at_head { "source" } else { "operator" };
+        let help = match ops::nearest(&text, candidates.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
-            None => format!(
-                "the operators are: {}",
-                ops::OPERATORS
-                    .iter()
-                    .map(|op| op.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("the {what}s are: {}", candidates.join(", ")),
         };
         self.errors.push(error(
             name.span(),
-            format!("unknown operator `{text}`\nhelp: {help}"),
+            format!("unknown {what} `{text}`\nhelp: {help}"),
         ));
     }
 
@@ -146,14 +149,28 @@ impl Builder {
         self.errors.push(error(
             call.args_span,
             format!(
-                "`{}` takes {expected}, but {n} were given\nhelp: write it as `{}`",
-                spec.name, spec.signature
+                "`{}` takes {expected}, but {n} {} given\nhelp: write it as `{}`",
+                spec.name,
+                if n == 1 { "was" } else { "were" },
+                spec.signature
             ),
         ));
         false
     }
 
     fn statement(&mut self, statement: &Statement) {
+        if let Some(name) = &statement.binding {
+            let already = self.bindings.contains_key(&name.to_string());
+            self.statement_body(statement);
+            if !already && !self.bindings.contains_key(&name.to_string()) {
+                self.poisoned.insert(name.to_string());
+            }
+        } else {
+            self.statement_body(statement);
+        }
+    }
+
+    fn statement_body(&mut self, statement: &Statement) {
         let chain = &statement.chain;
         let mut stream: Vec<Producer>;
         // The operator that settings apply to, if the last call made one.
@@ -187,7 +204,7 @@ impl Builder {
                         return;
                     }
                     None => {
-                        self.unknown_operator(&call.name);
+                        self.unknown_operator(&call.name, true);
                         return;
                     }
                 }
@@ -211,7 +228,7 @@ impl Builder {
                 return;
             }
             let Some(spec) = ops::lookup(&call.name.to_string()) else {
-                self.unknown_operator(&call.name);
+                self.unknown_operator(&call.name, false);
                 return;
             };
             if !self.check_arity(spec, call) {
@@ -269,6 +286,11 @@ impl Builder {
                                 });
                             }
                             other => {
+                                // The stream inside the argument is used, even if wrongly:
+                                // do not also call it unused.
+                                if let Some(name) = innermost_name(other) {
+                                    self.used.insert(name.to_string());
+                                }
                                 self.errors.push(error(
                                     syn::spanned::Spanned::span(other),
                                     "`union` takes names of streams\nhelp: bind the other stream with `let other = ...;` and write `.union(other)`",
@@ -330,6 +352,9 @@ impl Builder {
             Origin::Binding(name) => {
                 let key = name.to_string();
                 let via = via.or_else(|| Some(name.clone()));
+                if self.poisoned.contains(&key) && !self.bindings.contains_key(&key) {
+                    return Some(Vec::new());
+                }
                 if visiting.contains(&key) {
                     self.errors.push(error(
                         name.span(),
@@ -340,7 +365,11 @@ impl Builder {
                 let Some((_, inner)) = self.bindings.get(&key).cloned() else {
                     let names: Vec<String> = self.bindings.keys().cloned().collect();
                     let help = match ops::nearest(&key, names.iter().map(String::as_str)) {
-                        Some(close) => format!("did you mean `{close}`?"),
+                        Some(close) => {
+                            // The stream the user meant is used, just misspelled.
+                            self.used.insert(close.to_string());
+                            format!("did you mean `{close}`?")
+                        }
                         None => format!("bind it first: `let {name} = ...;`"),
                     };
                     self.errors.push(error(
@@ -369,6 +398,16 @@ impl Builder {
                 Some(out)
             }
         }
+    }
+}
+
+/// The stream name at the start of an expression like `odds.map(..)`.
+fn innermost_name(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::MethodCall(call) => innermost_name(&call.receiver),
+        Expr::Path(path) => path.path.get_ident(),
+        Expr::Paren(paren) => innermost_name(&paren.expr),
+        _ => None,
     }
 }
 
@@ -416,20 +455,6 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
     for statement in &job.statements {
         builder.statement(statement);
     }
-    // Names that nothing reads: their stream reaches no sink.
-    let mut unused: Vec<Ident> = builder
-        .bindings
-        .values()
-        .filter(|(name, _)| !builder.used.contains(&name.to_string()))
-        .map(|(name, _)| name.clone())
-        .collect();
-    unused.sort_by_key(|name| name.to_string());
-    for name in unused {
-        builder.errors.push(error(
-            name.span(),
-            format!("the stream `{name}` is never used, so it reaches no sink\nhelp: use it (`{name}.print();`) or remove it"),
-        ));
-    }
     let pending = std::mem::take(&mut builder.pending);
     let mut edges = Vec::new();
     for PendingEdge { producer, to } in pending {
@@ -444,6 +469,20 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
                 via,
             });
         }
+    }
+    // Names that nothing reads: their stream reaches no sink.
+    let mut unused: Vec<Ident> = builder
+        .bindings
+        .values()
+        .filter(|(name, _)| !builder.used.contains(&name.to_string()))
+        .map(|(name, _)| name.clone())
+        .collect();
+    unused.sort_by_key(|name| name.to_string());
+    for name in unused {
+        builder.errors.push(error(
+            name.span(),
+            format!("the stream `{name}` is never used, so it reaches no sink\nhelp: use it (`{name}.print();`) or remove it"),
+        ));
     }
     if !builder.errors.is_empty() {
         return Err(builder.errors);

@@ -10,6 +10,7 @@
 //! other arguments are kept exactly as the user wrote them, spans included.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -78,7 +79,7 @@ impl Parse for Job {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
-        let keyword: Ident = input.parse().map_err(|e| {
+        let keyword: Ident = Ident::parse_any(input).map_err(|e| {
             syn::Error::new(e.span(), "expected `job`\nhelp: a dataflow! block holds jobs: `pub job name(param: Type) { ... }`")
         })?;
         if keyword != "job" {
@@ -143,8 +144,8 @@ impl ChainExpr {
             match current {
                 Expr::MethodCall(call) => {
                     if let Some(turbofish) = &call.turbofish {
-                        return Err(syn::Error::new(
-                            turbofish.span(),
+                        return Err(syn::Error::new_spanned(
+                            turbofish,
                             "dataflow operators take no type arguments\nhelp: annotate the closure's parameter instead, e.g. `|x: u64| ...`",
                         ));
                     }

@@ -187,13 +187,26 @@ mod tests {
     }
 
     fn chain_names(graph: &Graph, plan: &Plan) -> Vec<Vec<String>> {
-        plan.chains.iter().map(|c| c.nodes.iter().map(|&n| graph.nodes[n].call.name.to_string()).collect()).collect()
+        plan.chains
+            .iter()
+            .map(|c| {
+                c.nodes
+                    .iter()
+                    .map(|&n| graph.nodes[n].call.name.to_string())
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
     fn forward_operators_of_equal_parallelism_fuse() {
-        let (graph, plan) = plan_of("job j() { generate(10, |i| i).map(|x| x).filter(|x| true).map(|x| x).discard(); }");
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate", "map", "filter", "map", "discard"]]);
+        let (graph, plan) = plan_of(
+            "job j() { generate(10, |i| i).map(|x| x).filter(|x| true).map(|x| x).discard(); }",
+        );
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate", "map", "filter", "map", "discard"]]
+        );
         assert!(plan.exchanges.is_empty());
         assert!(plan.bounded);
     }
@@ -202,7 +215,10 @@ mod tests {
     fn key_by_starts_a_chain_with_a_keyed_hash_exchange() {
         let (graph, plan) =
             plan_of("job j() { read_lines(p).flat_map(|l| vec![l]).key_by(|w| w.clone()).count().print(); }");
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["read_lines", "flat_map"], vec!["count", "print"]]);
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["read_lines", "flat_map"], vec!["count", "print"]]
+        );
         assert_eq!(plan.exchanges.len(), 1);
         assert_eq!(plan.exchanges[0].partitioning, Partitioning::Hash);
         assert!(plan.exchanges[0].keep_key);
@@ -210,23 +226,35 @@ mod tests {
 
     #[test]
     fn key_by_before_an_ordinary_operator_does_not_keep_the_key() {
-        let (_, plan) = plan_of("job j() { generate(10, |i| i).key_by(|x| *x).map(|x| x).print(); }");
+        let (_, plan) =
+            plan_of("job j() { generate(10, |i| i).key_by(|x| *x).map(|x| x).print(); }");
         assert_eq!(plan.exchanges[0].partitioning, Partitioning::Hash);
         assert!(!plan.exchanges[0].keep_key);
     }
 
     #[test]
     fn different_parallelism_breaks_the_chain_with_rebalance() {
-        let (graph, plan) = plan_of("job j() { generate(10, |i| i).map(|x| x).parallelism(2).map(|x| x).print(); }");
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate"], vec!["map"], vec!["map", "print"]]);
-        assert!(plan.exchanges.iter().all(|x| x.partitioning == Partitioning::Rebalance));
+        let (graph, plan) = plan_of(
+            "job j() { generate(10, |i| i).map(|x| x).parallelism(2).map(|x| x).print(); }",
+        );
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate"], vec!["map"], vec!["map", "print"]]
+        );
+        assert!(plan
+            .exchanges
+            .iter()
+            .all(|x| x.partitioning == Partitioning::Rebalance));
         assert_eq!(plan.chains[1].parallelism, ParallelismSpec::Fixed(2));
     }
 
     #[test]
     fn non_parallel_sources_run_at_parallelism_one() {
         let (graph, plan) = plan_of("job j() { from_iter(v).map(|x| x).print(); }");
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["from_iter"], vec!["map", "print"]]);
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["from_iter"], vec!["map", "print"]]
+        );
         assert_eq!(plan.chains[0].parallelism, ParallelismSpec::Fixed(1));
         assert_eq!(plan.exchanges[0].partitioning, Partitioning::Rebalance);
     }
@@ -238,9 +266,18 @@ mod tests {
         );
         assert_eq!(
             chain_names(&graph, &plan),
-            vec![vec!["generate", "map"], vec!["print"], vec!["map"], vec!["filter"], vec!["discard"]]
+            vec![
+                vec!["generate", "map"],
+                vec!["print"],
+                vec!["map"],
+                vec!["filter"],
+                vec!["discard"]
+            ]
         );
-        assert!(plan.exchanges.iter().all(|x| x.partitioning == Partitioning::Forward));
+        assert!(plan
+            .exchanges
+            .iter()
+            .all(|x| x.partitioning == Partitioning::Forward));
     }
 
     #[test]
@@ -248,7 +285,10 @@ mod tests {
         let (graph, plan) = plan_of(
             "job j() { let a = generate(3, |i| i); let b = generate(3, |i| i); a.union(b).map(|x| x).print(); }",
         );
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate"], vec!["generate"], vec!["map", "print"]]);
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate"], vec!["generate"], vec!["map", "print"]]
+        );
         assert_eq!(plan.chains[2].inputs.len(), 2);
     }
 
@@ -263,8 +303,14 @@ mod tests {
         let (graph, plan) = plan_of(
             "job j(p: usize) { generate(10, |i| i).parallelism(p).map(|x| x).parallelism(p).map(|x| x).print(); }",
         );
-        assert_eq!(chain_names(&graph, &plan), vec![vec!["generate", "map"], vec!["map", "print"]]);
-        assert_eq!(plan.chains[0].parallelism, ParallelismSpec::Expr("p".into()));
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate", "map"], vec!["map", "print"]]
+        );
+        assert_eq!(
+            plan.chains[0].parallelism,
+            ParallelismSpec::Expr("p".into())
+        );
         assert!(plan.chains[0].parallelism_expr.is_some());
     }
 }

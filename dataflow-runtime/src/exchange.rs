@@ -484,7 +484,7 @@ where
         Ok(())
     }
 
-    fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) {}
+    fn collect_metrics(&self, _records_in: u64, _into: &mut Vec<OperatorMetrics>) {}
 }
 
 /// What an [`InputGate`] yields.

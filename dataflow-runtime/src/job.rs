@@ -257,6 +257,21 @@ impl<P, W: Send + 'static> Inbound<W> for Connection<P, W> {
     }
 }
 
+/// The typed guard of `union`: another input of a chain must carry the same type as its first
+/// input. The generated code calls this at each extra input, spanned at the stream name the
+/// user passed to `union`, so a mismatch is reported there and only there.
+pub fn union_input<'a, P, Q, W>(
+    _first: &P,
+    input: &'a mut Connection<Q, W>,
+) -> &'a mut dyn Inbound<W>
+where
+    P: Produces<Out = W>,
+    W: Send + 'static,
+    Q: 'static,
+{
+    input
+}
+
 type TaskOutcome = (usize, usize, Result<Vec<OperatorMetrics>>);
 
 /// Wires and spawns a job; the generated `run` drives it.

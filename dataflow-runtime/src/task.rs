@@ -27,8 +27,8 @@ pub trait ChainEnd<T>: Emit<T> + Send + 'static {
     /// End of input: ships everything and tells the receivers no more data comes.
     fn finish(&mut self) -> impl Future<Output = Result<()>> + Send;
 
-    /// Appends this end's counters.
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>);
+    /// Appends this end's counters, given how many records reached it.
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>);
 }
 
 /// Creates the [`ChainEnd`] of each subtask of a chain.
@@ -61,9 +61,9 @@ impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for 
         self.1.finish().await
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        self.0.collect_metrics(into);
-        self.1.collect_metrics(into);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) {
+        self.0.collect_metrics(records_in, into);
+        self.1.collect_metrics(records_in, into);
     }
 }
 
@@ -142,9 +142,9 @@ where
     guarded(&ctx, head, || chain.end_of_input(&mut end))?;
     end.finish().await?;
     let mut metrics = Vec::new();
-    source.collect_metrics(&mut metrics);
-    chain.collect_metrics(&mut metrics);
-    end.collect_metrics(&mut metrics);
+    let produced = source.collect_metrics(&mut metrics);
+    let reaching_end = chain.collect_metrics(produced, &mut metrics);
+    end.collect_metrics(reaching_end, &mut metrics);
     Ok(metrics)
 }
 
@@ -162,6 +162,7 @@ where
 {
     let head = ctx.first_operator();
     chain.open(&ctx);
+    let mut received = 0u64;
     loop {
         let event = match gate.try_next()? {
             Some(event) => event,
@@ -174,6 +175,7 @@ where
         };
         match event {
             GateEvent::Records(batch) => {
+                received += batch.len() as u64;
                 guarded(&ctx, head, || {
                     for record in batch {
                         chain.process(record.value, record.timestamp, &mut end);
@@ -187,7 +189,7 @@ where
     guarded(&ctx, head, || chain.end_of_input(&mut end))?;
     end.finish().await?;
     let mut metrics = Vec::new();
-    chain.collect_metrics(&mut metrics);
-    end.collect_metrics(&mut metrics);
+    let reaching_end = chain.collect_metrics(received, &mut metrics);
+    end.collect_metrics(reaching_end, &mut metrics);
     Ok(metrics)
 }

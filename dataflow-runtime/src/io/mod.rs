@@ -49,8 +49,8 @@ pub trait Source: Send + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// Appends the source's counters.
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>);
+    /// Appends the source's counters; returns how many records it produced.
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64;
 }
 
 /// Creates the [`Source`] of each subtask.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::element::Timestamp;
 use crate::error::Result;
 use crate::job::TaskContext;
-use crate::operator::{Emit, OperatorMetrics, OperatorScope};
+use crate::operator::{Emit, OperatorMetrics, OperatorScope, Produces};
 use crate::task::{ChainEnd, ChainEndFactory};
 
 /// Where `write_lines` writes.
@@ -116,14 +116,13 @@ pub struct Sink<W> {
     describe: String,
     error: Option<io::Error>,
     ctx: TaskContext,
-    metrics: OperatorMetrics,
+    operator: usize,
 }
 
 impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
     #[inline(always)]
     fn emit(&mut self, value: T, _timestamp: Option<Timestamp>) {
-        self.metrics.records_in += 1;
-        let scope = OperatorScope::enter(self.metrics.operator);
+        let scope = OperatorScope::enter(self.operator);
         self.writer.write(value, &mut self.buffer);
         scope.exit();
     }
@@ -143,7 +142,7 @@ impl<W> Sink<W> {
         }
         self.buffer.clear();
         match self.error.take() {
-            Some(e) => Err(self.ctx.io_error(self.metrics.operator, e)),
+            Some(e) => Err(self.ctx.io_error(self.operator, e)),
             None => Ok(()),
         }
     }
@@ -184,7 +183,7 @@ impl<T, W: RecordWriter<T> + Finalize> ChainEnd<T> for Sink<W> {
         if let Some(output) = self.output.as_mut() {
             output.flush().map_err(|e| {
                 self.ctx.io_error(
-                    self.metrics.operator,
+                    self.operator,
                     io::Error::new(
                         e.kind(),
                         format!("writing to {} failed: {e}", self.describe),
@@ -196,8 +195,12 @@ impl<T, W: RecordWriter<T> + Finalize> ChainEnd<T> for Sink<W> {
         Ok(())
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        into.push(self.metrics);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: 0,
+        });
     }
 }
 
@@ -222,13 +225,16 @@ fn sink<W>(
         describe,
         error: None,
         ctx: ctx.clone(),
-        metrics: OperatorMetrics::new(operator),
+        operator,
     }
 }
 
 /// `print()`: each record's `Debug` form on its own line of standard output, prefixed by
 /// `<subtask + 1>> ` when the sink runs at parallelism > 1, as Flink does.
-pub fn print(operator: usize) -> SinkFactory<PrintSink> {
+pub fn print<C: Produces>(operator: usize, _upstream: &C) -> impl ChainEndFactory<C::Out>
+where
+    C::Out: Debug + Send + 'static,
+{
     SinkFactory {
         operator,
         kind: PrintSink,
@@ -258,11 +264,18 @@ impl<T: Debug + Send + 'static> ChainEndFactory<T> for SinkFactory<PrintSink> {
 }
 
 /// `write_lines(target, format)`: one line per record, `format(record)` followed by `\n`.
-pub fn write_lines<F>(
+pub fn write_lines<C, F, S>(
     operator: usize,
+    _upstream: &C,
     target: impl Into<LineTarget>,
     format: F,
-) -> SinkFactory<WriteLinesSink<F>> {
+) -> impl ChainEndFactory<C::Out>
+where
+    C: Produces,
+    C::Out: Send + 'static,
+    S: Display,
+    F: FnMut(C::Out) -> S + Clone + Send + 'static,
+{
     SinkFactory {
         operator,
         kind: WriteLinesSink {
@@ -326,7 +339,15 @@ where
 
 /// `collect(handle)`: gathers every record into `handle` (a job parameter), for tests and
 /// small results. Each subtask hands its records over at end of input.
-pub fn collect<T>(operator: usize, handle: &Collected<T>) -> SinkFactory<Collected<T>> {
+pub fn collect<C, T>(
+    operator: usize,
+    _upstream: &C,
+    handle: &Collected<T>,
+) -> impl ChainEndFactory<T>
+where
+    C: Produces<Out = T>,
+    T: Send + 'static,
+{
     SinkFactory {
         operator,
         kind: handle.clone(),
@@ -351,7 +372,10 @@ impl<T: Send + 'static> ChainEndFactory<T> for SinkFactory<Collected<T>> {
 }
 
 /// `discard()`: a black hole, for benchmarks.
-pub fn discard(operator: usize) -> SinkFactory<Discarding> {
+pub fn discard<C: Produces>(operator: usize, _upstream: &C) -> impl ChainEndFactory<C::Out>
+where
+    C::Out: Send + 'static,
+{
     SinkFactory {
         operator,
         kind: Discarding,

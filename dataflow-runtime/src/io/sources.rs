@@ -82,8 +82,9 @@ where
         Ok(SourceStatus::Produced)
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
+        self.metrics.records_out
     }
 }
 
@@ -158,8 +159,9 @@ where
         })
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
+        self.metrics.records_out
     }
 }
 
@@ -278,8 +280,9 @@ impl Source for FileSplit {
         Ok(SourceStatus::Produced)
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
+        self.metrics.records_out
     }
 }
 
@@ -412,7 +415,8 @@ impl Source for SocketReader {
         self.stream.readable().await
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
+        self.metrics.records_out
     }
 }

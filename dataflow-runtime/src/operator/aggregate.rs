@@ -103,7 +103,8 @@ pub struct KeyedAggregate<K, A, P, C, S> {
     /// One map per key group (index = key group); an unused group costs an empty map.
     groups: Vec<FxHashMap<K, Option<A>>>,
     batch_mode: bool,
-    metrics: OperatorMetrics,
+    operator: usize,
+    emitted: u64,
     _shape: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -115,7 +116,8 @@ impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
             combine: self.combine.clone(),
             groups: Vec::new(),
             batch_mode: self.batch_mode,
-            metrics: self.metrics,
+            operator: self.operator,
+            emitted: 0,
             _shape: std::marker::PhantomData,
         }
     }
@@ -128,7 +130,8 @@ impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S> {
             combine,
             groups: Vec::new(),
             batch_mode: false,
-            metrics: OperatorMetrics::new(operator),
+            operator,
+            emitted: 0,
             _shape: std::marker::PhantomData,
         }
     }
@@ -158,13 +161,12 @@ where
         timestamp: Option<Timestamp>,
         out: &mut E,
     ) {
-        self.metrics.records_in += 1;
         let Keyed {
             key_group,
             key,
             value,
         } = record;
-        let scope = OperatorScope::enter(self.metrics.operator);
+        let scope = OperatorScope::enter(self.operator);
         let partial = (self.project)(value);
         let group = &mut self.groups[key_group as usize];
         // Accumulators sit in an `Option` so they can be moved into `combine` and back without
@@ -178,14 +180,14 @@ where
                 scope.exit();
                 let acc = slot.insert(folded);
                 if !self.batch_mode {
-                    self.metrics.records_out += 1;
+                    self.emitted += 1;
                     out.emit(S::output(&key, acc), timestamp);
                 }
             }
             None => {
                 scope.exit();
                 if !self.batch_mode {
-                    self.metrics.records_out += 1;
+                    self.emitted += 1;
                     out.emit(S::output(&key, &partial), timestamp);
                 }
                 group.insert(key, Some(partial));
@@ -200,14 +202,19 @@ where
         for group in &mut self.groups {
             for (key, acc) in group.drain() {
                 if let Some(acc) = acc {
-                    self.metrics.records_out += 1;
+                    self.emitted += 1;
                     out.emit(S::output(&key, &acc), None);
                 }
             }
         }
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        into.push(self.metrics);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
     }
 }

@@ -67,8 +67,14 @@ pub trait Operator<I>: Send + 'static {
     /// Called once when every input has ended; batch-mode aggregates emit their results here.
     fn end_of_input<E: Emit<Self::Out>>(&mut self, _out: &mut E) {}
 
-    /// Appends this operator's counters (and those of operators it contains).
-    fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) {}
+    /// Appends this operator's counters (and those of operators it contains), given how
+    /// many records it received; returns how many it emitted.
+    ///
+    /// Operators count only what they cannot derive: a `map` emits what it receives, so it
+    /// keeps no counter at all and the per-record path stays free of counter updates.
+    fn collect_metrics(&self, records_in: u64, _into: &mut Vec<OperatorMetrics>) -> u64 {
+        records_in
+    }
 }
 
 /// The empty chain: passes records through.
@@ -131,9 +137,9 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
         self.second.end_of_input(out);
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        self.first.collect_metrics(into);
-        self.second.collect_metrics(into);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        let between = self.first.collect_metrics(records_in, into);
+        self.second.collect_metrics(between, into)
     }
 }
 
@@ -218,8 +224,11 @@ impl<In: 'static> Chain<In, Identity> {
     }
 }
 
-impl<In, Op: Operator<In>> Chain<In, Op> {
-    fn then<Next: Operator<Op::Out>>(self, next: Next) -> Chain<In, Then<Op, Next>> {
+// The builder methods return `impl Operator` rather than the concrete fused type: a closure
+// whose signature does not fit is then reported once, at the DSL operator that takes it,
+// instead of again (with the runtime's internal types) wherever the chain is used later.
+impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
+    fn then<Next: Operator<Op::Out> + Clone>(self, next: Next) -> Chain<In, Then<Op, Next>> {
         Chain {
             operator: Then {
                 first: self.operator,
@@ -235,7 +244,7 @@ impl<In, Op: Operator<In>> Chain<In, Op> {
     }
 
     /// Appends a `map`.
-    pub fn map<O, F>(self, operator: usize, f: F) -> Chain<In, Then<Op, Map<F>>>
+    pub fn map<O, F>(self, operator: usize, f: F) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
         F: FnMut(Op::Out) -> O + Clone + Send + 'static,
     {
@@ -243,7 +252,11 @@ impl<In, Op: Operator<In>> Chain<In, Op> {
     }
 
     /// Appends a `flat_map`; the closure returns anything iterable.
-    pub fn flat_map<R, F>(self, operator: usize, f: F) -> Chain<In, Then<Op, FlatMap<F>>>
+    pub fn flat_map<R, F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = R::Item> + Clone>
     where
         F: FnMut(Op::Out) -> R + Clone + Send + 'static,
         R: IntoIterator,
@@ -252,7 +265,11 @@ impl<In, Op: Operator<In>> Chain<In, Op> {
     }
 
     /// Appends a `filter`.
-    pub fn filter<F>(self, operator: usize, f: F) -> Chain<In, Then<Op, Filter<F>>>
+    pub fn filter<F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = Op::Out> + Clone>
     where
         F: FnMut(&Op::Out) -> bool + Clone + Send + 'static,
     {
@@ -265,74 +282,80 @@ impl<K, V, Op> Chain<Keyed<K, V>, Op>
 where
     K: std::hash::Hash + Eq + Clone + Send + 'static,
     V: Send + 'static,
-    Op: Operator<Keyed<K, V>, Out = Keyed<K, V>>,
+    Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
 {
     /// Rolling `reduce`: emits the updated value per record (streaming) or the final value per
     /// key (batch).
-    #[allow(clippy::type_complexity)]
     pub fn reduce<F>(
         self,
         operator: usize,
         f: F,
-    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, V, fn(V) -> V, ReduceWith<F>, ValueOnly>>>
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
     where
         V: Clone,
         F: FnMut(V, V) -> V + Clone + Send + 'static,
     {
         let identity: fn(V) -> V = |v| v;
-        self.then(KeyedAggregate::new(operator, identity, ReduceWith(f)))
+        self.then(KeyedAggregate::<K, V, _, _, ValueOnly>::new(
+            operator,
+            identity,
+            ReduceWith(f),
+        ))
     }
 
     /// Rolling sum of `project(value)`: emits `(key, sum)`.
-    #[allow(clippy::type_complexity)]
     pub fn sum<A, P>(
         self,
         operator: usize,
         project: P,
-    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, SumCombine, WithKey>>>
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
         A: std::ops::Add<Output = A> + Clone + Send + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
-        self.then(KeyedAggregate::new(operator, project, SumCombine))
+        self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(
+            operator, project, SumCombine,
+        ))
     }
 
     /// Rolling minimum of `project(value)`: emits `(key, min)`.
-    #[allow(clippy::type_complexity)]
     pub fn min<A, P>(
         self,
         operator: usize,
         project: P,
-    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, MinCombine, WithKey>>>
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
         A: PartialOrd + Clone + Send + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
-        self.then(KeyedAggregate::new(operator, project, MinCombine))
+        self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(
+            operator, project, MinCombine,
+        ))
     }
 
     /// Rolling maximum of `project(value)`: emits `(key, max)`.
-    #[allow(clippy::type_complexity)]
     pub fn max<A, P>(
         self,
         operator: usize,
         project: P,
-    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, A, P, MaxCombine, WithKey>>>
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
         A: PartialOrd + Clone + Send + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
-        self.then(KeyedAggregate::new(operator, project, MaxCombine))
+        self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(
+            operator, project, MaxCombine,
+        ))
     }
 
     /// Rolling count of records per key: emits `(key, count)`.
-    #[allow(clippy::type_complexity)]
     pub fn count(
         self,
         operator: usize,
-    ) -> Chain<Keyed<K, V>, Then<Op, KeyedAggregate<K, u64, fn(V) -> u64, SumCombine, WithKey>>>
-    {
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, u64)> + Clone> {
         let one: fn(V) -> u64 = |_| 1;
-        self.then(KeyedAggregate::new(operator, one, SumCombine))
+        self.then(KeyedAggregate::<K, u64, _, _, WithKey>::new(
+            operator, one, SumCombine,
+        ))
     }
 }

@@ -1,21 +1,32 @@
 //! Stateless record-at-a-time operators.
 
 use super::{Emit, Operator, OperatorMetrics, OperatorScope};
+
+fn report(
+    operator: usize,
+    records_in: u64,
+    records_out: u64,
+    into: &mut Vec<OperatorMetrics>,
+) -> u64 {
+    into.push(OperatorMetrics {
+        operator,
+        records_in,
+        records_out,
+    });
+    records_out
+}
 use crate::element::Timestamp;
 
 /// `map`: one output per input.
 #[derive(Clone)]
 pub struct Map<F> {
     f: F,
-    metrics: OperatorMetrics,
+    operator: usize,
 }
 
 impl<F> Map<F> {
     pub(crate) fn new(operator: usize, f: F) -> Self {
-        Map {
-            f,
-            metrics: OperatorMetrics::new(operator),
-        }
+        Map { f, operator }
     }
 }
 
@@ -24,16 +35,14 @@ impl<I, O, F: FnMut(I) -> O + Send + 'static> Operator<I> for Map<F> {
 
     #[inline(always)]
     fn process<E: Emit<O>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
-        self.metrics.records_in += 1;
-        let scope = OperatorScope::enter(self.metrics.operator);
+        let scope = OperatorScope::enter(self.operator);
         let mapped = (self.f)(value);
         scope.exit();
-        self.metrics.records_out += 1;
         out.emit(mapped, timestamp);
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        into.push(self.metrics);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        report(self.operator, records_in, records_in, into)
     }
 }
 
@@ -41,14 +50,16 @@ impl<I, O, F: FnMut(I) -> O + Send + 'static> Operator<I> for Map<F> {
 #[derive(Clone)]
 pub struct FlatMap<F> {
     f: F,
-    metrics: OperatorMetrics,
+    operator: usize,
+    emitted: u64,
 }
 
 impl<F> FlatMap<F> {
     pub(crate) fn new(operator: usize, f: F) -> Self {
         FlatMap {
             f,
-            metrics: OperatorMetrics::new(operator),
+            operator,
+            emitted: 0,
         }
     }
 }
@@ -62,19 +73,18 @@ where
 
     #[inline(always)]
     fn process<E: Emit<R::Item>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
-        self.metrics.records_in += 1;
-        let scope = OperatorScope::enter(self.metrics.operator);
+        let scope = OperatorScope::enter(self.operator);
         // The iterator is user code too (a lazy iterator runs the user's logic as it is
         // drained), so the scope covers draining it.
         for item in (self.f)(value) {
-            self.metrics.records_out += 1;
+            self.emitted += 1;
             out.emit(item, timestamp);
         }
         scope.exit();
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        into.push(self.metrics);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        report(self.operator, records_in, self.emitted, into)
     }
 }
 
@@ -82,14 +92,16 @@ where
 #[derive(Clone)]
 pub struct Filter<F> {
     f: F,
-    metrics: OperatorMetrics,
+    operator: usize,
+    passed: u64,
 }
 
 impl<F> Filter<F> {
     pub(crate) fn new(operator: usize, f: F) -> Self {
         Filter {
             f,
-            metrics: OperatorMetrics::new(operator),
+            operator,
+            passed: 0,
         }
     }
 }
@@ -99,17 +111,16 @@ impl<I, F: FnMut(&I) -> bool + Send + 'static> Operator<I> for Filter<F> {
 
     #[inline(always)]
     fn process<E: Emit<I>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
-        self.metrics.records_in += 1;
-        let scope = OperatorScope::enter(self.metrics.operator);
+        let scope = OperatorScope::enter(self.operator);
         let keep = (self.f)(&value);
         scope.exit();
         if keep {
-            self.metrics.records_out += 1;
+            self.passed += 1;
             out.emit(value, timestamp);
         }
     }
 
-    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
-        into.push(self.metrics);
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        report(self.operator, records_in, self.passed, into)
     }
 }

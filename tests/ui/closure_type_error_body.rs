@@ -1,0 +1,9 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job lengths() {
+        generate(10, |i| i).map(|x| x.len()).print();
+    }
+}
+
+fn main() {}

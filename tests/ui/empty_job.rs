@@ -1,0 +1,7 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job nothing() {}
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    fn helper() {}
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job undefined() {
+        numbers.map(|x| x + 1).print();
+    }
+}
+
+fn main() {}

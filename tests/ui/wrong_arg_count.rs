@@ -1,0 +1,9 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job arity() {
+        generate(10).print();
+    }
+}
+
+fn main() {}
