@@ -12,6 +12,8 @@
 use std::future::Future;
 use std::hash::Hash;
 use std::task::Poll;
+#[cfg(test)]
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -582,5 +584,146 @@ impl<T: Send + 'static> InputGate<T> {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Routes `values` from one sender and returns the receiver of each.
+    fn routes<P: Partitioner<u64, Wire = u64>>(
+        mut p: P,
+        sender: usize,
+        senders: usize,
+        receivers: usize,
+        values: std::ops::Range<u64>,
+    ) -> Vec<Vec<u64>> {
+        p.setup(sender, senders, receivers, 128);
+        let mut got = vec![Vec::new(); receivers];
+        for v in values {
+            p.route(v, receivers, |r, w| got[r].push(w));
+        }
+        got
+    }
+
+    #[test]
+    fn rebalance_is_round_robin_and_even() {
+        let got = routes(Rebalance::default(), 1, 2, 3, 0..9);
+        assert_eq!(got, vec![vec![2, 5, 8], vec![0, 3, 6], vec![1, 4, 7]]);
+    }
+
+    #[test]
+    fn rescale_uses_a_local_subset() {
+        // 2 senders, 4 receivers: sender 0 feeds 0 and 1, sender 1 feeds 2 and 3.
+        assert_eq!(
+            routes(Rescale::default(), 0, 2, 4, 0..4),
+            vec![vec![0, 2], vec![1, 3], vec![], vec![]]
+        );
+        assert_eq!(
+            routes(Rescale::default(), 1, 2, 4, 0..4),
+            vec![vec![], vec![], vec![0, 2], vec![1, 3]]
+        );
+        // 4 senders, 2 receivers: senders 0, 1 feed receiver 0; senders 2, 3 feed receiver 1.
+        assert_eq!(
+            routes(Rescale::default(), 1, 4, 2, 0..2),
+            vec![vec![0, 1], vec![]]
+        );
+        assert_eq!(
+            routes(Rescale::default(), 2, 4, 2, 0..2),
+            vec![vec![], vec![0, 1]]
+        );
+    }
+
+    #[test]
+    fn forward_global_broadcast_and_shuffle() {
+        assert_eq!(
+            routes(Forward::default(), 2, 3, 3, 0..2),
+            vec![vec![], vec![], vec![0, 1]]
+        );
+        assert_eq!(
+            routes(Global, 2, 3, 3, 0..2),
+            vec![vec![0, 1], vec![], vec![]]
+        );
+        assert_eq!(routes(Broadcast, 0, 1, 3, 0..2), vec![vec![0, 1]; 3]);
+        let shuffled = routes(Shuffle::default(), 0, 1, 4, 0..4000);
+        assert_eq!(shuffled.iter().map(Vec::len).sum::<usize>(), 4000);
+        assert!(
+            shuffled.iter().all(|r| r.len() > 800),
+            "{:?}",
+            shuffled.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn key_by_sends_a_key_to_the_owner_of_its_key_group() {
+        let chain = crate::operator::Chain::<u64, crate::operator::Identity>::fed_by(
+            &Edge::<u64>::new(1, 1, 1),
+        );
+        let mut p = KeyByWithKey::new(&chain, 0, |x: &u64| x % 10);
+        Partitioner::<u64>::setup(&mut p, 0, 1, 3, 128);
+        for v in 0..100u64 {
+            p.route(v, 3, |r, keyed: Keyed<u64, u64>| {
+                assert_eq!(keyed.key, v % 10);
+                assert_eq!(keyed.key_group, keys::key_group(&(v % 10), 128));
+                assert_eq!(r, keys::subtask_for_key_group(keyed.key_group, 3, 128));
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_holds_the_sender_back_and_order_is_kept() {
+        let mut edge = Edge::<u64>::new(1, 1, 1);
+        let mut writers = edge.writers(Forward::default());
+        let plan: &'static crate::plan::JobPlan = Box::leak(Box::new(crate::plan::JobPlan {
+            name: "t",
+            description: "",
+            operators: &[],
+            chains: &[],
+            bounded: true,
+        }));
+        let ctx = TaskContext {
+            plan,
+            chain: 0,
+            subtask: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 2,
+        };
+        let mut writer = ChainEndFactory::<u64>::create(&mut writers, &ctx).unwrap();
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        for v in 0..4 {
+            writer.emit(v, None);
+        }
+        // Two full batches, a channel of capacity 1: the second send must wait for the reader.
+        {
+            let flush = ChainEnd::<u64>::flush(&mut writer, false);
+            tokio::pin!(flush);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(50), &mut flush)
+                    .await
+                    .is_err(),
+                "backpressure"
+            );
+            let first = gate.next().await.unwrap();
+            assert!(
+                matches!(first, GateEvent::Records(ref b) if b.iter().map(|r| r.value).eq([0, 1]))
+            );
+            flush.await.unwrap();
+        }
+        assert!(
+            matches!(gate.next().await.unwrap(), GateEvent::Records(ref b) if b.iter().map(|r| r.value).eq([2, 3]))
+        );
+        ChainEnd::<u64>::finish(&mut writer).await.unwrap();
+        assert!(matches!(gate.next().await.unwrap(), GateEvent::Ended));
+    }
+
+    #[tokio::test]
+    async fn a_sender_dropped_without_end_of_input_is_an_upstream_failure() {
+        let mut edge = Edge::<u64>::new(1, 1, 1);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        drop(edge);
+        assert!(matches!(gate.next().await, Err(Error::Disconnected)));
     }
 }

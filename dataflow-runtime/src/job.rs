@@ -316,6 +316,13 @@ impl JobBuilder {
                 self.plan.operators[op].name
             )));
         }
+        let head = &self.plan.operators[self.plan.chains[chain].operators[0]];
+        if parallelism > 1 && matches!(head.kind, "from_iter" | "socket_lines") {
+            return Err(Error::Config(format!(
+                "`{}` is not a parallel source, but its parallelism evaluated to {parallelism}; it must be 1",
+                head.name
+            )));
+        }
         self.parallelism[chain] = Some(parallelism);
         Ok(())
     }
