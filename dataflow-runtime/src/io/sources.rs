@@ -264,13 +264,13 @@ impl Source for FileSplit {
                     self.buffer.pop();
                 }
             }
-            let line = String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|e| {
+            // The read buffer is reused; each line gets one allocation of its exact size.
+            let line = std::str::from_utf8(&self.buffer).map(str::to_owned).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "`{}`: the line at byte offset {line_start} is not valid UTF-8 ({})",
+                        "`{}`: the line at byte offset {line_start} is not valid UTF-8 ({e})",
                         self.path.display(),
-                        e.utf8_error()
                     ),
                 )
             })?;
