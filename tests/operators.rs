@@ -1476,7 +1476,6 @@ fn keyed_and_union_jobs_with_one_record_batches() {
 }
 
 #[test]
-#[ignore = "BUG: write_lines at parallelism > 1 leaves part files of an earlier run in the output directory"]
 fn write_lines_into_a_previous_output_directory_leaves_only_the_new_output() {
     // Flink either refuses an existing output path (NO_OVERWRITE, its default) or replaces
     // it (OVERWRITE). Either way, reading the directory afterwards never yields records of an
@@ -1488,6 +1487,16 @@ fn write_lines_into_a_previous_output_directory_leaves_only_the_new_output() {
         Ok(_) => {
             let parts = read_parts(&dir.0, 2);
             assert_eq!(parts, vec![vec![s("0"), s("1")], vec![s("2"), s("3")]]);
+            let mut names: Vec<_> = std::fs::read_dir(&dir.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            assert_eq!(
+                names,
+                ["part-0", "part-1"],
+                "no part file of the earlier run survives"
+            );
         }
     }
 }

@@ -129,6 +129,11 @@ mod tests {
             "job j() { let a = generate(3, |i| i); a.key_by(|x| *x).sum().print(); a.discard(); }"
         )
         .is_empty());
+        // Settings may follow a sink: they configure the sink.
+        assert!(
+            errors("job j() { generate(3, |i| i).print().name(\"out\").parallelism(1); }")
+                .is_empty()
+        );
         // Names may be used before their definition.
         assert!(errors("job j() { a.print(); let a = generate(3, |i| i); }").is_empty());
     }

@@ -72,23 +72,26 @@ fn operators(graph: &Graph, plan: &Plan) -> Operators {
     }
     // Default names are the operator's own name, numbered when it occurs more than once.
     let mut total: HashMap<&str, usize> = HashMap::new();
-    for kind in &kinds {
-        *total.entry(kind).or_default() += 1;
+    for (kind, user) in kinds.iter().zip(&user_names) {
+        if user.is_none() {
+            *total.entry(kind).or_default() += 1;
+        }
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let names = kinds
         .iter()
         .zip(user_names)
         .map(|(kind, user)| {
+            if let Some(user) = user {
+                return user;
+            }
             let n = seen.entry(kind).or_default();
             *n += 1;
-            user.unwrap_or_else(|| {
-                if total[kind] > 1 {
-                    format!("{kind}_{n}")
-                } else {
-                    kind.to_string()
-                }
-            })
+            if total[kind] > 1 {
+                format!("{kind}_{n}")
+            } else {
+                kind.to_string()
+            }
         })
         .collect();
     Operators {
@@ -171,6 +174,7 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
     let rt = rt();
     let job = internal("job");
     let mut out = TokenStream::new();
+    let mut defined = Defined::default();
     for (c, chain) in plan.chains.iter().enumerate() {
         if let Some(expr) = &chain.parallelism_expr {
             out.extend(quote!(#job.set_parallelism(#c, (#expr) as usize)?;));
@@ -221,7 +225,8 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                     let exchange = &plan.exchanges[x];
                     let var = internal(&format!("exchange_{x}"));
                     let to = exchange.to_chain;
-                    let partitioner = partitioner(graph, plan, ops, x, &chain_var);
+                    let partitioner =
+                        partitioner(graph, plan, ops, x, &chain_var, &mut out, &mut defined);
                     out.extend(
                         quote!(let mut #var = #job.connect(&#chain_var, #c, #to, #partitioner)?;),
                     );
@@ -268,10 +273,20 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     let node = &graph.nodes[n];
     let name = &node.call.name;
     let args = &node.call.args;
-    if node.spec.family == Family::Keyed && args.is_empty() && node.spec.max_args == 1 {
-        // `sum()`, `min()`, `max()` aggregate the record itself.
+    if node.spec.family == Family::Keyed {
+        // The exchange before a rolling aggregate already applied its projection (and, in
+        // batch mode, pre-aggregated): the aggregate folds partials with the same function.
         let v = internal("value");
-        return quote_spanned!(name.span()=> .#name(#n, |#v| #v));
+        return match name.to_string().as_str() {
+            "reduce" => {
+                let f = internal(&format!("reduce_fn_{n}"));
+                quote_spanned!(name.span()=> .reduce(#n, #f))
+            }
+            "min" => quote_spanned!(name.span()=> .min(#n, |#v| #v)),
+            "max" => quote_spanned!(name.span()=> .max(#n, |#v| #v)),
+            // `sum` and `count` both add partials up.
+            _ => quote_spanned!(name.span()=> .sum(#n, |#v| #v)),
+        };
     }
     quote_spanned!(name.span()=> .#name(#n, #(#args),*))
 }
@@ -288,22 +303,50 @@ fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
     quote_spanned!(name.span()=> #rt::io::#name(#n, &#upstream, #(#args),*))
 }
 
+/// Guard `let`s already emitted: user closures of exchanges are evaluated once and cloned
+/// into every exchange that needs them (a `key_by` after a `union` feeds several).
+#[derive(Default)]
+struct Defined(std::collections::HashSet<String>);
+
+impl Defined {
+    /// Emits `let name = value;` the first time `name` is asked for; returns the name.
+    fn get(
+        &mut self,
+        out: &mut TokenStream,
+        name: &str,
+        span: Span,
+        value: impl FnOnce() -> TokenStream,
+    ) -> Ident {
+        let ident = internal(name);
+        if self.0.insert(name.to_string()) {
+            let value = value();
+            out.extend(quote_spanned!(span=> let #ident = #value;));
+        }
+        ident
+    }
+}
+
 fn partitioner(
     graph: &Graph,
     plan: &Plan,
     ops: &Operators,
     x: usize,
     upstream: &Ident,
+    out: &mut TokenStream,
+    defined: &mut Defined,
 ) -> TokenStream {
     let rt = rt();
     let exchange = &plan.exchanges[x];
     let partition = graph.edges[exchange.edge].partition.as_ref();
-    let span = partition.map_or_else(Span::call_site, |p| p.call.name.span());
-    let op = partition
-        .and_then(|p| ops.partition_ops.get(&p.id))
-        .copied()
-        .unwrap_or(0);
-    let arg = partition.and_then(|p| p.call.args.first());
+    let (span, op, arg, id) = match partition {
+        Some(p) => (
+            p.call.name.span(),
+            ops.partition_ops.get(&p.id).copied().unwrap_or(0),
+            p.call.args.first(),
+            p.id,
+        ),
+        None => (Span::call_site(), 0, None, 0),
+    };
     match exchange.partitioning {
         Partitioning::Forward => quote!(#rt::exchange::Forward::default()),
         Partitioning::Rebalance => quote!(#rt::exchange::Rebalance::default()),
@@ -312,15 +355,72 @@ fn partitioner(
         Partitioning::Broadcast => quote_spanned!(span=> #rt::exchange::Broadcast),
         Partitioning::Global => quote!(#rt::exchange::Global),
         Partitioning::Custom => {
-            quote_spanned!(span=> #rt::exchange::Custom::new(&#upstream, #op, #arg))
-        }
-        Partitioning::Hash if exchange.keep_key => {
-            quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(&#upstream, #op, #arg))
+            let f = defined.get(
+                out,
+                &format!("partition_fn_{id}"),
+                span,
+                || quote_spanned!(span=> #rt::exchange::partition_fn(&#upstream, #arg)),
+            );
+            quote_spanned!(span=> #rt::exchange::Custom::new(#op, #f.clone()))
         }
         Partitioning::Hash => {
-            quote_spanned!(span=> #rt::exchange::KeyByValue::new(&#upstream, #op, #arg))
+            let selector = defined.get(
+                out,
+                &format!("key_selector_{id}"),
+                span,
+                || quote_spanned!(span=> #rt::exchange::key_selector(&#upstream, #arg)),
+            );
+            if !exchange.keep_key {
+                return quote_spanned!(span=> #rt::exchange::KeyByValue::new(#op, #selector.clone()));
+            }
+            let target = exchange_target(graph, plan, x);
+            let node = &graph.nodes[target];
+            let name = &node.call.name;
+            let aggregate = name.span();
+            let v = internal("value");
+            let (projection, combine) = match name.to_string().as_str() {
+                "count" => (
+                    quote_spanned!(aggregate=> |_| 1u64),
+                    quote!(#rt::operator::SumCombine),
+                ),
+                "reduce" => {
+                    let f = defined.get(out, &format!("reduce_fn_{target}"), aggregate, || {
+                        let user = &node.call.args[0];
+                        quote_spanned!(aggregate=> #rt::operator::reduce_fn(&#upstream, #user))
+                    });
+                    (
+                        quote!(|#v| #v),
+                        quote!(#rt::operator::ReduceWith(#f.clone())),
+                    )
+                }
+                kind => {
+                    let combine = match kind {
+                        "min" => quote!(#rt::operator::MinCombine),
+                        "max" => quote!(#rt::operator::MaxCombine),
+                        _ => quote!(#rt::operator::SumCombine),
+                    };
+                    match node.call.args.first() {
+                        Some(user) => (quote!(#user), combine),
+                        None => (quote!(|#v| #v), combine),
+                    }
+                }
+            };
+            let project = defined.get(
+                out,
+                &format!("projection_{target}"),
+                aggregate,
+                || quote_spanned!(aggregate=> #rt::operator::projection(&#upstream, #projection)),
+            );
+            quote_spanned!(span=> #rt::exchange::KeyByAggregate::new(
+                #op, #selector.clone(), #target, #project.clone(), #combine
+            ))
         }
     }
+}
+
+/// The operator an exchange feeds.
+fn exchange_target(graph: &Graph, plan: &Plan, x: usize) -> usize {
+    graph.edges[plan.exchanges[x].edge].to
 }
 
 /// `Some(T)` if `ty` is written `Option<T>`.

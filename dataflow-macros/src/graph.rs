@@ -220,17 +220,18 @@ impl Builder {
         }
         let mut sink: Option<&Ident> = None;
         for call in &chain.calls {
-            if let Some(sink_name) = sink {
+            let Some(spec) = ops::lookup(&call.name.to_string()) else {
+                self.unknown_operator(&call.name, false);
+                return;
+            };
+            // Only settings (`.name(..)`, `.parallelism(..)`, ...) may follow a sink.
+            if let (Some(sink_name), false) = (sink, matches!(spec.family, Family::Setting(_))) {
                 self.errors.push(error(
                     call.name.span(),
                     format!("`{}` comes after the sink `{sink_name}`, which ends the stream\nhelp: a sink produces no stream; to send one stream to several places, bind it with `let` and use the name in several statements", call.name),
                 ));
                 return;
             }
-            let Some(spec) = ops::lookup(&call.name.to_string()) else {
-                self.unknown_operator(&call.name, false);
-                return;
-            };
             if !self.check_arity(spec, call) {
                 return;
             }

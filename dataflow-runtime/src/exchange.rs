@@ -29,18 +29,17 @@ pub trait Partitioner<T>: Clone + Send + 'static {
     /// What crosses the channel (`T`, or `Keyed<K, T>` for a keyed exchange).
     type Wire: Send + 'static;
 
-    /// Called once per sending subtask before any record.
-    fn setup(
-        &mut self,
-        _sender: usize,
-        _senders: usize,
-        _receivers: usize,
-        _max_parallelism: usize,
-    ) {
-    }
+    /// Called once per sending subtask (described by `ctx`) before any record.
+    fn setup(&mut self, _ctx: &TaskContext, _receivers: usize) {}
 
     /// Routes one record: calls `send(receiver, wire)` once, or once per receiver.
     fn route(&mut self, value: T, receivers: usize, send: impl FnMut(usize, Self::Wire));
+
+    /// End of input: sends what the partitioner held back (pre-aggregated partials).
+    fn end_of_input(&mut self, _receivers: usize, _send: impl FnMut(usize, Self::Wire)) {}
+
+    /// Appends the counters of the operator work the partitioner does, if any.
+    fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) {}
 }
 
 /// One-to-one: sender `i` to receiver `i` (equal parallelism), preserving partitioning and order.
@@ -51,8 +50,8 @@ pub struct Forward {
 
 impl<T: Send + 'static> Partitioner<T> for Forward {
     type Wire = T;
-    fn setup(&mut self, sender: usize, _: usize, _: usize, _: usize) {
-        self.receiver = sender;
+    fn setup(&mut self, ctx: &TaskContext, _receivers: usize) {
+        self.receiver = ctx.subtask;
     }
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
@@ -68,8 +67,8 @@ pub struct Rebalance {
 
 impl<T: Send + 'static> Partitioner<T> for Rebalance {
     type Wire = T;
-    fn setup(&mut self, sender: usize, _: usize, receivers: usize, _: usize) {
-        self.next = sender % receivers;
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
+        self.next = ctx.subtask % receivers;
     }
     #[inline(always)]
     fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
@@ -92,7 +91,8 @@ pub struct Rescale {
 
 impl<T: Send + 'static> Partitioner<T> for Rescale {
     type Wire = T;
-    fn setup(&mut self, sender: usize, senders: usize, receivers: usize, _: usize) {
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
+        let (sender, senders) = (ctx.subtask, ctx.parallelism);
         if receivers >= senders {
             self.first = sender * receivers / senders;
             self.count = (sender + 1) * receivers / senders - self.first;
@@ -128,8 +128,8 @@ impl Default for Shuffle {
 
 impl<T: Send + 'static> Partitioner<T> for Shuffle {
     type Wire = T;
-    fn setup(&mut self, sender: usize, _: usize, _: usize, _: usize) {
-        self.state = keys::stable_hash(&(sender as u64)) | 1;
+    fn setup(&mut self, ctx: &TaskContext, _receivers: usize) {
+        self.state = keys::stable_hash(&(ctx.subtask as u64)) | 1;
     }
     #[inline(always)]
     fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, T)) {
@@ -177,11 +177,8 @@ pub struct Custom<F> {
 }
 
 impl<F> Custom<F> {
-    /// A custom partitioner; `operator` names it in errors.
-    pub fn new<P: Produces>(_upstream: &P, operator: usize, f: F) -> Self
-    where
-        F: FnMut(&P::Out, usize) -> usize,
-    {
+    /// A custom partitioner running `f` (typed by [`partition_fn`]); `operator` names it.
+    pub fn new(operator: usize, f: F) -> Self {
         Custom { operator, f }
     }
 }
@@ -221,11 +218,9 @@ pub type KeyByWithKey<F> = KeyBy<F, true>;
 pub type KeyByValue<F> = KeyBy<F, false>;
 
 impl<F, const KEEP_KEY: bool> KeyBy<F, KEEP_KEY> {
-    /// A key-by partitioner whose selector takes the upstream's records; `operator` names it.
-    pub fn new<P: Produces, K>(_upstream: &P, operator: usize, selector: F) -> Self
-    where
-        F: FnMut(&P::Out) -> K,
-    {
+    /// A key-by partitioner running `selector` (typed by [`key_selector`]); `operator`
+    /// names it in errors.
+    pub fn new(operator: usize, selector: F) -> Self {
         KeyBy {
             operator,
             selector,
@@ -255,9 +250,9 @@ where
     F: FnMut(&T) -> K + Clone + Send + 'static,
 {
     type Wire = Keyed<K, T>;
-    fn setup(&mut self, _: usize, _: usize, receivers: usize, max_parallelism: usize) {
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
         self.receivers = receivers;
-        self.max_parallelism = max_parallelism;
+        self.max_parallelism = ctx.max_parallelism;
     }
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, T>)) {
@@ -280,14 +275,150 @@ where
     F: FnMut(&T) -> K + Clone + Send + 'static,
 {
     type Wire = T;
-    fn setup(&mut self, _: usize, _: usize, receivers: usize, max_parallelism: usize) {
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
         self.receivers = receivers;
-        self.max_parallelism = max_parallelism;
+        self.max_parallelism = ctx.max_parallelism;
     }
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
         let (_, _, receiver) = self.target::<T, K>(&value);
         send(receiver, value);
+    }
+}
+
+/// The typed guard of a `key_by` selector: fixes its argument type to the upstream's records,
+/// so the closure needs no annotation and a mismatch is reported at the user's closure. The
+/// generated code evaluates each selector once and clones it for every exchange it feeds.
+pub fn key_selector<C: Produces, K, F>(_upstream: &C, selector: F) -> F
+where
+    F: FnMut(&C::Out) -> K + Clone + Send + 'static,
+    K: Hash + Send + 'static,
+{
+    selector
+}
+
+/// The typed guard of a `partition_custom` function (see [`key_selector`]).
+pub fn partition_fn<C: Produces, F>(_upstream: &C, f: F) -> F
+where
+    F: FnMut(&C::Out, usize) -> usize + Clone + Send + 'static,
+{
+    f
+}
+
+/// A `key_by` exchange into a rolling aggregate (`sum`, `min`, `max`, `count`, `reduce`).
+///
+/// The aggregate's projection runs before the exchange, so only `(key, partial)` crosses it
+/// (a `count` ships no value at all). In batch mode, where only final values are emitted, the
+/// sender also pre-aggregates per key (a combiner, as MapReduce and Flink's batch API do) and
+/// ships one partial per key at end of input; the receiver folds partials with the same
+/// function. That needs the fold to be associative, which a distributed aggregate needs
+/// anyway: records of one key reach it from several senders in no fixed order.
+#[derive(Clone)]
+pub struct KeyByAggregate<F, P, C, K, A> {
+    key_by: KeyBy<F, true>,
+    project: P,
+    combine: C,
+    aggregate_operator: usize,
+    batch_mode: bool,
+    /// Records that entered the aggregate (it is one logical operator split over the
+    /// exchange: this side counts its input, the receiving side its output).
+    routed: u64,
+    partials: rustc_hash::FxHashMap<K, (u16, Option<A>)>,
+}
+
+impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
+    /// `key_operator` names the selector, `aggregate_operator` the projection and fold.
+    pub fn new(
+        key_operator: usize,
+        selector: F,
+        aggregate_operator: usize,
+        project: P,
+        combine: C,
+    ) -> Self {
+        KeyByAggregate {
+            key_by: KeyBy::new(key_operator, selector),
+            project,
+            combine,
+            aggregate_operator,
+            batch_mode: false,
+            routed: 0,
+            partials: rustc_hash::FxHashMap::default(),
+        }
+    }
+}
+
+impl<T, K, A, F, P, C> Partitioner<T> for KeyByAggregate<F, P, C, K, A>
+where
+    T: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    A: Clone + Send + 'static,
+    F: FnMut(&T) -> K + Clone + Send + 'static,
+    P: FnMut(T) -> A + Clone + Send + 'static,
+    C: crate::operator::Combine<A>,
+{
+    type Wire = Keyed<K, A>;
+
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
+        Partitioner::<T>::setup(&mut self.key_by, ctx, receivers);
+        self.batch_mode = ctx.batch_mode;
+    }
+
+    #[inline(always)]
+    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
+        self.routed += 1;
+        let (key, key_group, receiver) = self.key_by.target(&value);
+        let scope = OperatorScope::enter(self.aggregate_operator);
+        let partial = (self.project)(value);
+        if !self.batch_mode {
+            scope.exit();
+            send(
+                receiver,
+                Keyed {
+                    key_group,
+                    key,
+                    value: partial,
+                },
+            );
+            return;
+        }
+        match self.partials.get_mut(&key) {
+            Some((_, slot)) => {
+                let folded = match slot.take() {
+                    Some(acc) => self.combine.combine(acc, partial),
+                    None => partial,
+                };
+                *slot = Some(folded);
+            }
+            None => {
+                self.partials.insert(key, (key_group, Some(partial)));
+            }
+        }
+        scope.exit();
+    }
+
+    fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
+        let max_parallelism = self.key_by.max_parallelism;
+        for (key, (key_group, partial)) in self.partials.drain() {
+            if let Some(value) = partial {
+                let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
+                send(
+                    receiver,
+                    Keyed {
+                        key_group,
+                        key,
+                        value,
+                    },
+                );
+            }
+        }
+    }
+
+    fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+        into.push(OperatorMetrics {
+            operator: self.aggregate_operator,
+            records_in: self.routed,
+            records_out: 0,
+        });
     }
 }
 
@@ -381,12 +512,7 @@ where
             ))
         })?;
         let mut partitioner = self.partitioner.clone();
-        partitioner.setup(
-            ctx.subtask,
-            ctx.parallelism,
-            senders.len(),
-            ctx.max_parallelism,
-        );
+        partitioner.setup(ctx, senders.len());
         Ok(EdgeWriter {
             partitioner,
             buffers: (0..senders.len())
@@ -421,16 +547,26 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
             ..
         } = self;
         partitioner.route(value, receivers, |receiver, wire| {
-            let buffer = &mut buffers[receiver];
-            buffer.push(Record {
-                value: wire,
-                timestamp,
-            });
-            if buffer.len() >= *batch_size {
-                let batch = std::mem::replace(buffer, Vec::with_capacity(*batch_size));
-                full.push((receiver, batch));
-            }
+            buffer_record(buffers, full, *batch_size, receiver, wire, timestamp);
         });
+    }
+}
+
+/// Appends a record to a receiver's buffer; a full buffer becomes a batch to ship.
+#[inline(always)]
+fn buffer_record<W>(
+    buffers: &mut [Vec<Record<W>>],
+    full: &mut Vec<(usize, Vec<Record<W>>)>,
+    batch_size: usize,
+    receiver: usize,
+    value: W,
+    timestamp: Option<Timestamp>,
+) {
+    let buffer = &mut buffers[receiver];
+    buffer.push(Record { value, timestamp });
+    if buffer.len() >= batch_size {
+        let batch = std::mem::replace(buffer, Vec::with_capacity(batch_size));
+        full.push((receiver, batch));
     }
 }
 
@@ -486,7 +622,23 @@ where
         Ok(())
     }
 
-    fn collect_metrics(&self, _records_in: u64, _into: &mut Vec<OperatorMetrics>) {}
+    fn end_of_input(&mut self) {
+        let receivers = self.senders.len();
+        let EdgeWriter {
+            partitioner,
+            buffers,
+            full,
+            batch_size,
+            ..
+        } = self;
+        partitioner.end_of_input(receivers, |receiver, wire| {
+            buffer_record(buffers, full, *batch_size, receiver, wire, None);
+        });
+    }
+
+    fn collect_metrics(&self, _records_in: u64, into: &mut Vec<OperatorMetrics>) {
+        self.partitioner.collect_metrics(into);
+    }
 }
 
 /// What an [`InputGate`] yields.
@@ -591,6 +743,26 @@ impl<T: Send + 'static> InputGate<T> {
 mod tests {
     use super::*;
 
+    static PLAN: crate::plan::JobPlan = crate::plan::JobPlan {
+        name: "t",
+        description: "",
+        operators: &[],
+        chains: &[],
+        bounded: true,
+    };
+
+    fn ctx(subtask: usize, parallelism: usize, batch_mode: bool) -> TaskContext {
+        TaskContext {
+            plan: &PLAN,
+            chain: 0,
+            subtask,
+            parallelism,
+            max_parallelism: 128,
+            batch_mode,
+            batch_size: 2,
+        }
+    }
+
     /// Routes `values` from one sender and returns the receiver of each.
     fn routes<P: Partitioner<u64, Wire = u64>>(
         mut p: P,
@@ -599,7 +771,7 @@ mod tests {
         receivers: usize,
         values: std::ops::Range<u64>,
     ) -> Vec<Vec<u64>> {
-        p.setup(sender, senders, receivers, 128);
+        p.setup(&ctx(sender, senders, false), receivers);
         let mut got = vec![Vec::new(); receivers];
         for v in values {
             p.route(v, receivers, |r, w| got[r].push(w));
@@ -657,11 +829,8 @@ mod tests {
 
     #[test]
     fn key_by_sends_a_key_to_the_owner_of_its_key_group() {
-        let chain = crate::operator::Chain::<u64, crate::operator::Identity>::fed_by(
-            &Edge::<u64>::new(1, 1, 1),
-        );
-        let mut p = KeyByWithKey::new(&chain, 0, |x: &u64| x % 10);
-        Partitioner::<u64>::setup(&mut p, 0, 1, 3, 128);
+        let mut p = KeyByWithKey::new(0, |x: &u64| x % 10);
+        Partitioner::<u64>::setup(&mut p, &ctx(0, 1, false), 3);
         for v in 0..100u64 {
             p.route(v, 3, |r, keyed: Keyed<u64, u64>| {
                 assert_eq!(keyed.key, v % 10);
@@ -675,22 +844,7 @@ mod tests {
     async fn a_full_channel_holds_the_sender_back_and_order_is_kept() {
         let mut edge = Edge::<u64>::new(1, 1, 1);
         let mut writers = edge.writers(Forward::default());
-        let plan: &'static crate::plan::JobPlan = Box::leak(Box::new(crate::plan::JobPlan {
-            name: "t",
-            description: "",
-            operators: &[],
-            chains: &[],
-            bounded: true,
-        }));
-        let ctx = TaskContext {
-            plan,
-            chain: 0,
-            subtask: 0,
-            parallelism: 1,
-            max_parallelism: 128,
-            batch_mode: false,
-            batch_size: 2,
-        };
+        let ctx = ctx(0, 1, false);
         let mut writer = ChainEndFactory::<u64>::create(&mut writers, &ctx).unwrap();
         let mut gate = InputGate::new(edge.take_receivers(0));
         for v in 0..4 {
@@ -725,5 +879,59 @@ mod tests {
         let mut gate = InputGate::new(edge.take_receivers(0));
         drop(edge);
         assert!(matches!(gate.next().await, Err(Error::Disconnected)));
+    }
+
+    fn aggregate_routes(batch_mode: bool) -> Vec<(usize, Keyed<u64, u64>)> {
+        let mut p = KeyByAggregate::new(
+            0,
+            |x: &u64| x % 3,
+            1,
+            |x: u64| x * 10,
+            crate::operator::SumCombine,
+        );
+        Partitioner::<u64>::setup(&mut p, &ctx(0, 1, batch_mode), 2);
+        let mut sent = Vec::new();
+        for v in 0..9u64 {
+            p.route(v, 2, |r, keyed| sent.push((r, keyed)));
+        }
+        Partitioner::<u64>::end_of_input(&mut p, 2, |r, keyed| sent.push((r, keyed)));
+        let mut metrics = Vec::new();
+        Partitioner::<u64>::collect_metrics(&p, &mut metrics);
+        assert_eq!(
+            metrics,
+            vec![OperatorMetrics {
+                operator: 1,
+                records_in: 9,
+                records_out: 0
+            }]
+        );
+        sent.sort_by_key(|(_, k)| (k.key, k.value));
+        sent
+    }
+
+    #[test]
+    fn key_by_aggregate_projects_before_the_exchange_and_combines_in_batch_mode() {
+        let streaming = aggregate_routes(false);
+        assert_eq!(
+            streaming.len(),
+            9,
+            "one partial per record in streaming mode"
+        );
+        assert!(streaming
+            .iter()
+            .all(|(_, k)| k.value % 10 == 0 && k.key == k.value / 10 % 3));
+        let batch = aggregate_routes(true);
+        let totals: Vec<(u64, u64)> = batch.iter().map(|(_, k)| (k.key, k.value)).collect();
+        assert_eq!(
+            totals,
+            vec![(0, 90), (1, 120), (2, 150)],
+            "one partial per key at end of input"
+        );
+        for (receiver, keyed) in &batch {
+            assert_eq!(
+                *receiver,
+                keys::subtask_for_key_group(keyed.key_group, 2, 128)
+            );
+        }
     }
 }

@@ -24,6 +24,10 @@ pub trait ChainEnd<T>: Emit<T> + Send + 'static {
     /// Sinks write out and report the first I/O error they met.
     fn flush(&mut self, partial: bool) -> impl Future<Output = Result<()>> + Send;
 
+    /// End of input, before [`ChainEnd::finish`]: buffers what was held back (partials of a
+    /// pre-aggregating exchange). Synchronous, so user code it runs is guarded like the chain.
+    fn end_of_input(&mut self) {}
+
     /// End of input: ships everything and tells the receivers no more data comes.
     fn finish(&mut self) -> impl Future<Output = Result<()>> + Send;
 
@@ -54,6 +58,11 @@ impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for 
     async fn flush(&mut self, partial: bool) -> Result<()> {
         self.0.flush(partial).await?;
         self.1.flush(partial).await
+    }
+
+    fn end_of_input(&mut self) {
+        self.0.end_of_input();
+        self.1.end_of_input();
     }
 
     async fn finish(&mut self) -> Result<()> {
@@ -139,7 +148,10 @@ where
             SourceStatus::Ended => break,
         }
     }
-    guarded(&ctx, head, || chain.end_of_input(&mut end))?;
+    guarded(&ctx, head, || {
+        chain.end_of_input(&mut end);
+        end.end_of_input();
+    })?;
     end.finish().await?;
     let mut metrics = Vec::new();
     let produced = source.collect_metrics(&mut metrics);
@@ -186,7 +198,10 @@ where
             GateEvent::Ended => break,
         }
     }
-    guarded(&ctx, head, || chain.end_of_input(&mut end))?;
+    guarded(&ctx, head, || {
+        chain.end_of_input(&mut end);
+        end.end_of_input();
+    })?;
     end.finish().await?;
     let mut metrics = Vec::new();
     let reaching_end = chain.collect_metrics(received, &mut metrics);

@@ -316,6 +316,12 @@ where
                             ),
                         )
                     })?;
+                    if ctx.subtask == 0 {
+                        // Output replaces the previous run's, as a file at parallelism 1 is
+                        // truncated: part files of a run at higher parallelism must not
+                        // survive. Subtask 0's sink is created before any subtask runs.
+                        remove_part_files(path).map_err(|e| ctx.io_error(self.operator, e))?;
+                    }
                     path.join(format!("part-{}", ctx.subtask))
                 };
                 let opened = File::create(&file).map_err(|e| {
@@ -335,6 +341,27 @@ where
         };
         Ok(sink(ctx, self.operator, writer, Some(output), describe))
     }
+}
+
+/// Removes the `part-<n>` files of an earlier run from an output directory.
+fn remove_part_files(dir: &std::path::Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_part = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("part-"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_part {
+            fs::remove_file(entry.path()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot replace `{}`: {e}", entry.path().display()),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// `collect(handle)`: gathers every record into `handle` (a job parameter), for tests and

@@ -265,15 +265,17 @@ impl Source for FileSplit {
                 }
             }
             // The read buffer is reused; each line gets one allocation of its exact size.
-            let line = std::str::from_utf8(&self.buffer).map(str::to_owned).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "`{}`: the line at byte offset {line_start} is not valid UTF-8 ({e})",
-                        self.path.display(),
-                    ),
-                )
-            })?;
+            let line = std::str::from_utf8(&self.buffer)
+                .map(str::to_owned)
+                .map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "`{}`: the line at byte offset {line_start} is not valid UTF-8 ({e})",
+                            self.path.display(),
+                        ),
+                    )
+                })?;
             self.metrics.records_out += 1;
             out.emit(line, None);
         }

@@ -209,10 +209,12 @@ where
         }
     }
 
-    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+    /// Reports only what it emitted: it folds partials, and the pre-aggregating exchange
+    /// in front of it ([`crate::exchange::KeyByAggregate`]) counts the records that came in.
+    fn collect_metrics(&self, _partials_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(OperatorMetrics {
             operator: self.operator,
-            records_in,
+            records_in: 0,
             records_out: self.emitted,
         });
         self.emitted

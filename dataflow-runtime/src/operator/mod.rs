@@ -277,6 +277,24 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
     }
 }
 
+/// The typed guard of an aggregate's projection (`sum(|x| field)`): fixes the closure's
+/// argument to the upstream's records. The projection runs before the exchange.
+pub fn projection<C: Produces, A, P>(_upstream: &C, project: P) -> P
+where
+    P: FnMut(C::Out) -> A + Clone + Send + 'static,
+{
+    project
+}
+
+/// The typed guard of a `reduce` function: evaluated once, then cloned to both sides of the
+/// exchange (senders pre-aggregate with it in batch mode).
+pub fn reduce_fn<C: Produces, F>(_upstream: &C, f: F) -> F
+where
+    F: FnMut(C::Out, C::Out) -> C::Out + Clone + Send + 'static,
+{
+    f
+}
+
 /// Keyed operators: only valid on a chain fed by a `key_by` exchange.
 impl<K, V, Op> Chain<Keyed<K, V>, Op>
 where
