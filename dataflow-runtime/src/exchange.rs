@@ -229,17 +229,19 @@ impl<F, const KEEP_KEY: bool> KeyBy<F, KEEP_KEY> {
         }
     }
 
+    /// The key of a record, its stable hash, its key group and the subtask owning it.
     #[inline(always)]
-    fn target<T, K: Hash>(&mut self, value: &T) -> (K, u16, usize)
+    fn target<T, K: Hash>(&mut self, value: &T) -> (K, u64, u16, usize)
     where
         F: FnMut(&T) -> K,
     {
         let scope = OperatorScope::enter(self.operator);
         let key = (self.selector)(value);
         scope.exit();
-        let group = keys::key_group(&key, self.max_parallelism);
+        let hash = keys::stable_hash(&key);
+        let group = (hash % self.max_parallelism as u64) as u16;
         let receiver = keys::subtask_for_key_group(group, self.receivers, self.max_parallelism);
-        (key, group, receiver)
+        (key, hash, group, receiver)
     }
 }
 
@@ -256,7 +258,7 @@ where
     }
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, T>)) {
-        let (key, key_group, receiver) = self.target(&value);
+        let (key, _, key_group, receiver) = self.target(&value);
         send(
             receiver,
             Keyed {
@@ -281,7 +283,7 @@ where
     }
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, T)) {
-        let (_, _, receiver) = self.target::<T, K>(&value);
+        let (_, _, _, receiver) = self.target::<T, K>(&value);
         send(receiver, value);
     }
 }
@@ -323,7 +325,19 @@ pub struct KeyByAggregate<F, P, C, K, A> {
     /// Records that entered the aggregate (it is one logical operator split over the
     /// exchange: this side counts its input, the receiving side its output).
     routed: u64,
-    partials: rustc_hash::FxHashMap<K, (u16, Option<A>)>,
+    /// Batch mode: one partial per key, found by the key's stable hash (already computed
+    /// for routing, so the key is hashed once).
+    partials: hashbrown::HashTable<Partial<K, A>>,
+}
+
+/// A key's pre-aggregated value on the sending side.
+#[derive(Clone)]
+struct Partial<K, A> {
+    hash: u64,
+    key_group: u16,
+    key: K,
+    /// `None` only while the fold runs.
+    acc: Option<A>,
 }
 
 impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
@@ -342,7 +356,7 @@ impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
             aggregate_operator,
             batch_mode: false,
             routed: 0,
-            partials: rustc_hash::FxHashMap::default(),
+            partials: hashbrown::HashTable::new(),
         }
     }
 }
@@ -366,7 +380,7 @@ where
     #[inline(always)]
     fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
         self.routed += 1;
-        let (key, key_group, receiver) = self.key_by.target(&value);
+        let (key, hash, key_group, receiver) = self.key_by.target(&value);
         let scope = OperatorScope::enter(self.aggregate_operator);
         let partial = (self.project)(value);
         if !self.batch_mode {
@@ -381,16 +395,22 @@ where
             );
             return;
         }
-        match self.partials.get_mut(&key) {
-            Some((_, slot)) => {
-                let folded = match slot.take() {
+        match self.partials.find_mut(hash, |p| p.key == key) {
+            Some(entry) => {
+                let folded = match entry.acc.take() {
                     Some(acc) => self.combine.combine(acc, partial),
                     None => partial,
                 };
-                *slot = Some(folded);
+                entry.acc = Some(folded);
             }
             None => {
-                self.partials.insert(key, (key_group, Some(partial)));
+                let entry = Partial {
+                    hash,
+                    key_group,
+                    key,
+                    acc: Some(partial),
+                };
+                self.partials.insert_unique(hash, entry, |p| p.hash);
             }
         }
         scope.exit();
@@ -398,8 +418,14 @@ where
 
     fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
         let max_parallelism = self.key_by.max_parallelism;
-        for (key, (key_group, partial)) in self.partials.drain() {
-            if let Some(value) = partial {
+        for Partial {
+            key_group,
+            key,
+            acc,
+            ..
+        } in self.partials.drain()
+        {
+            if let Some(value) = acc {
                 let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
                 send(
                     receiver,
