@@ -89,9 +89,20 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
     group.bench_function("hand_written_hashmap", |b| b.iter(|| baseline(&path)));
+    // Batch mode (the default for a bounded job): the sending side pre-aggregates per key.
     for p in [1, 2] {
         let config = JobConfig::with_parallelism(p);
         group.bench_function(format!("dataflow_p{p}"), |b| {
+            b.iter(|| word_count::run(&config, path.clone()).unwrap())
+        });
+    }
+    // Streaming mode: one rolling update per word crosses the exchange and is emitted.
+    for p in [1, 2] {
+        let config = JobConfig {
+            mode: ExecutionMode::Streaming,
+            ..JobConfig::with_parallelism(p)
+        };
+        group.bench_function(format!("dataflow_p{p}_streaming"), |b| {
             b.iter(|| word_count::run(&config, path.clone()).unwrap())
         });
     }

@@ -326,18 +326,8 @@ pub struct KeyByAggregate<F, P, C, K, A> {
     /// exchange: this side counts its input, the receiving side its output).
     routed: u64,
     /// Batch mode: one partial per key, found by the key's stable hash (already computed
-    /// for routing, so the key is hashed once).
-    partials: hashbrown::HashTable<Partial<K, A>>,
-}
-
-/// A key's pre-aggregated value on the sending side.
-#[derive(Clone)]
-struct Partial<K, A> {
-    hash: u64,
-    key_group: u16,
-    key: K,
-    /// `None` only while the fold runs.
-    acc: Option<A>,
+    /// for routing, so the key is hashed once). Entries are as small as a plain map's.
+    partials: hashbrown::HashTable<(K, A)>,
 }
 
 impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
@@ -395,22 +385,12 @@ where
             );
             return;
         }
-        match self.partials.find_mut(hash, |p| p.key == key) {
-            Some(entry) => {
-                let folded = match entry.acc.take() {
-                    Some(acc) => self.combine.combine(acc, partial),
-                    None => partial,
-                };
-                entry.acc = Some(folded);
-            }
+        match self.partials.find_mut(hash, |(k, _)| *k == key) {
+            Some((_, acc)) => self.combine.combine(acc, partial),
             None => {
-                let entry = Partial {
-                    hash,
-                    key_group,
-                    key,
-                    acc: Some(partial),
-                };
-                self.partials.insert_unique(hash, entry, |p| p.hash);
+                // Growing the table rehashes: recompute the stable hash then (rarely).
+                self.partials
+                    .insert_unique(hash, (key, partial), |(k, _)| keys::stable_hash(k));
             }
         }
         scope.exit();
@@ -418,24 +398,17 @@ where
 
     fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
         let max_parallelism = self.key_by.max_parallelism;
-        for Partial {
-            key_group,
-            key,
-            acc,
-            ..
-        } in self.partials.drain()
-        {
-            if let Some(value) = acc {
-                let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
-                send(
-                    receiver,
-                    Keyed {
-                        key_group,
-                        key,
-                        value,
-                    },
-                );
-            }
+        for (key, value) in self.partials.drain() {
+            let key_group = (keys::stable_hash(&key) % max_parallelism as u64) as u16;
+            let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
+            send(
+                receiver,
+                Keyed {
+                    key_group,
+                    key,
+                    value,
+                },
+            );
         }
     }
 

@@ -126,16 +126,23 @@ where
         if *cancel.borrow() {
             break;
         }
-        let status = guarded(&ctx, head, || {
-            source.poll_batch(
+        let (source_ref, end_ref) = (&mut source, &mut end);
+        let (returned, status) = guarded(&ctx, head, move || {
+            // The chain is moved into a local for the batch: its counters and state can then
+            // live in registers, which they cannot while the compiler must assume that an
+            // opaque sink (I/O, `black_box`) may touch the task's memory.
+            let mut local = chain;
+            let status = source_ref.poll_batch(
                 ctx.batch_size,
                 &mut Pipe {
-                    operator: &mut chain,
-                    out: &mut end,
+                    operator: &mut local,
+                    out: end_ref,
                 },
-            )
-        })?
-        .map_err(|e| ctx.io_error(head, e))?;
+            );
+            (local, status)
+        })?;
+        chain = returned;
+        let status = status.map_err(|e| ctx.io_error(head, e))?;
         match status {
             SourceStatus::Produced => end.flush(false).await?,
             SourceStatus::Idle => {
@@ -188,10 +195,14 @@ where
         match event {
             GateEvent::Records(batch) => {
                 received += batch.len() as u64;
-                guarded(&ctx, head, || {
+                let end_ref = &mut end;
+                chain = guarded(&ctx, head, move || {
+                    // Moved into a local for the batch, as in `run_source_task`.
+                    let mut local = chain;
                     for record in batch {
-                        chain.process(record.value, record.timestamp, &mut end);
+                        local.process(record.value, record.timestamp, end_ref);
                     }
+                    local
                 })?;
                 end.flush(false).await?;
             }

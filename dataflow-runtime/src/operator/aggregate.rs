@@ -11,19 +11,20 @@ use super::{Emit, Operator, OperatorMetrics, OperatorScope};
 use crate::element::{Keyed, Timestamp};
 use crate::job::TaskContext;
 
-/// How two partial aggregates combine.
+/// How a partial aggregate folds into a key's accumulator, in place: accumulators stay
+/// where they are stored (no `Option` around them, no second lookup).
 pub trait Combine<A>: Clone + Send + 'static {
     /// Folds `next` into `acc`.
-    fn combine(&mut self, acc: A, next: A) -> A;
+    fn combine(&mut self, acc: &mut A, next: A);
 }
 
-/// `sum`: `acc + next`.
+/// `sum`: `acc + next` (the clone is a copy for the numbers `sum` is made for).
 #[derive(Debug, Clone, Copy)]
 pub struct SumCombine;
-impl<A: std::ops::Add<Output = A>> Combine<A> for SumCombine {
+impl<A: std::ops::Add<Output = A> + Clone> Combine<A> for SumCombine {
     #[inline(always)]
-    fn combine(&mut self, acc: A, next: A) -> A {
-        acc + next
+    fn combine(&mut self, acc: &mut A, next: A) {
+        *acc = acc.clone() + next;
     }
 }
 
@@ -32,11 +33,9 @@ impl<A: std::ops::Add<Output = A>> Combine<A> for SumCombine {
 pub struct MinCombine;
 impl<A: PartialOrd> Combine<A> for MinCombine {
     #[inline(always)]
-    fn combine(&mut self, acc: A, next: A) -> A {
-        if next < acc {
-            next
-        } else {
-            acc
+    fn combine(&mut self, acc: &mut A, next: A) {
+        if next < *acc {
+            *acc = next;
         }
     }
 }
@@ -46,22 +45,21 @@ impl<A: PartialOrd> Combine<A> for MinCombine {
 pub struct MaxCombine;
 impl<A: PartialOrd> Combine<A> for MaxCombine {
     #[inline(always)]
-    fn combine(&mut self, acc: A, next: A) -> A {
-        if next > acc {
-            next
-        } else {
-            acc
+    fn combine(&mut self, acc: &mut A, next: A) {
+        if next > *acc {
+            *acc = next;
         }
     }
 }
 
-/// `reduce`: the user's function.
+/// `reduce`: the user's function (given a clone of the accumulator, which rolling `reduce`
+/// needs to emit anyway).
 #[derive(Clone)]
 pub struct ReduceWith<F>(pub F);
-impl<A, F: FnMut(A, A) -> A + Clone + Send + 'static> Combine<A> for ReduceWith<F> {
+impl<A: Clone, F: FnMut(A, A) -> A + Clone + Send + 'static> Combine<A> for ReduceWith<F> {
     #[inline(always)]
-    fn combine(&mut self, acc: A, next: A) -> A {
-        (self.0)(acc, next)
+    fn combine(&mut self, acc: &mut A, next: A) {
+        *acc = (self.0)(acc.clone(), next);
     }
 }
 
@@ -101,7 +99,7 @@ pub struct KeyedAggregate<K, A, P, C, S> {
     project: P,
     combine: C,
     /// One map per key group (index = key group); an unused group costs an empty map.
-    groups: Vec<FxHashMap<K, Option<A>>>,
+    groups: Vec<FxHashMap<K, A>>,
     batch_mode: bool,
     operator: usize,
     emitted: u64,
@@ -169,16 +167,10 @@ where
         let scope = OperatorScope::enter(self.operator);
         let partial = (self.project)(value);
         let group = &mut self.groups[key_group as usize];
-        // Accumulators sit in an `Option` so they can be moved into `combine` and back without
-        // `A: Default`; `get_mut` first keeps the key for the output on the common path.
         match group.get_mut(&key) {
-            Some(slot) => {
-                let folded = match slot.take() {
-                    Some(acc) => self.combine.combine(acc, partial),
-                    None => partial,
-                };
+            Some(acc) => {
+                self.combine.combine(acc, partial);
                 scope.exit();
-                let acc = slot.insert(folded);
                 if !self.batch_mode {
                     self.emitted += 1;
                     out.emit(S::output(&key, acc), timestamp);
@@ -190,7 +182,7 @@ where
                     self.emitted += 1;
                     out.emit(S::output(&key, &partial), timestamp);
                 }
-                group.insert(key, Some(partial));
+                group.insert(key, partial);
             }
         }
     }
@@ -201,10 +193,8 @@ where
         }
         for group in &mut self.groups {
             for (key, acc) in group.drain() {
-                if let Some(acc) = acc {
-                    self.emitted += 1;
-                    out.emit(S::output(&key, &acc), None);
-                }
+                self.emitted += 1;
+                out.emit(S::output(&key, &acc), None);
             }
         }
     }
