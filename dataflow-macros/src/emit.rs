@@ -423,6 +423,25 @@ fn exchange_target(graph: &Graph, plan: &Plan, x: usize) -> usize {
     graph.edges[plan.exchanges[x].edge].to
 }
 
+/// A type as a user would write it (`Option<PathBuf>`, not `Option < PathBuf >`).
+fn type_text(ty: &syn::Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+        (" ,", ","),
+        ("( ", "("),
+        (" )", ")"),
+        ("& ", "&"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
 /// `Some(T)` if `ty` is written `Option<T>`.
 fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
     let syn::Type::Path(path) = ty else {
@@ -451,15 +470,16 @@ fn main_fn(job: &Job) -> TokenStream {
         let name = &param.name;
         let text = name.to_string();
         let ty = &param.ty;
+        let type_text = type_text(ty);
         match option_inner(ty) {
             Some(inner) => {
                 specs.push(
-                    quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::optional::<#inner>(#text)),
+                    quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::optional::<#inner>(#text, #type_text)),
                 );
                 values.push(quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.optional::<#inner>(#text)?;));
             }
             None => {
-                specs.push(quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::of::<#ty>(#text)));
+                specs.push(quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::of::<#ty>(#text, #type_text)));
                 values.push(
                     quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.value::<#ty>(#text)?;),
                 );

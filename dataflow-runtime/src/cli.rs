@@ -52,24 +52,31 @@ impl<T> JobParameter for Collected<T> {
 pub struct ParamSpec {
     name: &'static str,
     kind: ArgumentKind,
+    /// The parameter's type as written in the job, for `--help`.
+    type_text: &'static str,
 }
 
 impl ParamSpec {
-    /// A parameter of type `T`.
-    pub fn of<T: JobParameter>(name: &'static str) -> Self {
+    /// A parameter of type `T`, written `type_text` in the job.
+    pub fn of<T: JobParameter>(name: &'static str, type_text: &'static str) -> Self {
         ParamSpec {
             name,
             kind: T::KIND,
+            type_text,
         }
     }
 
-    /// A parameter of type `Option<T>`.
-    pub fn optional<T: JobParameter>(name: &'static str) -> Self {
+    /// A parameter of type `Option<T>`, written `type_text` in the job.
+    pub fn optional<T: JobParameter>(name: &'static str, type_text: &'static str) -> Self {
         let kind = match T::KIND {
             ArgumentKind::NotAnArgument => ArgumentKind::NotAnArgument,
             _ => ArgumentKind::Optional,
         };
-        ParamSpec { name, kind }
+        ParamSpec {
+            name,
+            kind,
+            type_text,
+        }
     }
 }
 
@@ -212,6 +219,10 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
         command = command.arg(
             Arg::new(param.name)
                 .value_name(param.name.to_uppercase())
+                .help(format!(
+                    "Job parameter `{}: {}`",
+                    param.name, param.type_text
+                ))
                 .required(required),
         );
     }
