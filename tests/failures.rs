@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dataflow::prelude::*;
 use dataflow::runtime::exchange::ExchangeConfig;
@@ -292,6 +292,25 @@ dataflow! {
             .key_by(|x| x % 100)
             .count()
             .collect(out);
+    }
+
+    job big_counted(n: u64, out: Collected<u64>) {
+        generate(n, |i| {
+            BIG_PRODUCED.fetch_add(1, Ordering::Relaxed);
+            i
+        })
+        .rebalance()
+        .map(|x| if x == 1000 { panic!("failed at 1000") } else { x })
+        .collect(out);
+    }
+
+    job endless(n: u64) {
+        generate(n, |i| {
+            ENDLESS_PRODUCED.fetch_add(1, Ordering::Relaxed);
+            i
+        })
+        .map(|x| x + 1)
+        .discard();
     }
 
     job big_sink(n: u64, output: PathBuf) {
@@ -635,6 +654,47 @@ fn invalid_parallelism_settings_are_configuration_errors() {
 // ---------------------------------------------------------------------------------------------
 
 const BIG: u64 = 10_000_000;
+
+/// Records the source of `big_counted` produced.
+static BIG_PRODUCED: AtomicU64 = AtomicU64::new(0);
+/// Records the source of `endless` produced.
+static ENDLESS_PRODUCED: AtomicU64 = AtomicU64::new(0);
+
+#[test]
+fn a_failure_stops_the_sources_instead_of_letting_them_run_to_the_end() {
+    let result = big_counted::run(&config(2), BIG, Collected::new());
+    assert_panic_in(result, "map", "failed at 1000");
+    // Backpressure holds the sources a few batches ahead of the failing map, and the failure
+    // drops them where they wait.
+    let produced = BIG_PRODUCED.load(Ordering::Relaxed);
+    assert!(
+        produced < BIG / 10,
+        "the sources produced {produced} of {BIG} records"
+    );
+}
+
+#[test]
+fn a_cancelled_job_fails_promptly_with_cancelled() {
+    let canceller = dataflow::runtime::job::JobCanceller::default();
+    let config = JobConfig {
+        canceller: Some(canceller.clone()),
+        ..config(2)
+    };
+    let job = std::thread::spawn(move || endless::run(&config, u64::MAX));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ENDLESS_PRODUCED.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    canceller.cancel();
+    match job.join().unwrap() {
+        Err(Error::Cancelled { job }) => assert_eq!(job, "endless"),
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+}
 
 #[test]
 fn a_failure_in_the_source_chain_stops_a_big_job() {

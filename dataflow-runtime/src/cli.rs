@@ -152,7 +152,11 @@ impl JobCli {
 
     /// The value of parameter `name`.
     pub fn value<T: JobParameter>(&self, name: &str) -> Result<T> {
-        let argument = self.matches.try_get_one::<String>(name).ok().flatten();
+        let argument = self
+            .matches
+            .try_get_one::<String>(&argument_id(name))
+            .ok()
+            .flatten();
         T::from_argument(argument.map(String::as_str))
             .map_err(|e| Error::Config(format!("job `{}`: argument <{name}>: {e}", self.plan.name)))
     }
@@ -162,7 +166,12 @@ impl JobCli {
         if T::KIND == ArgumentKind::NotAnArgument {
             return self.value(name).map(Some);
         }
-        match self.matches.try_get_one::<String>(name).ok().flatten() {
+        match self
+            .matches
+            .try_get_one::<String>(&argument_id(name))
+            .ok()
+            .flatten()
+        {
             None => Ok(None),
             Some(_) => self.value(name).map(Some),
         }
@@ -172,6 +181,12 @@ impl JobCli {
     pub fn finish(&self, report: &JobReport) {
         eprint!("{report}");
     }
+}
+
+/// The clap id of a job parameter: prefixed, so a parameter may be called `mode` or
+/// `parallelism` without clashing with the flags.
+fn argument_id(name: &str) -> String {
+    format!("param:{name}")
 }
 
 fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
@@ -217,7 +232,7 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
             ArgumentKind::NotAnArgument => continue,
         };
         command = command.arg(
-            Arg::new(param.name)
+            Arg::new(argument_id(param.name))
                 .value_name(param.name.to_uppercase())
                 .help(format!(
                     "Job parameter `{}: {}`",
@@ -227,4 +242,63 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
         );
     }
     command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ChainInfo, OperatorInfo, ParallelismSpec};
+
+    static PLAN: JobPlan = JobPlan {
+        name: "j",
+        description: "A job.",
+        operators: &[OperatorInfo {
+            name: "generate",
+            kind: "generate",
+            uid: None,
+            chain: 0,
+        }],
+        chains: &[ChainInfo {
+            operators: &[0],
+            parallelism: ParallelismSpec::Default,
+            inputs: &[],
+        }],
+        bounded: true,
+    };
+
+    #[test]
+    fn parameters_named_like_flags_do_not_clash() {
+        let params = [
+            ParamSpec::of::<String>("mode", "String"),
+            ParamSpec::optional::<u64>("parallelism", "Option<u64>"),
+        ];
+        let cli = JobCli::parse_from(
+            &PLAN,
+            &params,
+            ["j", "fast", "7", "--mode", "streaming", "-p", "3"],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(cli.value::<String>("mode").unwrap(), "fast");
+        assert_eq!(cli.optional::<u64>("parallelism").unwrap(), Some(7));
+        assert_eq!(cli.config().parallelism, 3);
+        assert_eq!(cli.config().mode, ExecutionMode::Streaming);
+        let cli = JobCli::parse_from(&PLAN, &params, ["j", "slow"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(cli.optional::<u64>("parallelism").unwrap(), None);
+    }
+
+    #[test]
+    fn unparsable_arguments_name_the_parameter() {
+        let params = [ParamSpec::of::<u64>("count", "u64")];
+        let cli = JobCli::parse_from(&PLAN, &params, ["j", "many"])
+            .unwrap()
+            .unwrap();
+        let error = cli.value::<u64>("count").unwrap_err().to_string();
+        assert!(
+            error.contains("<count>") && error.contains("`many`"),
+            "{error}"
+        );
+    }
 }

@@ -29,15 +29,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An operator rejected its input or its own settings at run time.
-    #[error("operator `{operator}` (subtask {subtask}) failed: {message}")]
-    OperatorFailed {
-        /// The operator's name.
-        operator: String,
-        /// The subtask index, 0-based.
-        subtask: usize,
-        /// What went wrong.
-        message: String,
+    /// A bounded job was interrupted (Ctrl-C) before it finished: its results are incomplete.
+    #[error("job `{job}` was cancelled before it finished; its output is incomplete")]
+    Cancelled {
+        /// The job's name.
+        job: &'static str,
     },
     /// The job's configuration or parameters are invalid.
     #[error("invalid job configuration: {0}")]

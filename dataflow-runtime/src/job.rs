@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
@@ -53,8 +56,42 @@ pub struct JobConfig {
     pub exchange: ExchangeConfig,
     /// Threads of the runtime; defaults to the number of cores.
     pub worker_threads: Option<usize>,
-    /// Stop the sources on Ctrl-C and drain (the generated `main` sets this).
+    /// Handle Ctrl-C (the generated `main` sets this): an unbounded job stops its sources
+    /// and drains; a bounded job is cancelled.
     pub stop_on_ctrl_c: bool,
+    /// Lets another thread cancel the job while it runs.
+    pub canceller: Option<JobCanceller>,
+}
+
+/// Cancels a running job from another thread: `run` then returns [`Error::Cancelled`]
+/// promptly, and no sink finishes as if the results were complete.
+///
+/// ```
+/// use dataflow_runtime::job::{JobCanceller, JobConfig};
+/// let canceller = JobCanceller::default();
+/// let config = JobConfig { canceller: Some(canceller.clone()), ..JobConfig::default() };
+/// // ... run a job with `config` on one thread, and on another:
+/// canceller.cancel();
+/// # drop(config);
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobCanceller {
+    cancelled: Arc<watch::Sender<bool>>,
+}
+
+impl Default for JobCanceller {
+    fn default() -> Self {
+        JobCanceller {
+            cancelled: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+impl JobCanceller {
+    /// Cancels the job (now, or as soon as it starts).
+    pub fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
 }
 
 impl Default for JobConfig {
@@ -66,6 +103,7 @@ impl Default for JobConfig {
             exchange: ExchangeConfig::default(),
             worker_threads: None,
             stop_on_ctrl_c: false,
+            canceller: None,
         }
     }
 }
@@ -282,7 +320,12 @@ pub struct JobBuilder {
     parallelism: Vec<Option<usize>>,
     parallelism_checked: bool,
     tasks: JoinSet<TaskOutcome>,
-    cancel: watch::Sender<bool>,
+    /// Drains an unbounded job: its sources stop, what is in flight flows to the sinks.
+    stop: watch::Sender<bool>,
+    /// Cancels a bounded job (Ctrl-C): its tasks are dropped, `run` fails.
+    interrupt: Arc<Notify>,
+    /// Which chain and subtask each task runs, for errors about a task that died.
+    task_names: HashMap<tokio::task::Id, (usize, usize)>,
 }
 
 impl JobBuilder {
@@ -303,7 +346,9 @@ impl JobBuilder {
             parallelism,
             parallelism_checked: false,
             tasks: JoinSet::new(),
-            cancel: watch::channel(false).0,
+            stop: watch::channel(false).0,
+            interrupt: Arc::new(Notify::new()),
+            task_names: HashMap::new(),
         })
     }
 
@@ -417,14 +462,15 @@ impl JobBuilder {
             let source = source.create(&ctx)?;
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
-            let cancel = self.cancel.subscribe();
-            self.tasks.spawn(async move {
+            let stop = self.stop.subscribe();
+            let handle = self.tasks.spawn(async move {
                 (
                     chain,
                     subtask,
-                    task::run_source_task(ctx, source, op, end, cancel).await,
+                    task::run_source_task(ctx, source, op, end, stop).await,
                 )
             });
+            self.task_names.insert(handle.id(), (chain, subtask));
         }
         Ok(())
     }
@@ -451,13 +497,14 @@ impl JobBuilder {
                 .collect();
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
-            self.tasks.spawn(async move {
+            let handle = self.tasks.spawn(async move {
                 (
                     chain,
                     subtask,
                     task::run_input_task(ctx, InputGate::new(receivers), op, end).await,
                 )
             });
+            self.task_names.insert(handle.id(), (chain, subtask));
         }
         Ok(())
     }
@@ -468,27 +515,47 @@ impl JobBuilder {
         let mut totals: Vec<OperatorMetrics> = (0..self.plan.operators.len())
             .map(OperatorMetrics::new)
             .collect();
-        while let Some(joined) = self.tasks.join_next().await {
+        let interrupt = Arc::clone(&self.interrupt);
+        loop {
+            let joined = tokio::select! {
+                joined = self.tasks.join_next_with_id() => match joined {
+                    Some(joined) => joined,
+                    None => break,
+                },
+                () = interrupt.notified(), if first_error.is_none() => {
+                    first_error = Some(Error::Cancelled { job: self.plan.name });
+                    self.tasks.abort_all();
+                    continue;
+                }
+            };
             match joined {
-                Ok((_, _, Ok(metrics))) => {
+                Ok((_, (_, _, Ok(metrics)))) => {
                     for m in metrics {
                         totals[m.operator].records_in += m.records_in;
                         totals[m.operator].records_out += m.records_out;
                     }
                 }
-                Ok((_, _, Err(Error::Disconnected))) => disconnected = true,
-                Ok((chain, subtask, Err(error))) => {
+                Ok((_, (_, _, Err(Error::Disconnected)))) => disconnected = true,
+                Ok((_, (chain, subtask, Err(error)))) => {
                     tracing::debug!(chain, subtask, %error, "task failed");
                     if first_error.is_none() {
+                        // Fail fast: the other tasks are dropped where they wait, so no sink
+                        // writes results that would look complete.
                         first_error = Some(error);
-                        let _ = self.cancel.send(true);
                         self.tasks.abort_all();
                     }
                 }
                 Err(join_error) if join_error.is_cancelled() => {}
                 Err(join_error) => {
                     if first_error.is_none() {
-                        first_error = Some(Error::Runtime(format!("a task died: {join_error}")));
+                        let (chain, subtask) = self
+                            .task_names
+                            .get(&join_error.id())
+                            .copied()
+                            .unwrap_or_default();
+                        first_error = Some(Error::Runtime(format!(
+                            "the task of chain {chain} subtask {subtask} died: {join_error}"
+                        )));
                         self.tasks.abort_all();
                     }
                 }
@@ -547,12 +614,29 @@ pub fn execute(
             job.tasks.abort_all();
             return Err(error);
         }
+        if let Some(canceller) = &config.canceller {
+            let mut cancelled = canceller.cancelled.subscribe();
+            let interrupt = Arc::clone(&job.interrupt);
+            tokio::spawn(async move {
+                if cancelled.wait_for(|c| *c).await.is_ok() {
+                    interrupt.notify_one();
+                }
+            });
+        }
         if config.stop_on_ctrl_c {
-            let cancel = job.cancel.clone();
+            // An unbounded job is stopped by design: Ctrl-C drains it and it ends normally.
+            // A bounded job stopped early has incomplete results: Ctrl-C cancels it.
+            let (stop, interrupt, bounded) =
+                (job.stop.clone(), Arc::clone(&job.interrupt), plan.bounded);
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    tracing::info!("Ctrl-C: stopping the sources and draining");
-                    let _ = cancel.send(true);
+                    if bounded {
+                        tracing::info!("Ctrl-C: cancelling the job");
+                        interrupt.notify_one();
+                    } else {
+                        tracing::info!("Ctrl-C: stopping the sources and draining");
+                        let _ = stop.send(true);
+                    }
                 }
             });
         }

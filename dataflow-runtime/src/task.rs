@@ -113,7 +113,7 @@ pub(crate) async fn run_source_task<S, Op, End>(
     mut source: S,
     mut chain: Op,
     mut end: End,
-    mut cancel: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<OperatorMetrics>>
 where
     S: Source,
@@ -123,9 +123,12 @@ where
     let head = ctx.first_operator();
     chain.open(&ctx);
     loop {
-        if *cancel.borrow() {
+        if *stop.borrow() {
             break;
         }
+        // A chain fused down to its sink never waits; this yields now and then so that a
+        // worker thread is never monopolized (signals, timers and other tasks run).
+        tokio::task::consume_budget().await;
         let (source_ref, end_ref) = (&mut source, &mut end);
         let (returned, status) = guarded(&ctx, head, move || {
             // The chain is moved into a local for the batch: its counters and state can then
@@ -149,20 +152,36 @@ where
                 end.flush(true).await?;
                 tokio::select! {
                     ready = source.wait_ready() => ready.map_err(|e| ctx.io_error(head, e))?,
-                    _ = cancel.changed() => {}
+                    _ = stop.changed() => {}
                 }
             }
             SourceStatus::Ended => break,
         }
     }
-    guarded(&ctx, head, || {
+    let mut metrics = Vec::new();
+    let produced = source.collect_metrics(&mut metrics);
+    finish_chain(&ctx, chain, end, produced, metrics).await
+}
+
+/// End of input for a chain: its operators emit what they held back (batch-mode results),
+/// the end ships everything and signals end of input; then the counters are collected.
+async fn finish_chain<I, Op, End>(
+    ctx: &TaskContext,
+    mut chain: Op,
+    mut end: End,
+    records_in: u64,
+    mut metrics: Vec<OperatorMetrics>,
+) -> Result<Vec<OperatorMetrics>>
+where
+    Op: Operator<I>,
+    End: ChainEnd<Op::Out>,
+{
+    guarded(ctx, ctx.first_operator(), || {
         chain.end_of_input(&mut end);
         end.end_of_input();
     })?;
     end.finish().await?;
-    let mut metrics = Vec::new();
-    let produced = source.collect_metrics(&mut metrics);
-    let reaching_end = chain.collect_metrics(produced, &mut metrics);
+    let reaching_end = chain.collect_metrics(records_in, &mut metrics);
     end.collect_metrics(reaching_end, &mut metrics);
     Ok(metrics)
 }
@@ -192,6 +211,7 @@ where
                 gate.next().await?
             }
         };
+        tokio::task::consume_budget().await;
         match event {
             GateEvent::Records(batch) => {
                 received += batch.len() as u64;
@@ -209,13 +229,5 @@ where
             GateEvent::Ended => break,
         }
     }
-    guarded(&ctx, head, || {
-        chain.end_of_input(&mut end);
-        end.end_of_input();
-    })?;
-    end.finish().await?;
-    let mut metrics = Vec::new();
-    let reaching_end = chain.collect_metrics(received, &mut metrics);
-    end.collect_metrics(reaching_end, &mut metrics);
-    Ok(metrics)
+    finish_chain(&ctx, chain, end, received, Vec::new()).await
 }
