@@ -540,20 +540,32 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
         let receivers = self.senders.len();
         let EdgeWriter {
             partitioner,
+            senders,
             buffers,
             full,
             batch_size,
-            ..
         } = self;
         partitioner.route(value, receivers, |receiver, wire| {
-            buffer_record(buffers, full, *batch_size, receiver, wire, timestamp);
+            buffer_record(
+                senders,
+                buffers,
+                full,
+                *batch_size,
+                receiver,
+                wire,
+                timestamp,
+            );
         });
     }
 }
 
-/// Appends a record to a receiver's buffer; a full buffer becomes a batch to ship.
+/// Appends a record to a receiver's buffer. A full buffer is sent at once if its channel has
+/// room; otherwise it waits in `full` for the task's next flush, which awaits the room
+/// (backpressure). Once one batch waits, the following ones wait too, so each channel stays
+/// in order.
 #[inline(always)]
 fn buffer_record<W>(
+    senders: &[Sender<W>],
     buffers: &mut [Vec<Record<W>>],
     full: &mut Vec<(usize, Vec<Record<W>>)>,
     batch_size: usize,
@@ -565,13 +577,17 @@ fn buffer_record<W>(
     buffer.push(Record { value, timestamp });
     if buffer.len() >= batch_size {
         let batch = std::mem::replace(buffer, Vec::with_capacity(batch_size));
-        full.push((receiver, batch));
+        if full.is_empty() {
+            // Full: the batch waits for room. Closed: the flush reports the disconnection.
+            if let Err(refused) = senders[receiver].try_send(StreamElement::Records(batch)) {
+                if let StreamElement::Records(batch) = refused.into_inner() {
+                    full.push((receiver, batch));
+                }
+            }
+        } else {
+            full.push((receiver, batch));
+        }
     }
-}
-
-/// The receiving side went away: another task failed and the job is being torn down.
-fn disconnected() -> Error {
-    Error::Disconnected
 }
 
 impl<P, W: Send + 'static> EdgeWriter<P, W> {
@@ -580,7 +596,7 @@ impl<P, W: Send + 'static> EdgeWriter<P, W> {
             self.senders[receiver]
                 .send(StreamElement::Records(batch))
                 .await
-                .map_err(|_| disconnected())?;
+                .map_err(|_| Error::Disconnected)?;
         }
         if partial {
             for receiver in 0..self.buffers.len() {
@@ -592,7 +608,7 @@ impl<P, W: Send + 'static> EdgeWriter<P, W> {
                     self.senders[receiver]
                         .send(StreamElement::Records(batch))
                         .await
-                        .map_err(|_| disconnected())?;
+                        .map_err(|_| Error::Disconnected)?;
                 }
             }
         }
@@ -616,7 +632,7 @@ where
             sender
                 .send(StreamElement::EndOfInput)
                 .await
-                .map_err(|_| disconnected())?;
+                .map_err(|_| Error::Disconnected)?;
         }
         Ok(())
     }
@@ -625,13 +641,13 @@ where
         let receivers = self.senders.len();
         let EdgeWriter {
             partitioner,
+            senders,
             buffers,
             full,
             batch_size,
-            ..
         } = self;
         partitioner.end_of_input(receivers, |receiver, wire| {
-            buffer_record(buffers, full, *batch_size, receiver, wire, None);
+            buffer_record(senders, buffers, full, *batch_size, receiver, wire, None);
         });
     }
 
@@ -680,7 +696,7 @@ impl<T: Send + 'static> InputGate<T> {
                 }
             }
             // The sender was dropped without sending end of input: its task failed.
-            None => Err(disconnected()),
+            None => Err(Error::Disconnected),
         }
     }
 
@@ -703,7 +719,7 @@ impl<T: Send + 'static> InputGate<T> {
                     }
                 }
                 Err(mpsc::error::TryRecvError::Empty) => checked += 1,
-                Err(mpsc::error::TryRecvError::Disconnected) => return Err(disconnected()),
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(Error::Disconnected),
             }
         }
         Ok(None)

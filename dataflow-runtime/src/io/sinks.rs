@@ -114,7 +114,6 @@ pub struct Sink<W> {
     buffer: String,
     output: Option<Box<dyn Write + Send>>,
     describe: String,
-    error: Option<io::Error>,
     ctx: TaskContext,
     operator: usize,
 }
@@ -129,22 +128,21 @@ impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
 }
 
 impl<W> Sink<W> {
+    /// Writes the buffered text out (the only buffering: the output is unbuffered, so
+    /// what a flush wrote has reached the file or stream).
     fn write_out(&mut self) -> Result<()> {
-        if let Some(output) = self.output.as_mut() {
-            if !self.buffer.is_empty() && self.error.is_none() {
-                if let Err(e) = output.write_all(self.buffer.as_bytes()) {
-                    self.error = Some(io::Error::new(
-                        e.kind(),
-                        format!("writing to {} failed: {e}", self.describe),
-                    ));
-                }
-            }
-        }
+        let written = match self.output.as_mut() {
+            Some(output) if !self.buffer.is_empty() => output.write_all(self.buffer.as_bytes()),
+            _ => Ok(()),
+        };
         self.buffer.clear();
-        match self.error.take() {
-            Some(e) => Err(self.ctx.io_error(self.operator, e)),
-            None => Ok(()),
-        }
+        written.map_err(|e| {
+            let e = io::Error::new(
+                e.kind(),
+                format!("writing to {} failed: {e}", self.describe),
+            );
+            self.ctx.io_error(self.operator, e)
+        })
     }
 }
 
@@ -223,7 +221,6 @@ fn sink<W>(
         buffer: String::new(),
         output,
         describe,
-        error: None,
         ctx: ctx.clone(),
         operator,
     }
@@ -333,10 +330,7 @@ where
                         ),
                     )
                 })?;
-                (
-                    Box::new(io::BufWriter::with_capacity(256 * 1024, opened)),
-                    format!("`{}`", file.display()),
-                )
+                (Box::new(opened), format!("`{}`", file.display()))
             }
         };
         Ok(sink(ctx, self.operator, writer, Some(output), describe))

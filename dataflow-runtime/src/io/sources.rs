@@ -174,6 +174,7 @@ pub fn read_lines(operator: usize, path: impl AsRef<Path>) -> ReadLines {
     ReadLines {
         path: path.as_ref().to_path_buf(),
         operator,
+        length: None,
     }
 }
 
@@ -182,6 +183,9 @@ pub fn read_lines(operator: usize, path: impl AsRef<Path>) -> ReadLines {
 pub struct ReadLines {
     path: PathBuf,
     operator: usize,
+    /// The file's length, read once for all subtasks: splits computed from different
+    /// lengths (a file that grows meanwhile) would overlap or leave gaps.
+    length: Option<u64>,
 }
 
 impl Produces for ReadLines {
@@ -204,20 +208,21 @@ impl SourceFactory for ReadLines {
     type Source = FileSplit;
 
     fn create(&mut self, ctx: &TaskContext) -> Result<FileSplit> {
-        let open = || -> io::Result<FileSplit> {
+        let mut open = || -> io::Result<FileSplit> {
             let file = File::open(&self.path).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("cannot open `{}`: {e}", self.path.display()),
                 )
             })?;
-            let length = file.metadata()?.len();
-            if file.metadata()?.is_dir() {
+            let metadata = file.metadata()?;
+            if metadata.is_dir() {
                 return Err(io::Error::other(format!(
                     "`{}` is a directory, not a file",
                     self.path.display()
                 )));
             }
+            let length = *self.length.get_or_insert(metadata.len());
             let (k, p) = (ctx.subtask as u64, ctx.parallelism as u64);
             let start = k * length / p;
             let end = (k + 1) * length / p;
@@ -313,8 +318,12 @@ impl Produces for SocketLines {
 pub struct SocketReader {
     stream: tokio::net::TcpStream,
     address: String,
-    /// Bytes received but not yet a complete line.
+    /// Bytes received; those before `line_start` are already emitted.
     pending: Vec<u8>,
+    /// Where the next line starts in `pending`.
+    line_start: usize,
+    /// Up to where `pending` is known to hold no newline, so each byte is scanned once.
+    scanned: usize,
     chunk: Box<[u8]>,
     closed: bool,
     metrics: OperatorMetrics,
@@ -339,6 +348,8 @@ impl SourceFactory for SocketLines {
             stream,
             address: self.address.clone(),
             pending: Vec::new(),
+            line_start: 0,
+            scanned: 0,
             chunk: vec![0; 64 * 1024].into_boxed_slice(),
             closed: false,
             metrics: OperatorMetrics::new(self.operator),
@@ -347,18 +358,18 @@ impl SourceFactory for SocketLines {
 }
 
 impl SocketReader {
-    fn emit_line<E: Emit<String>>(&mut self, bytes: Vec<u8>, out: &mut E) -> io::Result<()> {
-        let mut bytes = bytes;
+    /// Emits `pending[line_start..end]` (without a trailing `\r`) as a line.
+    fn emit_line<E: Emit<String>>(&mut self, end: usize, out: &mut E) -> io::Result<()> {
+        let mut bytes = &self.pending[self.line_start..end];
         if bytes.last() == Some(&b'\r') {
-            bytes.pop();
+            bytes = &bytes[..bytes.len() - 1];
         }
-        let line = String::from_utf8(bytes).map_err(|e| {
+        let line = std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "`{}` sent a line that is not valid UTF-8 ({})",
-                    self.address,
-                    e.utf8_error()
+                    "`{}` sent a line that is not valid UTF-8 ({e})",
+                    self.address
                 ),
             )
         })?;
@@ -377,20 +388,28 @@ impl Source for SocketReader {
         }
         let mut produced = 0;
         while produced < max {
-            if let Some(newline) = self.pending.iter().position(|&b| b == b'\n') {
-                let rest = self.pending.split_off(newline + 1);
-                let mut line = std::mem::replace(&mut self.pending, rest);
-                line.pop();
-                self.emit_line(line, out)?;
+            if let Some(offset) = self.pending[self.scanned..]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                let newline = self.scanned + offset;
+                self.emit_line(newline, out)?;
+                self.line_start = newline + 1;
+                self.scanned = self.line_start;
                 produced += 1;
                 continue;
             }
+            self.scanned = self.pending.len();
+            // Drop the emitted lines once per read, not once per line.
+            self.pending.drain(..self.line_start);
+            self.scanned -= self.line_start;
+            self.line_start = 0;
             match self.stream.try_read(&mut self.chunk) {
                 Ok(0) => {
                     self.closed = true;
                     if !self.pending.is_empty() {
-                        let line = std::mem::take(&mut self.pending);
-                        self.emit_line(line, out)?;
+                        self.emit_line(self.pending.len(), out)?;
+                        self.pending.clear();
                     }
                     return Ok(SourceStatus::Ended);
                 }
