@@ -51,6 +51,19 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
             }
         }
     }
+    // A uid is the operator's identity for its state across versions: it must be unique.
+    let mut uids: std::collections::HashMap<String, &syn::LitStr> =
+        std::collections::HashMap::new();
+    for node in &graph.nodes {
+        if let Some(uid) = &node.settings.uid {
+            if uids.insert(uid.value(), uid).is_some() {
+                errors.push(error(
+                    uid.span(),
+                    format!("the uid \"{}\" is given to two operators\nhelp: a uid identifies one operator's state across versions of the job; give each operator its own", uid.value()),
+                ));
+            }
+        }
+    }
     for edge in &graph.edges {
         if let Some(p) = &edge.partition {
             if p.kind == Partitioning::Forward {
@@ -129,6 +142,18 @@ mod tests {
             "job j() { let a = generate(3, |i| i); a.key_by(|x| *x).sum().print(); a.discard(); }"
         )
         .is_empty());
+        one_error(
+            "job j() { generate(3, |i| i).map(|x| x).parallelism(2).parallelism(3).print(); }",
+            "`parallelism` is set twice",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).map(|x| x).uid(\"a\").map(|x| x).uid(\"a\").print(); }",
+            "is given to two operators",
+        );
+        one_error(
+            "job j() { let a = b; let b = a; generate(1, |i| i).print(); }",
+            "cycle",
+        );
         // Settings may follow a sink: they configure the sink.
         assert!(
             errors("job j() { generate(3, |i| i).print().name(\"out\").parallelism(1); }")

@@ -177,7 +177,10 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
     let mut defined = Defined::default();
     for (c, chain) in plan.chains.iter().enumerate() {
         if let Some(expr) = &chain.parallelism_expr {
-            out.extend(quote!(#job.set_parallelism(#c, (#expr) as usize)?;));
+            let text = expr.to_string();
+            out.extend(quote!(
+                #job.set_parallelism(#c, #rt::job::parallelism_value(#expr, #text)?)?;
+            ));
         }
     }
     for (c, chain) in plan.chains.iter().enumerate() {
@@ -557,8 +560,8 @@ fn module(job: &Job, body: TokenStream) -> TokenStream {
     let docs = job.attrs.iter().filter(|a| a.path().is_ident("doc"));
     quote! {
         #(#docs)*
-        #[allow(unused_imports, unused_mut, clippy::redundant_closure)]
         #vis mod #name {
+            #[allow(unused_imports)]
             use super::*;
             #body
         }

@@ -89,6 +89,8 @@ struct Builder {
     /// Names whose statement had an error: uses of them resolve silently to nothing, so one
     /// mistake gives one error.
     poisoned: HashSet<String>,
+    /// Names expanded at least once (so their own errors, such as a cycle, were found).
+    resolved: HashSet<String>,
     used: HashSet<String>,
     partition_uses: usize,
     errors: Vec<syn::Error>,
@@ -352,6 +354,7 @@ impl Builder {
             Origin::Node(id) => Some(vec![(*id, producer.partition.clone(), via)]),
             Origin::Binding(name) => {
                 let key = name.to_string();
+                self.resolved.insert(key.clone());
                 let via = via.or_else(|| Some(name.clone()));
                 if self.poisoned.contains(&key) && !self.bindings.contains_key(&key) {
                     return Some(Vec::new());
@@ -438,6 +441,22 @@ fn apply_setting(settings: &mut Settings, setting: Setting, call: &Call) -> syn:
             )),
         }
     };
+    let already = match setting {
+        Setting::Parallelism => settings.parallelism.is_some(),
+        Setting::Name => settings.name.is_some(),
+        Setting::Uid => settings.uid.is_some(),
+        Setting::StartNewChain => settings.start_new_chain,
+        Setting::DisableChaining => settings.disable_chaining,
+    };
+    if already {
+        return Err(error(
+            call.name.span(),
+            format!(
+                "`{}` is set twice on the same operator\nhelp: keep one of them",
+                call.name
+            ),
+        ));
+    }
     match setting {
         Setting::Parallelism => {
             settings.parallelism = Some((call.args[0].clone(), call.name.span()))
@@ -469,6 +488,24 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
                 partition,
                 via,
             });
+        }
+    }
+    // Names that no operator reads were not expanded above; expand them once too, so that a
+    // cycle of names (`let a = b; let b = a;`) is reported even when nothing consumes it.
+    let mut unexpanded: Vec<Ident> = builder
+        .bindings
+        .iter()
+        .filter(|(key, _)| !builder.resolved.contains(*key))
+        .map(|(_, (name, _))| name.clone())
+        .collect();
+    unexpanded.sort_by_key(ToString::to_string);
+    for name in unexpanded {
+        if !builder.resolved.contains(&name.to_string()) {
+            let producer = Producer {
+                origin: Origin::Binding(name),
+                partition: None,
+            };
+            let _ = builder.resolve(&producer, &mut Vec::new(), None);
         }
     }
     // Names that nothing reads: their stream reaches no sink.

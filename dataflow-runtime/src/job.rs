@@ -310,6 +310,19 @@ where
     input
 }
 
+/// The value of a `.parallelism(expr)` whose expression is not a literal: any integer that
+/// fits a `usize` (a negative one is an error, not a huge parallelism).
+pub fn parallelism_value<N>(value: N, expression: &str) -> Result<usize>
+where
+    N: TryInto<usize> + Copy + std::fmt::Display,
+{
+    value.try_into().map_err(|_| {
+        Error::Config(format!(
+            "`.parallelism({expression})` evaluated to {value}, which is not a parallelism"
+        ))
+    })
+}
+
 type TaskOutcome = (usize, usize, Result<Vec<OperatorMetrics>>);
 
 /// Wires and spawns a job; the generated `run` drives it.
