@@ -239,7 +239,7 @@ impl<F, const KEEP_KEY: bool> KeyBy<F, KEEP_KEY> {
         let key = (self.selector)(value);
         scope.exit();
         let hash = keys::stable_hash(&key);
-        let group = (hash % self.max_parallelism as u64) as u16;
+        let group = keys::key_group_of_hash(hash, self.max_parallelism);
         let receiver = keys::subtask_for_key_group(group, self.receivers, self.max_parallelism);
         (key, hash, group, receiver)
     }
@@ -399,7 +399,7 @@ where
     fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
         let max_parallelism = self.key_by.max_parallelism;
         for (key, value) in self.partials.drain() {
-            let key_group = (keys::stable_hash(&key) % max_parallelism as u64) as u16;
+            let key_group = keys::key_group(&key, max_parallelism);
             let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
             send(
                 receiver,

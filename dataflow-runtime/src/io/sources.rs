@@ -39,12 +39,12 @@ where
 {
     type Source = FromIter<It>;
 
-    fn create(&mut self, ctx: &TaskContext) -> Result<Self::Source> {
+    fn create(&mut self, _ctx: &TaskContext) -> Result<Self::Source> {
         // The plan gives this source parallelism 1, so only subtask 0 exists; a second call
         // would find the collection taken and produce nothing, which the plan rules out.
         Ok(FromIter {
             items: self.items.take(),
-            metrics: OperatorMetrics::new(ctx.first_operator()),
+            metrics: self.metrics,
         })
     }
 }
@@ -303,6 +303,9 @@ pub fn socket_lines(operator: usize, address: impl ToString) -> SocketLines {
     }
 }
 
+/// How long `socket_lines` waits for its server to accept the connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The factory of [`socket_lines`].
 #[derive(Clone)]
 pub struct SocketLines {
@@ -334,12 +337,23 @@ impl SourceFactory for SocketLines {
 
     fn create(&mut self, ctx: &TaskContext) -> Result<SocketReader> {
         let connect = || -> io::Result<tokio::net::TcpStream> {
-            let stream = std::net::TcpStream::connect(&self.address).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot connect to `{}`: {e}", self.address),
-                )
-            })?;
+            let connect_to = |address: std::net::SocketAddr| {
+                std::net::TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
+            };
+            let addresses = std::net::ToSocketAddrs::to_socket_addrs(self.address.as_str());
+            let stream = addresses
+                .and_then(|mut all| {
+                    all.next().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing")
+                    })
+                })
+                .and_then(connect_to)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot connect to `{}`: {e}", self.address),
+                    )
+                })?;
             stream.set_nonblocking(true)?;
             tokio::net::TcpStream::from_std(stream)
         };
