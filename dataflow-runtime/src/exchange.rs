@@ -97,7 +97,10 @@ impl<T: Send + 'static> Partitioner<T> for Rescale {
             self.first = sender * receivers / senders;
             self.count = (sender + 1) * receivers / senders - self.first;
         } else {
-            self.first = sender * receivers / senders;
+            // Flink's pointwise wiring: receiver r reads senders [r*S/R, (r+1)*S/R).
+            self.first = (0..receivers)
+                .rfind(|&r| r * senders / receivers <= sender)
+                .unwrap_or(0);
             self.count = 1;
         }
         self.next = 0;
@@ -810,6 +813,20 @@ mod tests {
         assert_eq!(
             routes(Rescale::default(), 1, 2, 4, 0..4),
             vec![vec![], vec![], vec![0, 2], vec![1, 3]]
+        );
+        // 3 senders, 2 receivers (Flink's pointwise wiring): receiver 0 reads sender 0,
+        // receiver 1 reads senders 1 and 2.
+        assert_eq!(
+            routes(Rescale::default(), 0, 3, 2, 0..2),
+            vec![vec![0, 1], vec![]]
+        );
+        assert_eq!(
+            routes(Rescale::default(), 1, 3, 2, 0..2),
+            vec![vec![], vec![0, 1]]
+        );
+        assert_eq!(
+            routes(Rescale::default(), 2, 3, 2, 0..2),
+            vec![vec![], vec![0, 1]]
         );
         // 4 senders, 2 receivers: senders 0, 1 feed receiver 0; senders 2, 3 feed receiver 1.
         assert_eq!(
