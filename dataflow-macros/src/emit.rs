@@ -137,7 +137,17 @@ fn plan_static(job: &Job, graph: &Graph, plan: &Plan, ops: &Operators) -> TokenS
             };
             quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator })
         });
-        quote!(#rt::plan::ChainInfo { operators: &[#(#nodes),*], parallelism: #parallelism, inputs: &[#(#inputs),*] })
+        // The operators each one feeds inside the chain (the chain is a tree).
+        let successors = nodes.iter().map(|&n| {
+            let inside = graph.nodes[n].outputs.iter().map(|&e| graph.edges[e].to).filter(|to| nodes.contains(to));
+            quote!(&[#(#inside),*])
+        });
+        quote!(#rt::plan::ChainInfo {
+            operators: &[#(#nodes),*],
+            successors: &[#(#successors),*],
+            parallelism: #parallelism,
+            inputs: &[#(#inputs),*],
+        })
     });
     let bounded = plan.bounded;
     quote! {
@@ -173,84 +183,66 @@ fn doc_text(job: &Job) -> String {
 fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
     let rt = rt();
     let job = internal("job");
-    let mut out = TokenStream::new();
-    let mut defined = Defined::default();
+    let mut wiring = Wiring {
+        graph,
+        plan,
+        ops,
+        out: TokenStream::new(),
+        defined: Defined::default(),
+        exchange_of_edge: plan
+            .exchanges
+            .iter()
+            .enumerate()
+            .map(|(x, e)| (e.edge, x))
+            .collect(),
+        chain_of_node: plan
+            .chains
+            .iter()
+            .enumerate()
+            .flat_map(|(c, chain)| chain.nodes.iter().map(move |&n| (n, c)))
+            .collect(),
+    };
     for (c, chain) in plan.chains.iter().enumerate() {
         if let Some(expr) = &chain.parallelism_expr {
             let text = expr.to_string();
-            out.extend(quote!(
+            wiring.out.extend(quote!(
                 #job.set_parallelism(#c, #rt::job::parallelism_value(#expr, #text)?)?;
             ));
         }
     }
     for (c, chain) in plan.chains.iter().enumerate() {
-        let chain_var = internal(&format!("chain_{c}"));
-        let source_var = internal(&format!("source_{c}"));
-        let head = &graph.nodes[chain.nodes[0]];
-        let mut middle: &[usize] = &chain.nodes;
-        let is_source = matches!(head.spec.family, Family::Source { .. });
-        let feed = if is_source {
-            middle = &middle[1..];
-            let name = &head.call.name;
-            let args = &head.call.args;
-            let op = chain.nodes[0];
-            out.extend(
-                quote_spanned!(name.span()=> let #source_var = #rt::io::#name(#op, #(#args),*);),
+        let head = chain.nodes[0];
+        let head_node = &graph.nodes[head];
+        if matches!(head_node.spec.family, Family::Source { .. }) {
+            let source_var = internal(&format!("source_{c}"));
+            let name = &head_node.call.name;
+            let args = &head_node.call.args;
+            wiring.out.extend(
+                quote_spanned!(name.span()=> let #source_var = #rt::io::#name(#head, #(#args),*);),
             );
-            quote!(#source_var)
+            // The common case, one forward consumer, fuses straight into the chain; a source
+            // with several consumers or exchanges feeds them through its chain's end.
+            let (chain_var, end_var) = match wiring.single_chained_successor(head) {
+                Some(first) => wiring.segment(first, &source_var),
+                None => {
+                    let chain_var = internal(&format!("segment_source_{c}"));
+                    wiring.out.extend(
+                        quote!(let #chain_var = #rt::operator::Chain::fed_by(&#source_var);),
+                    );
+                    let end = wiring.outputs_end(head, &chain_var);
+                    let end_var = internal(&format!("end_source_{c}"));
+                    wiring.out.extend(quote!(let #end_var = #end;));
+                    (chain_var, end_var)
+                }
+            };
+            wiring
+                .out
+                .extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end_var)?;));
         } else {
             let first = internal(&format!("exchange_{}", chain.inputs[0]));
-            quote!(#first)
-        };
-        let last = *chain.nodes.last().unwrap_or(&0);
-        let sink = (graph.nodes[last].spec.family == Family::Sink).then_some(last);
-        if sink.is_some() {
-            middle = &middle[..middle.len() - 1];
-        }
-        out.extend(quote!(let #chain_var = #rt::operator::Chain::fed_by(&#feed);));
-        // One statement per operator, every token of it (the chain variable included, through
-        // `located_at`) at the user's operator: rustc then reports a closure that does not fit
-        // once, there, and not again at the whole macro.
-        for &n in middle {
-            let name = &graph.nodes[n].call.name;
-            let var = Ident::new(
-                &format!("chain_{c}"),
-                Span::mixed_site().located_at(name.span()),
-            );
-            let call = operator_call(graph, n);
-            out.extend(quote_spanned!(name.span()=> let #var = #var #call;));
-        }
-        let end = match sink {
-            Some(n) => sink_call(graph, n, &chain_var),
-            None => {
-                let mut ends = Vec::new();
-                for &x in &chain.outputs {
-                    let exchange = &plan.exchanges[x];
-                    let var = internal(&format!("exchange_{x}"));
-                    let to = exchange.to_chain;
-                    let partitioner =
-                        partitioner(graph, plan, ops, x, &chain_var, &mut out, &mut defined);
-                    out.extend(
-                        quote!(let mut #var = #job.connect(&#chain_var, #c, #to, #partitioner)?;),
-                    );
-                    ends.push(quote!(#var.writers()));
-                }
-                let mut end = ends.pop().unwrap_or_else(|| quote!(()));
-                while let Some(previous) = ends.pop() {
-                    end = quote!(#rt::task::Tee(#previous, #end));
-                }
-                end
-            }
-        };
-        let end_var = internal(&format!("end_{c}"));
-        out.extend(quote!(let #end_var = #end;));
-        let end = quote!(#end_var);
-        if is_source {
-            out.extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end)?;));
-        } else {
+            let (chain_var, end_var) = wiring.segment(head, &first);
             // The first input fixes the chain's input type; a `union`'s other inputs go through
             // the typed guard, spanned at the name the user passed to `union`.
-            let first = internal(&format!("exchange_{}", chain.inputs[0]));
             let mut others = Vec::new();
             for &x in &chain.inputs[1..] {
                 let span = graph.edges[plan.exchanges[x].edge]
@@ -261,15 +253,109 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 let var = Ident::new(&format!("exchange_{x}"), located);
                 let first = Ident::new(&format!("exchange_{}", chain.inputs[0]), located);
                 let guarded = internal(&format!("union_{x}"));
-                out.extend(quote_spanned!(span=> let #guarded = #rt::job::union_input(&#first, &mut #var);));
+                wiring.out.extend(
+                    quote_spanned!(span=> let #guarded = #rt::job::union_input(&#first, &mut #var);),
+                );
                 others.push(guarded);
             }
-            out.extend(quote!(
-                #job.spawn_input_chain(#c, &mut [&mut #first, #(#others),*], #chain_var, #end)?;
+            wiring.out.extend(quote!(
+                #job.spawn_input_chain(#c, &mut [&mut #first, #(#others),*], #chain_var, #end_var)?;
             ));
         }
     }
-    out
+    wiring.out
+}
+
+/// State of the code generation of `run`'s body.
+struct Wiring<'a> {
+    graph: &'a Graph,
+    plan: &'a Plan,
+    ops: &'a Operators,
+    out: TokenStream,
+    defined: Defined,
+    exchange_of_edge: HashMap<usize, usize>,
+    chain_of_node: HashMap<usize, usize>,
+}
+
+impl Wiring<'_> {
+    /// The node `n` feeds, if it feeds exactly one node and that one is in its chain.
+    fn single_chained_successor(&self, n: usize) -> Option<usize> {
+        match self.graph.nodes[n].outputs.as_slice() {
+            [edge] if !self.exchange_of_edge.contains_key(edge) => Some(self.graph.edges[*edge].to),
+            _ => None,
+        }
+    }
+
+    /// Emits a linear run of fused operators starting at `first`, fed by `feed` (a source,
+    /// an exchange, or the chain before a fan-out), and its end: a sink, or the branches and
+    /// exchanges its last operator feeds. Returns the names of the chain and of its end.
+    fn segment(&mut self, first: usize, feed: &Ident) -> (Ident, Ident) {
+        let rt = rt();
+        let chain_name = format!("segment_{first}");
+        let chain_var = internal(&chain_name);
+        self.out
+            .extend(quote!(let #chain_var = #rt::operator::Chain::fed_by(&#feed);));
+        let mut n = first;
+        let end = loop {
+            let node = &self.graph.nodes[n];
+            if node.spec.family == Family::Sink {
+                break sink_call(self.graph, n, &chain_var);
+            }
+            // One statement per operator, every token of it (the chain variable included,
+            // through `located_at`) at the user's operator: rustc then reports a closure that
+            // does not fit once, there, and not again at the whole macro.
+            let name = &node.call.name;
+            let var = Ident::new(&chain_name, Span::mixed_site().located_at(name.span()));
+            let call = operator_call(self.graph, n);
+            self.out
+                .extend(quote_spanned!(name.span()=> let #var = #var #call;));
+            match self.single_chained_successor(n) {
+                Some(next) => n = next,
+                None => break self.outputs_end(n, &chain_var),
+            }
+        };
+        let end_var = internal(&format!("end_{first}"));
+        self.out.extend(quote!(let #end_var = #end;));
+        (chain_var, end_var)
+    }
+
+    /// The end of a chain whose last operator `n` feeds several places: a branch per chained
+    /// consumer and the writers of each exchange, joined by `Tee`s.
+    fn outputs_end(&mut self, n: usize, upstream: &Ident) -> TokenStream {
+        let rt = rt();
+        let job = internal("job");
+        let mut ends = Vec::new();
+        for &edge in &self.graph.nodes[n].outputs {
+            match self.exchange_of_edge.get(&edge).copied() {
+                None => {
+                    let (chain_var, end_var) = self.segment(self.graph.edges[edge].to, upstream);
+                    ends.push(quote!(#rt::task::BranchFactory::new(#chain_var, #end_var)));
+                }
+                Some(x) => {
+                    let var = internal(&format!("exchange_{x}"));
+                    let (from, to) = (self.chain_of_node[&n], self.plan.exchanges[x].to_chain);
+                    let partitioner = partitioner(
+                        self.graph,
+                        self.plan,
+                        self.ops,
+                        x,
+                        upstream,
+                        &mut self.out,
+                        &mut self.defined,
+                    );
+                    self.out.extend(
+                        quote!(let mut #var = #job.connect(&#upstream, #from, #to, #partitioner)?;),
+                    );
+                    ends.push(quote!(#var.writers()));
+                }
+            }
+        }
+        let mut end = ends.pop().unwrap_or_else(|| quote!(()));
+        while let Some(previous) = ends.pop() {
+            end = quote!(#rt::task::Tee(#previous, #end));
+        }
+        end
+    }
 }
 
 fn operator_call(graph: &Graph, n: usize) -> TokenStream {

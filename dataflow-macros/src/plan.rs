@@ -2,8 +2,8 @@
 //!
 //! Flink's chaining rule: an operator joins the chain of the operator before it when it has
 //! exactly one input, that input is a forward stream (no explicit partitioning, or
-//! `forward()`), the operator before it feeds nothing else, both have the same parallelism,
-//! and neither asked not to be chained. Parallelism left to the job's default is the same
+//! `forward()`), both have the same parallelism, and neither asked not to be chained. An
+//! operator feeding several such consumers chains them all: a chain is a tree, run inline. Parallelism left to the job's default is the same
 //! everywhere, so such operators chain even though the number is only known at run time.
 
 use proc_macro2::TokenStream;
@@ -165,7 +165,6 @@ fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Op
         .is_none_or(|p| p.kind == Partitioning::Forward);
     let pred = &graph.nodes[edge.from];
     let ok = forward
-        && pred.outputs.len() == 1
         && pred.spec.family != Family::Sink
         && !pred.settings.disable_chaining
         && parallelism_spec(pred) == *spec;
@@ -260,15 +259,14 @@ mod tests {
     }
 
     #[test]
-    fn chaining_settings_and_fan_out_break_chains() {
+    fn fan_out_chains_as_a_tree_and_chaining_settings_break_chains() {
         let (graph, plan) = plan_of(
             "job j() { let s = generate(10, |i| i).map(|x| x); s.print(); s.map(|x| x).start_new_chain().filter(|x| true).disable_chaining().discard(); }",
         );
         assert_eq!(
             chain_names(&graph, &plan),
             vec![
-                vec!["generate", "map"],
-                vec!["print"],
+                vec!["generate", "map", "print"],
                 vec!["map"],
                 vec!["filter"],
                 vec!["discard"]
@@ -278,6 +276,13 @@ mod tests {
             .exchanges
             .iter()
             .all(|x| x.partitioning == Partitioning::Forward));
+        let (graph, plan) =
+            plan_of("job j() { let s = generate(10, |i| i); s.print(); s.map(|x| x).discard(); }");
+        assert_eq!(
+            chain_names(&graph, &plan),
+            vec![vec!["generate", "print", "map", "discard"]]
+        );
+        assert!(plan.exchanges.is_empty());
     }
 
     #[test]

@@ -260,6 +260,7 @@ mod tests {
         }],
         chains: &[ChainInfo {
             operators: &[0],
+            successors: &[&[]],
             parallelism: ParallelismSpec::Default,
             inputs: &[],
         }],

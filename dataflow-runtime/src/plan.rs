@@ -37,6 +37,9 @@ pub struct OperatorInfo {
 pub struct ChainInfo {
     /// The operators in order; the first is a source or reads the inputs.
     pub operators: &'static [usize],
+    /// For each of `operators`, the operators of this chain it feeds: a chain is a tree when
+    /// an operator has several forward consumers.
+    pub successors: &'static [&'static [usize]],
     /// How many subtasks run it.
     pub parallelism: ParallelismSpec,
     /// The exchanges feeding it.
@@ -128,14 +131,31 @@ pub fn explain_text(plan: &JobPlan, mode: &str, parallelism: &dyn Fn(usize) -> S
                 input.partitioning.name()
             );
         }
-        let names: Vec<String> = chain
-            .operators
-            .iter()
-            .map(|&op| describe_operator(plan, op))
-            .collect();
-        let _ = writeln!(out, "    {}", names.join(" -> "));
+        let _ = writeln!(
+            out,
+            "    {}",
+            layout(chain, chain.operators[0], &|op| describe_operator(plan, op))
+        );
     }
     out
+}
+
+/// A chain from `op` on: `a -> b` for a line, `a -> { b | c -> d }` where `a` fans out.
+fn layout(chain: &ChainInfo, op: usize, name: &dyn Fn(usize) -> String) -> String {
+    let position = chain.operators.iter().position(|&o| o == op);
+    let successors = position
+        .and_then(|p| chain.successors.get(p))
+        .copied()
+        .unwrap_or(&[]);
+    let text = name(op);
+    match successors {
+        [] => text,
+        [one] => format!("{text} -> {}", layout(chain, *one, name)),
+        many => {
+            let branches: Vec<String> = many.iter().map(|&s| layout(chain, s, name)).collect();
+            format!("{text} -> {{ {} }}", branches.join(" | "))
+        }
+    }
 }
 
 fn describe_operator(plan: &JobPlan, op: usize) -> String {
@@ -158,16 +178,14 @@ pub fn explain_dot(plan: &JobPlan, parallelism: &dyn Fn(usize) -> String) -> Str
     let _ = writeln!(out, "    rankdir=LR;");
     let _ = writeln!(out, "    node [shape=box];");
     for (index, chain) in plan.chains.iter().enumerate() {
-        let names: Vec<String> = chain
-            .operators
-            .iter()
-            .map(|&op| escape(&describe_operator(plan, op)))
-            .collect();
+        let tree = layout(chain, chain.operators[0], &|op| {
+            escape(&describe_operator(plan, op))
+        });
         let _ = writeln!(
             out,
             "    chain{index} [label=\"chain {index} (parallelism {})\\n{}\"];",
             escape(&parallelism(index)),
-            names.join(" -> ")
+            tree
         );
         for input in chain.inputs {
             let _ = writeln!(
@@ -184,4 +202,71 @@ pub fn explain_dot(plan: &JobPlan, parallelism: &dyn Fn(usize) -> String) -> Str
 
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn op(name: &'static str, kind: &'static str, uid: Option<&'static str>) -> OperatorInfo {
+        OperatorInfo {
+            name,
+            kind,
+            uid,
+            chain: 0,
+        }
+    }
+
+    static PLAN: JobPlan = JobPlan {
+        name: "tree",
+        description: "",
+        operators: &[
+            op("generate", "generate", None),
+            op("parse", "map", Some("parse-v1")),
+            op("print", "print", None),
+            op("filter", "filter", None),
+            op("discard", "discard", None),
+            op("count", "count", None),
+            op("key_by", "key_by", None),
+        ],
+        chains: &[
+            ChainInfo {
+                operators: &[0, 1, 2, 3, 4],
+                successors: &[&[1], &[2, 3], &[], &[4], &[]],
+                parallelism: ParallelismSpec::Default,
+                inputs: &[],
+            },
+            ChainInfo {
+                operators: &[5],
+                successors: &[&[]],
+                parallelism: ParallelismSpec::Expr("p"),
+                inputs: &[ChainInput {
+                    from: 0,
+                    partitioning: Partitioning::Hash,
+                    operator: Some(6),
+                }],
+            },
+        ],
+        bounded: true,
+    };
+
+    #[test]
+    fn explain_prints_chains_as_trees_with_their_exchanges() {
+        let text = explain_text(&PLAN, "batch", &|chain| {
+            if chain == 0 {
+                "4".into()
+            } else {
+                "`p`".into()
+            }
+        });
+        assert_eq!(
+            text,
+            "job `tree`: 7 operators fused into 2 chains, batch mode\n\
+             chain 0 (parallelism 4)\n    generate -> parse [map] (uid parse-v1) -> { print | filter -> discard }\n\
+             chain 1 (parallelism `p`)\n    <- chain 0 via HASH by `key_by`\n    count\n"
+        );
+        let dot = explain_dot(&PLAN, &|_| "2".into());
+        assert!(dot.contains("chain0 -> chain1 [label=\"HASH\"];"), "{dot}");
+        assert!(dot.contains("{ print | filter -> discard }"), "{dot}");
+    }
 }

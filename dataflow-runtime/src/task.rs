@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{GateEvent, InputGate};
 use crate::io::{Source, SourceStatus};
 use crate::job::TaskContext;
-use crate::operator::{take_panicked_operator, Emit, Operator, OperatorMetrics, Pipe};
+use crate::operator::{take_panicked_operator, Chain, Emit, Operator, OperatorMetrics, Pipe};
 
 /// The end of a chain: a sink, or the writers of the exchanges leaving the chain.
 pub trait ChainEnd<T>: Emit<T> + Send + 'static {
@@ -41,6 +41,77 @@ pub trait ChainEndFactory<T>: Send + 'static {
     type End: ChainEnd<T>;
     /// Creates (and opens, for sinks) the end of one subtask.
     fn create(&mut self, ctx: &TaskContext) -> Result<Self::End>;
+}
+
+/// A branch of a chain after a fan-out: operators fused like the chain's first part, ending
+/// in their own end. A chain is a tree (Flink chains an operator's several forward
+/// consumers too); each branch is reached through a [`Tee`] and runs inline.
+pub struct Branch<Op, E> {
+    operator: Op,
+    end: E,
+}
+
+impl<In, Op: Operator<In>, E: ChainEnd<Op::Out>> Emit<In> for Branch<Op, E> {
+    #[inline(always)]
+    fn emit(&mut self, value: In, timestamp: Option<Timestamp>) {
+        self.operator.process(value, timestamp, &mut self.end);
+    }
+}
+
+impl<In, Op, E> ChainEnd<In> for Branch<Op, E>
+where
+    In: 'static,
+    Op: Operator<In>,
+    E: ChainEnd<Op::Out>,
+{
+    fn flush(&mut self, partial: bool) -> impl Future<Output = Result<()>> + Send {
+        self.end.flush(partial)
+    }
+
+    fn end_of_input(&mut self) {
+        self.operator.end_of_input(&mut self.end);
+        self.end.end_of_input();
+    }
+
+    fn finish(&mut self) -> impl Future<Output = Result<()>> + Send {
+        self.end.finish()
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) {
+        let reaching_end = self.operator.collect_metrics(records_in, into);
+        self.end.collect_metrics(reaching_end, into);
+    }
+}
+
+/// Creates the [`Branch`] of each subtask from the branch's chain and its end.
+pub struct BranchFactory<In, Op, F> {
+    chain: Chain<In, Op>,
+    end: F,
+}
+
+impl<In, Op, F> BranchFactory<In, Op, F> {
+    /// A branch running `chain` into `end`.
+    pub fn new(chain: Chain<In, Op>, end: F) -> Self {
+        BranchFactory { chain, end }
+    }
+}
+
+impl<In, Op, F> ChainEndFactory<In> for BranchFactory<In, Op, F>
+where
+    In: Send + 'static,
+    Op: Operator<In> + Clone,
+    F: ChainEndFactory<Op::Out>,
+{
+    type End = Branch<Op, F::End>;
+
+    fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
+        let mut operator = self.chain.clone().into_operator();
+        operator.open(ctx);
+        Ok(Branch {
+            operator,
+            end: self.end.create(ctx)?,
+        })
+    }
 }
 
 /// Fan-out: a chain whose output feeds several consumers; each record is cloned to all.
