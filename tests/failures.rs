@@ -7,8 +7,11 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+mod common;
+
+use common::*;
 use dataflow::prelude::*;
 use dataflow::runtime::exchange::ExchangeConfig;
 use dataflow::Error;
@@ -16,27 +19,6 @@ use dataflow::Error;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A path under the temp dir that nothing else uses; removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        TempPath(std::env::temp_dir().join(format!(
-            "dataflow-failures-{}-{tag}-{n}",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn config(parallelism: usize) -> JobConfig {
     JobConfig::with_parallelism(parallelism)

@@ -6,65 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod common;
+
+use common::*;
 use dataflow::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A path under the temp dir that no other test (or test process) uses; removed on drop.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        TempPath(std::env::temp_dir().join(format!(
-            "dataflow-operators-{}-{tag}-{n}",
-            std::process::id()
-        )))
-    }
-
-    fn with_content(tag: &str, content: &[u8]) -> Self {
-        let path = TempPath::new(tag);
-        std::fs::File::create(&path.0)
-            .and_then(|mut f| f.write_all(content))
-            .unwrap();
-        path
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The `part-<k>` files of a `write_lines` directory written at parallelism `p`, as lines.
-fn read_parts(dir: &Path, p: usize) -> Vec<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    let mut expected: Vec<String> = (0..p).map(|k| format!("part-{k}")).collect();
-    expected.sort();
-    assert_eq!(names, expected, "files of {}", dir.display());
-    (0..p)
-        .map(|k| {
-            std::fs::read_to_string(dir.join(format!("part-{k}")))
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        })
-        .collect()
-}
 
 /// A job parameter that is not a command-line argument. The generated `main` parses every
 /// parameter with `FromStr`, so in-memory inputs (vectors, shared counters) are wrapped in a
@@ -519,7 +472,7 @@ fn generate_gives_subtask_k_the_contiguous_share_k_n_over_p() {
         for n in [2u64, 3, 7, 10, 101] {
             let dir = TempPath::new("generate-parts");
             generate_parts::run(&config(p), n, dir.0.clone()).unwrap();
-            let parts = read_parts(&dir.0, p);
+            let parts = read_parts::<String>(&dir.0, p);
             for (k, part) in parts.iter().enumerate() {
                 let (k, p64) = (k as u64, p as u64);
                 let expected: Vec<String> = (k * n / p64..(k + 1) * n / p64)
@@ -1485,7 +1438,7 @@ fn write_lines_into_a_previous_output_directory_leaves_only_the_new_output() {
     match generate_parts::run(&config(2), 4, dir.0.clone()) {
         Err(error) => assert!(error.to_string().contains("write_lines"), "{error}"),
         Ok(_) => {
-            let parts = read_parts(&dir.0, 2);
+            let parts = read_parts::<String>(&dir.0, 2);
             assert_eq!(parts, vec![vec![s("0"), s("1")], vec![s("2"), s("3")]]);
             let mut names: Vec<_> = std::fs::read_dir(&dir.0)
                 .unwrap()

@@ -8,9 +8,11 @@
 //! backpressure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 
+mod common;
+
+use common::*;
 use dataflow::prelude::*;
 use dataflow::runtime::exchange::ExchangeConfig;
 use dataflow::runtime::keys::{key_group, subtask_for_key_group};
@@ -18,47 +20,6 @@ use dataflow::runtime::keys::{key_group, subtask_for_key_group};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A directory path under the temp dir that nothing else uses; removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        TempDir(std::env::temp_dir().join(format!(
-            "dataflow-partitioning-{}-{tag}-{n}",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The records of each `part-<k>` file written by a sink at parallelism `p`, in file order.
-fn read_parts(dir: &Path, p: usize) -> Vec<Vec<u64>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    let mut expected: Vec<String> = (0..p).map(|k| format!("part-{k}")).collect();
-    expected.sort();
-    assert_eq!(names, expected, "files of {}", dir.display());
-    (0..p)
-        .map(|k| {
-            std::fs::read_to_string(dir.join(format!("part-{k}")))
-                .unwrap()
-                .lines()
-                .map(|l| l.parse().unwrap())
-                .collect()
-        })
-        .collect()
-}
 
 /// The job's default parallelism with default and with minimal exchange buffering.
 fn configs(parallelism: usize) -> [JobConfig; 2] {
@@ -85,7 +46,7 @@ fn run_parts(
     p: usize,
     job: impl FnOnce(PathBuf) -> dataflow::Result<JobReport>,
 ) -> Vec<Vec<u64>> {
-    let dir = TempDir::new(tag);
+    let dir = TempPath::new(tag);
     job(dir.0.clone()).unwrap();
     read_parts(&dir.0, p)
 }
@@ -231,7 +192,7 @@ fn forward_across_exchanges_keeps_each_subtask_and_its_order() {
 
 #[test]
 fn forward_between_different_parallelism_fails_at_start() {
-    let dir = TempDir::new("forward-mismatch");
+    let dir = TempPath::new("forward-mismatch");
     let error =
         forward_mismatch::run(&JobConfig::with_parallelism(3), 10, dir.0.clone()).unwrap_err();
     match error {
@@ -365,7 +326,7 @@ fn broadcast_sends_every_record_to_every_subtask_in_order() {
         for config in configs(p) {
             if p == 1 {
                 // At parallelism 1 write_lines writes a single file.
-                let dir = TempDir::new("broadcast-single");
+                let dir = TempPath::new("broadcast-single");
                 broadcast_one_sender::run(&config, 5, dir.0.clone()).unwrap();
                 assert_eq!(std::fs::read_to_string(&dir.0).unwrap(), "0\n1\n2\n3\n4\n");
                 let _ = std::fs::remove_file(&dir.0);
