@@ -64,9 +64,8 @@ pub struct Chain {
     pub parallelism: ParallelismSpec,
     /// The parallelism expression's tokens, for `Expr`.
     pub parallelism_expr: Option<TokenStream>,
-    /// Indices into [`Plan::exchanges`].
+    /// Indices into [`Plan::exchanges`] feeding the chain.
     pub inputs: Vec<usize>,
-    pub outputs: Vec<usize>,
 }
 
 /// An exchange between two chains.
@@ -112,7 +111,6 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
                     parallelism: spec,
                     parallelism_expr,
                     inputs: Vec::new(),
-                    outputs: Vec::new(),
                 });
             }
         }
@@ -131,7 +129,6 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
             None => Partitioning::Rebalance,
         };
         let keep_key = graph.nodes[edge.to].spec.family == Family::Keyed;
-        chains[from_chain].outputs.push(exchanges.len());
         chains[to_chain].inputs.push(exchanges.len());
         exchanges.push(Exchange {
             edge: index,

@@ -113,7 +113,8 @@ pub fn explain_text(plan: &JobPlan, mode: &str, parallelism: &dyn Fn(usize) -> S
         out,
         "job `{}`: {} operators fused into {} chains, {} mode",
         plan.name,
-        plan.operators.len(),
+        // Partitioning functions (`key_by`) run inside exchanges, in no chain.
+        plan.chains.iter().map(|c| c.operators.len()).sum::<usize>(),
         plan.chains.len(),
         mode
     );
@@ -261,7 +262,7 @@ mod tests {
         });
         assert_eq!(
             text,
-            "job `tree`: 7 operators fused into 2 chains, batch mode\n\
+            "job `tree`: 6 operators fused into 2 chains, batch mode\n\
              chain 0 (parallelism 4)\n    generate -> parse [map] (uid parse-v1) -> { print | filter -> discard }\n\
              chain 1 (parallelism `p`)\n    <- chain 0 via HASH by `key_by`\n    count\n"
         );
