@@ -678,3 +678,59 @@ pub fn stub_job(job: &Job) -> TokenStream {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn expand(tokens: proc_macro2::TokenStream) -> syn::File {
+        syn::parse2(crate::compile(tokens)).expect("the expansion is valid Rust")
+    }
+
+    fn module_items(file: &syn::File) -> Vec<String> {
+        let Some(syn::Item::Mod(module)) =
+            file.items.iter().find(|i| matches!(i, syn::Item::Mod(_)))
+        else {
+            panic!("no job module in the expansion");
+        };
+        let (_, items) = module.content.as_ref().expect("an inline module");
+        items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                syn::Item::Static(s) => Some(s.ident.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_job_expands_to_a_module_with_plan_run_and_main() {
+        let file = expand(quote! {
+            /// Doc.
+            pub job wc(input: PathBuf, out: Option<PathBuf>) {
+                read_lines(input)
+                    .flat_map(|l: String| vec![l])
+                    .key_by(|w| w.clone())
+                    .count()
+                    .write_lines(out, |(w, n)| format!("{w} {n}"));
+            }
+        });
+        assert_eq!(module_items(&file), ["PLAN", "run", "main"]);
+        assert!(
+            !crate::compile(quote!(job j() { generate(1, |i| i).print(); }))
+                .to_string()
+                .contains("compile_error")
+        );
+    }
+
+    #[test]
+    fn a_job_with_errors_expands_to_its_errors_and_a_stub() {
+        let tokens =
+            crate::compile(quote!(job j(n: u64) { generate(n, |i| i).mapp(|x| x).print(); }));
+        let text = tokens.to_string();
+        assert_eq!(text.matches("compile_error").count(), 1, "{text}");
+        let file: syn::File = syn::parse2(tokens).unwrap();
+        assert_eq!(module_items(&file), ["run", "main"]);
+    }
+}
