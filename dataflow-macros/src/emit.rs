@@ -477,8 +477,9 @@ fn partitioner(
                         let user = &node.call.args[0];
                         quote_spanned!(aggregate=> #rt::operator::reduce_fn(&#upstream, #user))
                     });
+                    // Accumulators of `reduce` are held in `Some` (see `ReduceWith`).
                     (
-                        quote!(|#v| #v),
+                        quote!(|#v| ::core::option::Option::Some(#v)),
                         quote!(#rt::operator::ReduceWith(#f.clone())),
                     )
                 }

@@ -52,14 +52,17 @@ impl<A: PartialOrd> Combine<A> for MaxCombine {
     }
 }
 
-/// `reduce`: the user's function (given a clone of the accumulator, which rolling `reduce`
-/// needs to emit anyway).
+/// `reduce`: the user's function. Its accumulators are held in an `Option` (the projection
+/// wraps each record in `Some`), so they move into the function and back without a clone.
 #[derive(Clone)]
 pub struct ReduceWith<F>(pub F);
-impl<A: Clone, F: FnMut(A, A) -> A + Clone + Send + 'static> Combine<A> for ReduceWith<F> {
+impl<V, F: FnMut(V, V) -> V + Clone + Send + 'static> Combine<Option<V>> for ReduceWith<F> {
     #[inline(always)]
-    fn combine(&mut self, acc: &mut A, next: A) {
-        *acc = (self.0)(acc.clone(), next);
+    fn combine(&mut self, acc: &mut Option<V>, next: Option<V>) {
+        *acc = match (acc.take(), next) {
+            (Some(acc), Some(next)) => Some((self.0)(acc, next)),
+            (acc, next) => acc.or(next),
+        };
     }
 }
 
@@ -67,8 +70,8 @@ impl<A: Clone, F: FnMut(A, A) -> A + Clone + Send + 'static> Combine<A> for Redu
 pub trait OutputShape<K, A>: Send + 'static {
     /// The emitted type.
     type Out;
-    /// Builds one output from the key and its aggregate.
-    fn output(key: &K, acc: &A) -> Self::Out;
+    /// Builds the output for a key from its aggregate (`None`: nothing to emit).
+    fn output(key: &K, acc: &A) -> Option<Self::Out>;
 }
 
 /// Emits `(key, aggregate)` (`sum`, `min`, `max`, `count`).
@@ -77,18 +80,18 @@ pub struct WithKey;
 impl<K: Clone + 'static, A: Clone + 'static> OutputShape<K, A> for WithKey {
     type Out = (K, A);
     #[inline(always)]
-    fn output(key: &K, acc: &A) -> (K, A) {
-        (key.clone(), acc.clone())
+    fn output(key: &K, acc: &A) -> Option<(K, A)> {
+        Some((key.clone(), acc.clone()))
     }
 }
 
-/// Emits the aggregate alone (`reduce`, whose values usually contain their key).
+/// Emits the reduced value alone (`reduce`, whose values usually contain their key).
 #[derive(Debug, Clone, Copy)]
-pub struct ValueOnly;
-impl<K: 'static, A: Clone + 'static> OutputShape<K, A> for ValueOnly {
-    type Out = A;
+pub struct Reduced;
+impl<K: 'static, V: Clone + 'static> OutputShape<K, Option<V>> for Reduced {
+    type Out = V;
     #[inline(always)]
-    fn output(_key: &K, acc: &A) -> A {
+    fn output(_key: &K, acc: &Option<V>) -> Option<V> {
         acc.clone()
     }
 }
@@ -172,15 +175,19 @@ where
                 self.combine.combine(acc, partial);
                 scope.exit();
                 if !self.batch_mode {
-                    self.emitted += 1;
-                    out.emit(S::output(&key, acc), timestamp);
+                    if let Some(output) = S::output(&key, acc) {
+                        self.emitted += 1;
+                        out.emit(output, timestamp);
+                    }
                 }
             }
             None => {
                 scope.exit();
                 if !self.batch_mode {
-                    self.emitted += 1;
-                    out.emit(S::output(&key, &partial), timestamp);
+                    if let Some(output) = S::output(&key, &partial) {
+                        self.emitted += 1;
+                        out.emit(output, timestamp);
+                    }
                 }
                 group.insert(key, partial);
             }
@@ -193,8 +200,10 @@ where
         }
         for group in &mut self.groups {
             for (key, acc) in group.drain() {
-                self.emitted += 1;
-                out.emit(S::output(&key, &acc), None);
+                if let Some(output) = S::output(&key, &acc) {
+                    self.emitted += 1;
+                    out.emit(output, None);
+                }
             }
         }
     }

@@ -17,8 +17,8 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 
 pub use aggregate::{
-    Combine, KeyedAggregate, MaxCombine, MinCombine, OutputShape, ReduceWith, SumCombine,
-    ValueOnly, WithKey,
+    Combine, KeyedAggregate, MaxCombine, MinCombine, OutputShape, ReduceWith, Reduced, SumCombine,
+    WithKey,
 };
 pub use transform::{Filter, FlatMap, Map};
 
@@ -277,6 +277,33 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
     }
 }
 
+/// `reduce`: fed by a `key_by` exchange whose values are wrapped in `Some` (see
+/// [`ReduceWith`]).
+impl<K, V, Op> Chain<Keyed<K, Option<V>>, Op>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    Op: Operator<Keyed<K, Option<V>>, Out = Keyed<K, Option<V>>> + Clone,
+{
+    /// Rolling `reduce`: emits the updated value per record (streaming) or the final value per
+    /// key (batch).
+    pub fn reduce<F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<Keyed<K, Option<V>>, impl Operator<Keyed<K, Option<V>>, Out = V> + Clone>
+    where
+        F: FnMut(V, V) -> V + Clone + Send + 'static,
+    {
+        let identity: fn(Option<V>) -> Option<V> = |v| v;
+        self.then(KeyedAggregate::<K, Option<V>, _, _, Reduced>::new(
+            operator,
+            identity,
+            ReduceWith(f),
+        ))
+    }
+}
+
 /// The typed guard of an aggregate's projection (`sum(|x| field)`): fixes the closure's
 /// argument to the upstream's records. The projection runs before the exchange.
 pub fn projection<C: Produces, A, P>(_upstream: &C, project: P) -> P
@@ -302,25 +329,6 @@ where
     V: Send + 'static,
     Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
 {
-    /// Rolling `reduce`: emits the updated value per record (streaming) or the final value per
-    /// key (batch).
-    pub fn reduce<F>(
-        self,
-        operator: usize,
-        f: F,
-    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
-    where
-        V: Clone,
-        F: FnMut(V, V) -> V + Clone + Send + 'static,
-    {
-        let identity: fn(V) -> V = |v| v;
-        self.then(KeyedAggregate::<K, V, _, _, ValueOnly>::new(
-            operator,
-            identity,
-            ReduceWith(f),
-        ))
-    }
-
     /// Rolling sum of `project(value)`: emits `(key, sum)`.
     pub fn sum<A, P>(
         self,
