@@ -277,13 +277,16 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
     }
 }
 
+/// What a `reduce` receives: keyed records whose values are wrapped in `Some`.
+pub type ReduceInput<K, V> = Keyed<K, Option<V>>;
+
 /// `reduce`: fed by a `key_by` exchange whose values are wrapped in `Some` (see
 /// [`ReduceWith`]).
-impl<K, V, Op> Chain<Keyed<K, Option<V>>, Op>
+impl<K, V, Op> Chain<ReduceInput<K, V>, Op>
 where
     K: std::hash::Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
-    Op: Operator<Keyed<K, Option<V>>, Out = Keyed<K, Option<V>>> + Clone,
+    Op: Operator<ReduceInput<K, V>, Out = ReduceInput<K, V>> + Clone,
 {
     /// Rolling `reduce`: emits the updated value per record (streaming) or the final value per
     /// key (batch).
@@ -291,7 +294,7 @@ where
         self,
         operator: usize,
         f: F,
-    ) -> Chain<Keyed<K, Option<V>>, impl Operator<Keyed<K, Option<V>>, Out = V> + Clone>
+    ) -> Chain<ReduceInput<K, V>, impl Operator<ReduceInput<K, V>, Out = V> + Clone>
     where
         F: FnMut(V, V) -> V + Clone + Send + 'static,
     {
