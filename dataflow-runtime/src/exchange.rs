@@ -9,6 +9,7 @@
 //!
 //! Where a record goes is the [`Partitioner`]'s decision, one trait for every strategy.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::Hash;
 use std::task::Poll;
@@ -520,7 +521,7 @@ where
             buffers: (0..senders.len())
                 .map(|_| Vec::with_capacity(ctx.batch_size))
                 .collect(),
-            full: Vec::new(),
+            full: VecDeque::new(),
             senders,
             batch_size: ctx.batch_size,
         })
@@ -533,7 +534,7 @@ pub struct EdgeWriter<P, W> {
     senders: Vec<Sender<W>>,
     buffers: Vec<Vec<Record<W>>>,
     /// Batches that filled up while the chain ran synchronously; shipped by `flush`.
-    full: Vec<(usize, Vec<Record<W>>)>,
+    full: VecDeque<(usize, Vec<Record<W>>)>,
     batch_size: usize,
 }
 
@@ -565,12 +566,14 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
 /// Appends a record to a receiver's buffer. A full buffer is sent at once if its channel has
 /// room; otherwise it waits in `full` for the task's next flush, which awaits the room
 /// (backpressure). Once one batch waits, the following ones wait too, so each channel stays
-/// in order.
+/// in order. Should one input record make so many outputs that too many batches wait (a
+/// `flat_map` exploding), the task blocks right there until the receivers make room: memory
+/// stays bounded even within one record.
 #[inline(always)]
 fn buffer_record<W>(
     senders: &[Sender<W>],
     buffers: &mut [Vec<Record<W>>],
-    full: &mut Vec<(usize, Vec<Record<W>>)>,
+    full: &mut VecDeque<(usize, Vec<Record<W>>)>,
     batch_size: usize,
     receiver: usize,
     value: W,
@@ -584,18 +587,52 @@ fn buffer_record<W>(
             // Full: the batch waits for room. Closed: the flush reports the disconnection.
             if let Err(refused) = senders[receiver].try_send(StreamElement::Records(batch)) {
                 if let StreamElement::Records(batch) = refused.into_inner() {
-                    full.push((receiver, batch));
+                    full.push_back((receiver, batch));
                 }
             }
         } else {
-            full.push((receiver, batch));
+            full.push_back((receiver, batch));
+            if full.len() > waiting_limit(senders.len()) {
+                send_waiting_blocking(senders, full);
+            }
         }
     }
 }
 
+/// How many full batches may wait for a flush before the task blocks to send them.
+fn waiting_limit(receivers: usize) -> usize {
+    (2 * receivers).max(16)
+}
+
+/// Sends the oldest waiting batches, blocking this worker thread (the runtime moves its other
+/// tasks to another thread meanwhile) until half the limit is left.
+#[cold]
+fn send_waiting_blocking<W>(senders: &[Sender<W>], full: &mut VecDeque<(usize, Vec<Record<W>>)>) {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi_thread {
+        return;
+    }
+    let keep = waiting_limit(senders.len()) / 2;
+    tokio::task::block_in_place(|| {
+        while full.len() > keep {
+            let Some((receiver, batch)) = full.pop_front() else {
+                break;
+            };
+            if senders[receiver]
+                .blocking_send(StreamElement::Records(batch))
+                .is_err()
+            {
+                // The receiver is gone: the job is failing, and the next flush says so.
+                break;
+            }
+        }
+    });
+}
+
 impl<P, W: Send + 'static> EdgeWriter<P, W> {
     async fn ship(&mut self, partial: bool) -> Result<()> {
-        for (receiver, batch) in std::mem::take(&mut self.full) {
+        while let Some((receiver, batch)) = self.full.pop_front() {
             self.senders[receiver]
                 .send(StreamElement::Records(batch))
                 .await
@@ -903,6 +940,38 @@ mod tests {
         );
         ChainEnd::<u64>::finish(&mut writer).await.unwrap();
         assert!(matches!(gate.next().await.unwrap(), GateEvent::Ended));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_exploding_into_many_batches_blocks_instead_of_buffering_them_all() {
+        let mut edge = Edge::<u64>::new(1, 1, 1);
+        let mut writers = edge.writers(Forward::default());
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        // One synchronous burst, as a flat_map of one record into 10,000 makes.
+        let producer = tokio::spawn(async move {
+            let mut writer =
+                ChainEndFactory::<u64>::create(&mut writers, &ctx(0, 1, false)).unwrap();
+            let mut most_waiting = 0;
+            for v in 0..10_000u64 {
+                writer.emit(v, None);
+                most_waiting = most_waiting.max(writer.full.len());
+            }
+            ChainEnd::<u64>::finish(&mut writer).await.unwrap();
+            most_waiting
+        });
+        let mut received = Vec::new();
+        while let GateEvent::Records(batch) = gate.next().await.unwrap() {
+            received.extend(batch.into_iter().map(|r| r.value));
+        }
+        assert!(
+            producer.await.unwrap() <= waiting_limit(1),
+            "waiting batches stay bounded"
+        );
+        assert_eq!(
+            received,
+            (0..10_000).collect::<Vec<_>>(),
+            "in order, nothing lost"
+        );
     }
 
     #[tokio::test]
