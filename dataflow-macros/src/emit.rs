@@ -564,14 +564,14 @@ fn main_fn(job: &Job) -> TokenStream {
         match option_inner(ty) {
             Some(inner) => {
                 specs.push(
-                    quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::optional::<#inner>(#text, #type_text)),
+                    quote_spanned!(first_token_span(ty)=> #rt::cli::ParamSpec::optional::<#inner>(#text, #type_text)),
                 );
-                values.push(quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.optional::<#inner>(#text)?;));
+                values.push(quote_spanned!(first_token_span(ty)=> let #name: #ty = #cli.optional::<#inner>(#text)?;));
             }
             None => {
-                specs.push(quote_spanned!(ty.span_hack()=> #rt::cli::ParamSpec::of::<#ty>(#text, #type_text)));
+                specs.push(quote_spanned!(first_token_span(ty)=> #rt::cli::ParamSpec::of::<#ty>(#text, #type_text)));
                 values.push(
-                    quote_spanned!(ty.span_hack()=> let #name: #ty = #cli.value::<#ty>(#text)?;),
+                    quote_spanned!(first_token_span(ty)=> let #name: #ty = #cli.value::<#ty>(#text)?;),
                 );
             }
         }
@@ -594,17 +594,11 @@ fn main_fn(job: &Job) -> TokenStream {
 }
 
 /// The span of a type's first token, so trait errors on a parameter point at its type.
-trait SpanHack {
-    fn span_hack(&self) -> Span;
-}
-
-impl SpanHack for syn::Type {
-    fn span_hack(&self) -> Span {
-        self.to_token_stream()
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |t| t.span())
-    }
+fn first_token_span(ty: &syn::Type) -> Span {
+    ty.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
 }
 
 /// The module of one checked and planned job.
