@@ -522,6 +522,7 @@ where
                 .map(|_| Vec::with_capacity(ctx.batch_size))
                 .collect(),
             full: VecDeque::new(),
+            closed: false,
             senders,
             batch_size: ctx.batch_size,
         })
@@ -536,6 +537,9 @@ pub struct EdgeWriter<P, W> {
     /// Batches that filled up while the chain ran synchronously; shipped by `flush`.
     full: VecDeque<(usize, Vec<Record<W>>)>,
     batch_size: usize,
+    /// A receiver went away (its task failed): records are dropped from then on, and the next
+    /// flush reports it, instead of buffering output nobody will read.
+    closed: bool,
 }
 
 impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P, W> {
@@ -548,12 +552,14 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
             buffers,
             full,
             batch_size,
+            closed,
         } = self;
         partitioner.route(value, receivers, |receiver, wire| {
             buffer_record(
                 senders,
                 buffers,
                 full,
+                closed,
                 *batch_size,
                 receiver,
                 wire,
@@ -570,33 +576,46 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
 /// `flat_map` exploding), the task blocks right there until the receivers make room: memory
 /// stays bounded even within one record.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn buffer_record<W>(
     senders: &[Sender<W>],
     buffers: &mut [Vec<Record<W>>],
     full: &mut VecDeque<(usize, Vec<Record<W>>)>,
+    closed: &mut bool,
     batch_size: usize,
     receiver: usize,
     value: W,
     timestamp: Option<Timestamp>,
 ) {
+    if *closed {
+        return;
+    }
     let buffer = &mut buffers[receiver];
     buffer.push(Record { value, timestamp });
     if buffer.len() >= batch_size {
         let batch = std::mem::replace(buffer, Vec::with_capacity(batch_size));
         if full.is_empty() {
-            // Full: the batch waits for room. Closed: the flush reports the disconnection.
-            if let Err(refused) = senders[receiver].try_send(StreamElement::Records(batch)) {
-                if let StreamElement::Records(batch) = refused.into_inner() {
+            match senders[receiver].try_send(StreamElement::Records(batch)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(StreamElement::Records(batch))) => {
                     full.push_back((receiver, batch));
                 }
+                Err(_) => close(full, closed),
             }
         } else {
             full.push_back((receiver, batch));
             if full.len() > waiting_limit(senders.len()) {
-                send_waiting_blocking(senders, full);
+                send_waiting_blocking(senders, full, closed);
             }
         }
     }
+}
+
+/// A receiver is gone: drop what waits for it and everything from now on.
+#[cold]
+fn close<W>(full: &mut VecDeque<(usize, Vec<Record<W>>)>, closed: &mut bool) {
+    full.clear();
+    *closed = true;
 }
 
 /// How many full batches may wait for a flush before the task blocks to send them.
@@ -607,7 +626,11 @@ fn waiting_limit(receivers: usize) -> usize {
 /// Sends the oldest waiting batches, blocking this worker thread (the runtime moves its other
 /// tasks to another thread meanwhile) until half the limit is left.
 #[cold]
-fn send_waiting_blocking<W>(senders: &[Sender<W>], full: &mut VecDeque<(usize, Vec<Record<W>>)>) {
+fn send_waiting_blocking<W>(
+    senders: &[Sender<W>],
+    full: &mut VecDeque<(usize, Vec<Record<W>>)>,
+    closed: &mut bool,
+) {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if !multi_thread {
@@ -623,8 +646,7 @@ fn send_waiting_blocking<W>(senders: &[Sender<W>], full: &mut VecDeque<(usize, V
                 .blocking_send(StreamElement::Records(batch))
                 .is_err()
             {
-                // The receiver is gone: the job is failing, and the next flush says so.
-                break;
+                close(full, closed);
             }
         }
     });
@@ -632,6 +654,9 @@ fn send_waiting_blocking<W>(senders: &[Sender<W>], full: &mut VecDeque<(usize, V
 
 impl<P, W: Send + 'static> EdgeWriter<P, W> {
     async fn ship(&mut self, partial: bool) -> Result<()> {
+        if self.closed {
+            return Err(Error::Disconnected);
+        }
         while let Some((receiver, batch)) = self.full.pop_front() {
             self.senders[receiver]
                 .send(StreamElement::Records(batch))
@@ -685,9 +710,19 @@ where
             buffers,
             full,
             batch_size,
+            closed,
         } = self;
         partitioner.end_of_input(receivers, |receiver, wire| {
-            buffer_record(senders, buffers, full, *batch_size, receiver, wire, None);
+            buffer_record(
+                senders,
+                buffers,
+                full,
+                closed,
+                *batch_size,
+                receiver,
+                wire,
+                None,
+            );
         });
     }
 

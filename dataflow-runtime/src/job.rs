@@ -323,6 +323,15 @@ where
     })
 }
 
+/// Waits until the job is fully wired (`Err` if wiring failed and the job is going away).
+async fn wait_for_start(mut started: watch::Receiver<bool>) -> Result<()> {
+    started
+        .wait_for(|s| *s)
+        .await
+        .map(|_| ())
+        .map_err(|_| Error::Disconnected)
+}
+
 type TaskOutcome = (usize, usize, Result<Vec<OperatorMetrics>>);
 
 /// Wires and spawns a job; the generated `run` drives it.
@@ -337,6 +346,9 @@ pub struct JobBuilder {
     stop: watch::Sender<bool>,
     /// Cancels a bounded job (Ctrl-C): its tasks are dropped, `run` fails.
     interrupt: Arc<Notify>,
+    /// Set once every chain is wired: no task runs before the whole job could be built, so a
+    /// job that fails to start (a missing input) has written nothing.
+    started: watch::Sender<bool>,
     /// Which chain and subtask each task runs, for errors about a task that died.
     task_names: HashMap<tokio::task::Id, (usize, usize)>,
 }
@@ -361,6 +373,7 @@ impl JobBuilder {
             tasks: JoinSet::new(),
             stop: watch::channel(false).0,
             interrupt: Arc::new(Notify::new()),
+            started: watch::channel(false).0,
             task_names: HashMap::new(),
         })
     }
@@ -476,12 +489,13 @@ impl JobBuilder {
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
             let stop = self.stop.subscribe();
+            let started = self.started.subscribe();
             let handle = self.tasks.spawn(async move {
-                (
-                    chain,
-                    subtask,
-                    task::run_source_task(ctx, source, op, end, stop).await,
-                )
+                let result = match wait_for_start(started).await {
+                    Ok(()) => task::run_source_task(ctx, source, op, end, stop).await,
+                    Err(e) => Err(e),
+                };
+                (chain, subtask, result)
             });
             self.task_names.insert(handle.id(), (chain, subtask));
         }
@@ -510,12 +524,13 @@ impl JobBuilder {
                 .collect();
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
+            let started = self.started.subscribe();
             let handle = self.tasks.spawn(async move {
-                (
-                    chain,
-                    subtask,
-                    task::run_input_task(ctx, InputGate::new(receivers), op, end).await,
-                )
+                let result = match wait_for_start(started).await {
+                    Ok(()) => task::run_input_task(ctx, InputGate::new(receivers), op, end).await,
+                    Err(e) => Err(e),
+                };
+                (chain, subtask, result)
             });
             self.task_names.insert(handle.id(), (chain, subtask));
         }
@@ -627,6 +642,7 @@ pub fn execute(
             job.tasks.abort_all();
             return Err(error);
         }
+        job.started.send_replace(true);
         if let Some(canceller) = &config.canceller {
             let mut cancelled = canceller.cancelled.subscribe();
             let interrupt = Arc::clone(&job.interrupt);
@@ -642,13 +658,24 @@ pub fn execute(
             let (stop, interrupt, bounded) =
                 (job.stop.clone(), Arc::clone(&job.interrupt), plan.bounded);
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    if bounded {
-                        tracing::info!("Ctrl-C: cancelling the job");
-                        interrupt.notify_one();
-                    } else {
-                        tracing::info!("Ctrl-C: stopping the sources and draining");
-                        let _ = stop.send(true);
+                let mut presses = 0;
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    presses += 1;
+                    match presses {
+                        1 if !bounded => {
+                            tracing::info!("Ctrl-C: stopping the sources and draining");
+                            let _ = stop.send(true);
+                        }
+                        // A bounded job, or a drain that did not finish: cancel.
+                        1 | 2 => {
+                            tracing::info!("Ctrl-C: cancelling the job");
+                            interrupt.notify_one();
+                        }
+                        // Something does not let go (a closure that never returns): leave.
+                        _ => {
+                            eprintln!("interrupted");
+                            std::process::exit(130);
+                        }
                     }
                 }
             });
