@@ -1010,6 +1010,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_writer_whose_receiver_is_gone_drops_records_and_reports_it() {
+        let mut edge = Edge::<u64>::new(1, 1, 1);
+        let mut writers = edge.writers(Forward::default());
+        let mut writer = ChainEndFactory::<u64>::create(&mut writers, &ctx(0, 1, false)).unwrap();
+        drop(edge.take_receivers(0));
+        for v in 0..10_000u64 {
+            writer.emit(v, None);
+        }
+        assert!(
+            writer.closed && writer.full.is_empty(),
+            "nothing piles up for a dead receiver"
+        );
+        assert!(matches!(
+            ChainEnd::<u64>::flush(&mut writer, true).await,
+            Err(Error::Disconnected)
+        ));
+    }
+
+    #[tokio::test]
     async fn a_sender_dropped_without_end_of_input_is_an_upstream_failure() {
         let mut edge = Edge::<u64>::new(1, 1, 1);
         let mut gate = InputGate::new(edge.take_receivers(0));
