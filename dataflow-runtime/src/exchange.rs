@@ -389,12 +389,17 @@ where
             );
             return;
         }
-        match self.partials.find_mut(hash, |(k, _)| *k == key) {
-            Some((_, acc)) => self.combine.combine(acc, partial),
-            None => {
-                // Growing the table rehashes: recompute the stable hash then (rarely).
-                self.partials
-                    .insert_unique(hash, (key, partial), |(k, _)| keys::stable_hash(k));
+        // One probe finds or places the key; growing the table rehashes, recomputing the
+        // stable hash then (rarely).
+        match self
+            .partials
+            .entry(hash, |(k, _)| *k == key, |(k, _)| keys::stable_hash(k))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => {
+                self.combine.combine(&mut entry.get_mut().1, partial);
+            }
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, partial));
             }
         }
         scope.exit();

@@ -114,9 +114,15 @@ pub struct Sink<W> {
     buffer: String,
     output: Option<Box<dyn Write + Send>>,
     describe: String,
+    /// A write error met inside `emit` (which cannot fail), reported by the next flush.
+    deferred_error: Option<crate::error::Error>,
     ctx: TaskContext,
     operator: usize,
 }
+
+/// Past this much buffered text a sink writes out at once, even in the middle of a batch (a
+/// batch-mode aggregate emitting all its keys at end of input): its memory stays bounded.
+const WRITE_OUT_AT: usize = 1 << 20;
 
 impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
     #[inline(always)]
@@ -124,6 +130,9 @@ impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
         let scope = OperatorScope::enter(self.operator);
         self.writer.write(value, &mut self.buffer);
         scope.exit();
+        if self.buffer.len() >= WRITE_OUT_AT && self.deferred_error.is_none() {
+            self.deferred_error = self.write_out().err();
+        }
     }
 }
 
@@ -131,6 +140,9 @@ impl<W> Sink<W> {
     /// Writes the buffered text out (the only buffering: the output is unbuffered, so
     /// what a flush wrote has reached the file or stream).
     fn write_out(&mut self) -> Result<()> {
+        if let Some(error) = self.deferred_error.take() {
+            return Err(error);
+        }
         let written = match self.output.as_mut() {
             Some(output) if !self.buffer.is_empty() => output.write_all(self.buffer.as_bytes()),
             _ => Ok(()),
@@ -221,6 +233,7 @@ fn sink<W>(
         buffer: String::new(),
         output,
         describe,
+        deferred_error: None,
         ctx: ctx.clone(),
         operator,
     }

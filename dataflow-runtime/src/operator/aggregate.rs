@@ -101,8 +101,9 @@ impl<K: 'static, V: Clone + 'static> OutputShape<K, Option<V>> for Reduced {
 pub struct KeyedAggregate<K, A, P, C, S> {
     project: P,
     combine: C,
-    /// One map per key group (index = key group); an unused group costs an empty map.
+    /// One map per key group this subtask owns (index = key group - `first_group`).
     groups: Vec<FxHashMap<K, A>>,
+    first_group: usize,
     batch_mode: bool,
     operator: usize,
     emitted: u64,
@@ -116,6 +117,7 @@ impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
             project: self.project.clone(),
             combine: self.combine.clone(),
             groups: Vec::new(),
+            first_group: 0,
             batch_mode: self.batch_mode,
             operator: self.operator,
             emitted: 0,
@@ -130,6 +132,7 @@ impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S> {
             project,
             combine,
             groups: Vec::new(),
+            first_group: 0,
             batch_mode: false,
             operator,
             emitted: 0,
@@ -150,9 +153,10 @@ where
 
     fn open(&mut self, ctx: &TaskContext) {
         self.batch_mode = ctx.batch_mode;
-        self.groups = (0..ctx.max_parallelism)
-            .map(|_| FxHashMap::default())
-            .collect();
+        let owned =
+            crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
+        self.first_group = owned.start;
+        self.groups = owned.map(|_| FxHashMap::default()).collect();
     }
 
     #[inline(always)]
@@ -169,7 +173,8 @@ where
         } = record;
         let scope = OperatorScope::enter(self.operator);
         let partial = (self.project)(value);
-        let group = &mut self.groups[key_group as usize];
+        // A key group outside this subtask's range would be a routing bug: indexing fails loudly.
+        let group = &mut self.groups[key_group as usize - self.first_group];
         match group.get_mut(&key) {
             Some(acc) => {
                 self.combine.combine(acc, partial);
