@@ -636,7 +636,7 @@ pub fn execute(
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the runtime: {e}")))?;
     let started = Instant::now();
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let mut job = JobBuilder::new(plan, config)?;
         if let Err(error) = build(&mut job) {
             job.tasks.abort_all();
@@ -681,5 +681,9 @@ pub fn execute(
             });
         }
         job.wait(started).await
-    })
+    });
+    // Every task has ended or was dropped at an await; a task stuck in user code that never
+    // returns must not hold `run` (or the binary's exit) hostage, so nothing is waited for.
+    runtime.shutdown_background();
+    outcome
 }
