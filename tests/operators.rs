@@ -89,6 +89,20 @@ fn tagger<T: 'static>(
 // ---------------------------------------------------------------------------------------------
 
 dataflow! {
+    /// A parameter of any type: `run` takes it from Rust (it has no command-line form).
+    job from_vec(data: Vec<u64>, out: Collected<u64>) {
+        from_iter(data).map(|x| x * 2).collect(out);
+    }
+}
+
+#[test]
+fn a_job_takes_parameters_of_any_type_from_rust() {
+    let out = Collected::new();
+    from_vec::run(&JobConfig::with_parallelism(2), vec![1, 2, 3], out.clone()).unwrap();
+    assert_eq!(out.take_sorted(), vec![2, 4, 6]);
+}
+
+dataflow! {
     job map_job(n: u64, out: Collected<u64>) {
         generate(n, |i| i).map(|x| x * 3 + 1).collect(out);
     }

@@ -561,27 +561,26 @@ fn main_fn(job: &Job) -> TokenStream {
         let text = name.to_string();
         let ty = &param.ty;
         let type_text = type_text(ty);
-        match option_inner(ty) {
-            Some(inner) => {
-                specs.push(
-                    quote_spanned!(first_token_span(ty)=> #rt::cli::ParamSpec::optional::<#inner>(#text, #type_text)),
-                );
-                values.push(quote_spanned!(first_token_span(ty)=> let #name: #ty = #cli.optional::<#inner>(#text)?;));
-            }
-            None => {
-                specs.push(quote_spanned!(first_token_span(ty)=> #rt::cli::ParamSpec::of::<#ty>(#text, #type_text)));
-                values.push(
-                    quote_spanned!(first_token_span(ty)=> let #name: #ty = #cli.value::<#ty>(#text)?;),
-                );
-            }
-        }
+        // See `cli::Param`: `&&` lets method resolution pick the command-line reading when the
+        // type has one, and the fallback otherwise.
+        let probe = match option_inner(ty) {
+            Some(inner) => quote_spanned!(first_token_span(ty)=>
+                (&&#rt::cli::OptionalParam::<#inner>::new(#text, #type_text))),
+            None => quote_spanned!(first_token_span(ty)=>
+                (&&#rt::cli::Param::<#ty>::new(#text, #type_text))),
+        };
+        specs.push(quote!(#probe.spec()));
+        values.push(quote_spanned!(first_token_span(ty)=> let #name: #ty = #probe.value(&#cli)?;));
     }
     let names = job.params.iter().map(|p| &p.name);
     quote! {
         /// Runs the job as a command-line program: job parameters are positional arguments;
         /// `--parallelism`, `--max-parallelism`, `--mode`, `--explain[=text|dot]` and
         /// `--help` are flags.
+        #[allow(clippy::needless_borrow)]
         pub fn main() -> #rt::Result<()> {
+            #[allow(unused_imports)]
+            use #rt::cli::{CommandLine as _, NotOnCommandLine as _};
             let ::core::option::Option::Some(#cli) = #rt::cli::JobCli::parse(&PLAN, &[#(#specs),*])? else {
                 return ::core::result::Result::Ok(());
             };
@@ -667,7 +666,8 @@ pub fn stub_job(job: &Job) -> TokenStream {
                 ::core::unreachable!("dataflow! reported an error in this job")
             }
             /// Not generated: `dataflow!` reported an error in this job.
-            pub fn main() -> #rt::Result<()> {
+            #[allow(clippy::needless_borrow)]
+        pub fn main() -> #rt::Result<()> {
                 ::core::unreachable!("dataflow! reported an error in this job")
             }
         },

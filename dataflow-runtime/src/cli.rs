@@ -47,6 +47,103 @@ impl<T> JobParameter for Collected<T> {
     }
 }
 
+/// A job parameter as the generated `main` reads it. A type with a command-line form
+/// ([`JobParameter`]) becomes a positional argument ([`CommandLine`]); any other type still
+/// compiles ([`NotOnCommandLine`]), and `main` then refuses to run the job with an error
+/// saying that `run` must be called from Rust. The choice is made at compile time by method
+/// resolution: the generated code calls `(&&Param::<T>::new(..)).spec()`, which finds the
+/// `CommandLine` impl on `&Param<T>` when `T: JobParameter`, and the fallback on `Param<T>`
+/// otherwise.
+pub struct Param<T> {
+    name: &'static str,
+    type_text: &'static str,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Param<T> {
+    /// The parameter `name`, of the type written `type_text` in the job.
+    pub fn new(name: &'static str, type_text: &'static str) -> Self {
+        Param {
+            name,
+            type_text,
+            _type: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A parameter `main` reads from the command line.
+pub trait CommandLine<T> {
+    /// How it appears on the command line.
+    fn spec(&self) -> ParamSpec;
+    /// Its value.
+    fn value(&self, cli: &JobCli) -> Result<T>;
+}
+
+impl<T: JobParameter> CommandLine<T> for &Param<T> {
+    fn spec(&self) -> ParamSpec {
+        ParamSpec::of::<T>(self.name, self.type_text)
+    }
+    fn value(&self, cli: &JobCli) -> Result<T> {
+        cli.value::<T>(self.name)
+    }
+}
+
+/// A parameter written `Option<T>`: an optional argument. (A separate type, as `Option<T>`
+/// could one day be `FromStr` and clash with [`Param`]'s reading.)
+pub struct OptionalParam<T>(Param<T>);
+
+impl<T> OptionalParam<T> {
+    /// The parameter `name: Option<T>`, written `type_text` in the job.
+    pub fn new(name: &'static str, type_text: &'static str) -> Self {
+        OptionalParam(Param::new(name, type_text))
+    }
+}
+
+impl<T: JobParameter> CommandLine<Option<T>> for &OptionalParam<T> {
+    fn spec(&self) -> ParamSpec {
+        ParamSpec::optional::<T>(self.0.name, self.0.type_text)
+    }
+    fn value(&self, cli: &JobCli) -> Result<Option<T>> {
+        cli.optional::<T>(self.0.name)
+    }
+}
+
+/// A parameter with no command-line form (a `Vec`, an `Arc`, ...): `main` cannot run the job.
+pub trait NotOnCommandLine<T> {
+    /// Not on the command line.
+    fn spec(&self) -> ParamSpec;
+    /// An error naming the parameter.
+    fn value(&self, cli: &JobCli) -> Result<T>;
+}
+
+impl<T> NotOnCommandLine<T> for Param<T> {
+    fn spec(&self) -> ParamSpec {
+        ParamSpec {
+            name: self.name,
+            kind: ArgumentKind::NotAnArgument,
+            type_text: self.type_text,
+        }
+    }
+    fn value(&self, cli: &JobCli) -> Result<T> {
+        Err(Error::Config(format!(
+            "job `{job}` takes `{}: {}`, which has no command-line form (it is not `FromStr`); \
+             run the job from Rust with `{job}::run`",
+            self.name,
+            self.type_text,
+            job = cli.plan.name,
+        )))
+    }
+}
+
+impl<T> NotOnCommandLine<Option<T>> for OptionalParam<T> {
+    fn spec(&self) -> ParamSpec {
+        NotOnCommandLine::<T>::spec(&self.0)
+    }
+    fn value(&self, cli: &JobCli) -> Result<Option<T>> {
+        NotOnCommandLine::<T>::value(&self.0, cli).map(Some)
+    }
+}
+
 /// One job parameter as `main` declares it.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
@@ -288,6 +385,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cli.optional::<u64>("parallelism").unwrap(), None);
+    }
+
+    #[test]
+    // The `&&` is how the generated `main` picks a reading (see `Param`).
+    #[allow(clippy::needless_borrow)]
+    fn parameters_without_a_command_line_form_compile_and_refuse_at_run_time() {
+        let specs = [
+            (&&Param::<Vec<u64>>::new("data", "Vec<u64>")).spec(),
+            (&&OptionalParam::<Vec<u64>>::new("more", "Option<Vec<u64>>")).spec(),
+            (&&Param::<u64>::new("n", "u64")).spec(),
+        ];
+        let kinds: Vec<ArgumentKind> = specs.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ArgumentKind::NotAnArgument,
+                ArgumentKind::NotAnArgument,
+                ArgumentKind::Required
+            ]
+        );
+        let cli = JobCli::parse_from(&PLAN, &specs, ["j", "5"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((&&Param::<u64>::new("n", "u64")).value(&cli).unwrap(), 5);
+        let error = (&&Param::<Vec<u64>>::new("data", "Vec<u64>"))
+            .value(&cli)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`data: Vec<u64>`") && error.contains("j::run"),
+            "{error}"
+        );
     }
 
     #[test]
