@@ -31,6 +31,8 @@ struct Operators {
     kinds: Vec<&'static str>,
     uids: Vec<Option<String>>,
     chains: Vec<usize>,
+    /// Whether each can run at parallelism above 1 (from the operator table).
+    parallel: Vec<bool>,
     /// Partition use id -> operator id.
     partition_ops: HashMap<usize, usize>,
 }
@@ -46,8 +48,16 @@ fn operators(graph: &Graph, plan: &Plan) -> Operators {
     let mut user_names: Vec<Option<String>> = Vec::new();
     let mut uids = Vec::new();
     let mut chains = Vec::new();
+    let mut parallel = Vec::new();
     for (id, node) in graph.nodes.iter().enumerate() {
         kinds.push(node.spec.name);
+        parallel.push(!matches!(
+            node.spec.family,
+            Family::Source {
+                parallel: false,
+                ..
+            }
+        ));
         user_names.push(node.settings.name.as_ref().map(syn::LitStr::value));
         uids.push(node.settings.uid.as_ref().map(syn::LitStr::value));
         chains.push(chain_of[id]);
@@ -67,6 +77,7 @@ fn operators(graph: &Graph, plan: &Plan) -> Operators {
                 user_names.push(None);
                 uids.push(None);
                 chains.push(chain_of[edge.from]);
+                parallel.push(true);
             }
         }
     }
@@ -99,6 +110,7 @@ fn operators(graph: &Graph, plan: &Plan) -> Operators {
         kinds,
         uids,
         chains,
+        parallel,
         partition_ops,
     }
 }
@@ -122,7 +134,8 @@ fn plan_static(job: &Job, graph: &Graph, plan: &Plan, ops: &Operators) -> TokenS
             Some(uid) => quote!(::core::option::Option::Some(#uid)),
             None => quote!(::core::option::Option::None),
         };
-        quote!(#rt::plan::OperatorInfo { name: #name, kind: #kind, uid: #uid, chain: #chain })
+        let parallel = ops.parallel[id];
+        quote!(#rt::plan::OperatorInfo { name: #name, kind: #kind, uid: #uid, chain: #chain, parallel: #parallel })
     });
     let chains = plan.chains.iter().map(|chain| {
         let nodes = &chain.nodes;

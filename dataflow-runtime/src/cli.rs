@@ -354,6 +354,7 @@ mod tests {
             kind: "generate",
             uid: None,
             chain: 0,
+            parallel: true,
         }],
         chains: &[ChainInfo {
             operators: &[0],

@@ -388,7 +388,7 @@ impl JobBuilder {
             )));
         }
         let head = &self.plan.operators[self.plan.chains[chain].operators[0]];
-        if parallelism > 1 && matches!(head.kind, "from_iter" | "socket_lines") {
+        if parallelism > 1 && !head.parallel {
             return Err(Error::Config(format!(
                 "`{}` is not a parallel source, but its parallelism evaluated to {parallelism}; it must be 1",
                 head.name

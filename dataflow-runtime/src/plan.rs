@@ -30,6 +30,8 @@ pub struct OperatorInfo {
     pub uid: Option<&'static str>,
     /// The chain it belongs to.
     pub chain: usize,
+    /// Whether it can run at parallelism above 1 (a `from_iter` or `socket_lines` cannot).
+    pub parallel: bool,
 }
 
 /// One chain: operators fused into one loop, run as `parallelism` subtasks.
@@ -215,6 +217,7 @@ mod tests {
             kind,
             uid,
             chain: 0,
+            parallel: true,
         }
     }
 
