@@ -617,10 +617,12 @@ fn invalid_parallelism_settings_are_configuration_errors() {
         ExchangeConfig {
             batch_size: 0,
             channel_capacity: 8,
+            ..Default::default()
         },
         ExchangeConfig {
             batch_size: 8,
             channel_capacity: 0,
+            ..Default::default()
         },
     ] {
         let invalid = JobConfig {

@@ -1321,6 +1321,7 @@ fn tiny_exchanges(parallelism: usize) -> JobConfig {
         exchange: dataflow::runtime::exchange::ExchangeConfig {
             batch_size: 1,
             channel_capacity: 1,
+            ..Default::default()
         },
         ..config(parallelism)
     }

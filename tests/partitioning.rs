@@ -27,6 +27,7 @@ fn configs(parallelism: usize) -> [JobConfig; 2] {
         exchange: ExchangeConfig {
             batch_size: 1,
             channel_capacity: 1,
+            ..Default::default()
         },
         ..JobConfig::with_parallelism(parallelism)
     };

@@ -437,6 +437,9 @@ pub struct ExchangeConfig {
     pub batch_size: usize,
     /// Batches a channel holds before its sender waits.
     pub channel_capacity: usize,
+    /// The longest a record waits in a partial batch while its task stays busy (Flink's
+    /// buffer timeout); an idle task ships partial batches at once.
+    pub linger: std::time::Duration,
 }
 
 impl Default for ExchangeConfig {
@@ -444,6 +447,7 @@ impl Default for ExchangeConfig {
         ExchangeConfig {
             batch_size: 1024,
             channel_capacity: 8,
+            linger: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -855,6 +859,7 @@ mod tests {
             max_parallelism: 128,
             batch_mode,
             batch_size: 2,
+            linger: std::time::Duration::from_secs(3600),
         }
     }
 

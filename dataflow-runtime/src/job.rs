@@ -172,6 +172,8 @@ pub struct TaskContext {
     pub batch_mode: bool,
     /// Records per exchange batch (and per source poll).
     pub batch_size: usize,
+    /// How long a busy task may hold a partial batch.
+    pub linger: std::time::Duration,
 }
 
 impl TaskContext {
@@ -466,6 +468,7 @@ impl JobBuilder {
             max_parallelism: self.config.max_parallelism,
             batch_mode: self.batch_mode,
             batch_size: self.config.exchange.batch_size,
+            linger: self.config.exchange.linger,
         }
     }
 

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -159,6 +160,33 @@ where
     }
 }
 
+/// When a busy task ships its partial batches: full batches go after every input batch, partial
+/// ones once `linger` has passed since they last went (or at once when the task goes idle).
+struct Linger {
+    last_partial_flush: Instant,
+}
+
+impl Linger {
+    fn new() -> Self {
+        Linger {
+            last_partial_flush: Instant::now(),
+        }
+    }
+
+    async fn flush<T, End: ChainEnd<T>>(&mut self, end: &mut End, ctx: &TaskContext) -> Result<()> {
+        if self.last_partial_flush.elapsed() >= ctx.linger {
+            self.flush_all(end).await
+        } else {
+            end.flush(false).await
+        }
+    }
+
+    async fn flush_all<T, End: ChainEnd<T>>(&mut self, end: &mut End) -> Result<()> {
+        self.last_partial_flush = Instant::now();
+        end.flush(true).await
+    }
+}
+
 /// Runs user code, turning a panic into an error that names the operator.
 fn guarded<R>(ctx: &TaskContext, default_operator: usize, f: impl FnOnce() -> R) -> Result<R> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
@@ -193,6 +221,7 @@ where
 {
     let head = ctx.first_operator();
     chain.open(&ctx);
+    let mut linger = Linger::new();
     loop {
         if *stop.borrow() {
             break;
@@ -218,9 +247,9 @@ where
         chain = returned;
         let status = status.map_err(|e| ctx.io_error(head, e))?;
         match status {
-            SourceStatus::Produced => end.flush(false).await?,
+            SourceStatus::Produced => linger.flush(&mut end, &ctx).await?,
             SourceStatus::Idle => {
-                end.flush(true).await?;
+                linger.flush_all(&mut end).await?;
                 tokio::select! {
                     ready = source.wait_ready() => ready.map_err(|e| ctx.io_error(head, e))?,
                     _ = stop.changed() => {}
@@ -272,13 +301,14 @@ where
     let head = ctx.first_operator();
     chain.open(&ctx);
     let mut received = 0u64;
+    let mut linger = Linger::new();
     loop {
         let event = match gate.try_next()? {
             Some(event) => event,
             None => {
                 // Nothing ready: ship partial batches before sleeping so that downstream
                 // never waits on data that sits in our buffers.
-                end.flush(true).await?;
+                linger.flush_all(&mut end).await?;
                 gate.next().await?
             }
         };
@@ -295,10 +325,110 @@ where
                     }
                     local
                 })?;
-                end.flush(false).await?;
+                linger.flush(&mut end, &ctx).await?;
             }
             GateEvent::Ended => break,
         }
     }
     finish_chain(&ctx, chain, end, received, Vec::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::operator::Identity;
+    use crate::plan::{ChainInfo, JobPlan, OperatorInfo, ParallelismSpec};
+
+    static PLAN: JobPlan = JobPlan {
+        name: "t",
+        description: "",
+        operators: &[OperatorInfo {
+            name: "busy",
+            kind: "generate",
+            uid: None,
+            chain: 0,
+            parallel: true,
+        }],
+        chains: &[ChainInfo {
+            operators: &[0],
+            successors: &[&[]],
+            parallelism: ParallelismSpec::Default,
+            inputs: &[],
+        }],
+        bounded: true,
+    };
+
+    /// A source that always has data, slowly: one record per poll, 2 ms apart.
+    struct Busy(u64);
+
+    impl Source for Busy {
+        type Item = u64;
+        fn poll_batch<E: Emit<u64>>(
+            &mut self,
+            _max: usize,
+            out: &mut E,
+        ) -> std::io::Result<SourceStatus> {
+            if self.0 == 0 {
+                return Ok(SourceStatus::Ended);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            out.emit(self.0, None);
+            self.0 -= 1;
+            Ok(SourceStatus::Produced)
+        }
+        fn collect_metrics(&self, _into: &mut Vec<OperatorMetrics>) -> u64 {
+            0
+        }
+    }
+
+    /// Counts the flushes that ship partial batches.
+    struct Flushes(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Emit<u64> for Flushes {
+        fn emit(&mut self, _value: u64, _timestamp: Option<Timestamp>) {}
+    }
+
+    impl ChainEnd<u64> for Flushes {
+        async fn flush(&mut self, partial: bool) -> Result<()> {
+            self.0
+                .fetch_add(usize::from(partial), std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        async fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn collect_metrics(&self, _records_in: u64, _into: &mut Vec<OperatorMetrics>) {}
+    }
+
+    async fn partial_flushes_of_a_busy_task(linger: Duration) -> usize {
+        let ctx = TaskContext {
+            plan: &PLAN,
+            chain: 0,
+            subtask: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 1024,
+            linger,
+        };
+        let partial = std::sync::Arc::default();
+        let (_stop_tx, stop) = watch::channel(false);
+        let end = Flushes(std::sync::Arc::clone(&partial));
+        run_source_task(ctx, Busy(10), Identity, end, stop)
+            .await
+            .unwrap();
+        partial.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn a_busy_task_ships_partial_batches_once_the_linger_has_passed() {
+        // Never idle: without the linger, partial batches would wait for the end.
+        assert_eq!(
+            partial_flushes_of_a_busy_task(Duration::from_secs(3600)).await,
+            0
+        );
+        assert!(partial_flushes_of_a_busy_task(Duration::from_millis(1)).await >= 5);
+    }
 }
