@@ -527,13 +527,15 @@ where
         partitioner.setup(ctx, senders.len());
         Ok(EdgeWriter {
             partitioner,
-            buffers: (0..senders.len())
-                .map(|_| Vec::with_capacity(ctx.batch_size))
-                .collect(),
-            full: VecDeque::new(),
-            closed: false,
-            senders,
-            batch_size: ctx.batch_size,
+            out: Outbox {
+                buffers: (0..senders.len())
+                    .map(|_| Vec::with_capacity(ctx.batch_size))
+                    .collect(),
+                full: VecDeque::new(),
+                closed: false,
+                senders,
+                batch_size: ctx.batch_size,
+            },
         })
     }
 }
@@ -541,9 +543,14 @@ where
 /// The sending end of an edge in one subtask: partitions, buffers and ships batches.
 pub struct EdgeWriter<P, W> {
     partitioner: P,
+    out: Outbox<W>,
+}
+
+/// The buffers and channels of one sending subtask, one of each per receiver.
+struct Outbox<W> {
     senders: Vec<Sender<W>>,
     buffers: Vec<Vec<Record<W>>>,
-    /// Batches that filled up while the chain ran synchronously; shipped by `flush`.
+    /// Batches that filled up while the channel had no room; shipped in order by `ship`.
     full: VecDeque<(usize, Vec<Record<W>>)>,
     batch_size: usize,
     /// A receiver went away (its task failed): records are dropped from then on, and the next
@@ -554,114 +561,80 @@ pub struct EdgeWriter<P, W> {
 impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P, W> {
     #[inline(always)]
     fn emit(&mut self, value: T, timestamp: Option<Timestamp>) {
-        let receivers = self.senders.len();
-        let EdgeWriter {
-            partitioner,
-            senders,
-            buffers,
-            full,
-            batch_size,
-            closed,
-        } = self;
-        partitioner.route(value, receivers, |receiver, wire| {
-            buffer_record(
-                senders,
-                buffers,
-                full,
-                closed,
-                *batch_size,
-                receiver,
-                wire,
-                timestamp,
-            );
+        let EdgeWriter { partitioner, out } = self;
+        partitioner.route(value, out.senders.len(), |receiver, wire| {
+            out.push(receiver, wire, timestamp);
         });
     }
 }
 
-/// Appends a record to a receiver's buffer. A full buffer is sent at once if its channel has
-/// room; otherwise it waits in `full` for the task's next flush, which awaits the room
-/// (backpressure). Once one batch waits, the following ones wait too, so each channel stays
-/// in order. Should one input record make so many outputs that too many batches wait (a
-/// `flat_map` exploding), the task blocks right there until the receivers make room: memory
-/// stays bounded even within one record.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn buffer_record<W>(
-    senders: &[Sender<W>],
-    buffers: &mut [Vec<Record<W>>],
-    full: &mut VecDeque<(usize, Vec<Record<W>>)>,
-    closed: &mut bool,
-    batch_size: usize,
-    receiver: usize,
-    value: W,
-    timestamp: Option<Timestamp>,
-) {
-    if *closed {
-        return;
+impl<W: Send + 'static> Outbox<W> {
+    /// Appends a record to a receiver's buffer. A full buffer is sent at once if its channel
+    /// has room; otherwise it waits in `full` for the task's next flush, which awaits the room
+    /// (backpressure). Once one batch waits, the following ones wait too, so each channel
+    /// stays in order. Should one input record make so many outputs that too many batches
+    /// wait (a `flat_map` exploding), the task blocks right there until the receivers make
+    /// room: memory stays bounded even within one record.
+    #[inline(always)]
+    fn push(&mut self, receiver: usize, value: W, timestamp: Option<Timestamp>) {
+        if self.closed {
+            return;
+        }
+        let buffer = &mut self.buffers[receiver];
+        buffer.push(Record { value, timestamp });
+        if buffer.len() < self.batch_size {
+            return;
+        }
+        let batch = std::mem::replace(buffer, Vec::with_capacity(self.batch_size));
+        if !self.full.is_empty() {
+            self.full.push_back((receiver, batch));
+            if self.full.len() > waiting_limit(self.senders.len()) {
+                self.send_waiting_blocking();
+            }
+            return;
+        }
+        match self.senders[receiver].try_send(StreamElement::Records(batch)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(StreamElement::Records(batch))) => {
+                self.full.push_back((receiver, batch));
+            }
+            Err(_) => self.close(),
+        }
     }
-    let buffer = &mut buffers[receiver];
-    buffer.push(Record { value, timestamp });
-    if buffer.len() >= batch_size {
-        let batch = std::mem::replace(buffer, Vec::with_capacity(batch_size));
-        if full.is_empty() {
-            match senders[receiver].try_send(StreamElement::Records(batch)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(StreamElement::Records(batch))) => {
-                    full.push_back((receiver, batch));
+
+    /// A receiver is gone: drop what waits and everything from now on.
+    #[cold]
+    fn close(&mut self) {
+        self.full.clear();
+        self.closed = true;
+    }
+
+    /// Sends the oldest waiting batches, blocking this worker thread (the runtime moves its
+    /// other tasks to another thread meanwhile) until half the limit is left.
+    #[cold]
+    fn send_waiting_blocking(&mut self) {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return;
+        }
+        let keep = waiting_limit(self.senders.len()) / 2;
+        tokio::task::block_in_place(|| {
+            while self.full.len() > keep {
+                let Some((receiver, batch)) = self.full.pop_front() else {
+                    break;
+                };
+                if self.senders[receiver]
+                    .blocking_send(StreamElement::Records(batch))
+                    .is_err()
+                {
+                    self.close();
                 }
-                Err(_) => close(full, closed),
             }
-        } else {
-            full.push_back((receiver, batch));
-            if full.len() > waiting_limit(senders.len()) {
-                send_waiting_blocking(senders, full, closed);
-            }
-        }
+        });
     }
-}
 
-/// A receiver is gone: drop what waits for it and everything from now on.
-#[cold]
-fn close<W>(full: &mut VecDeque<(usize, Vec<Record<W>>)>, closed: &mut bool) {
-    full.clear();
-    *closed = true;
-}
-
-/// How many full batches may wait for a flush before the task blocks to send them.
-fn waiting_limit(receivers: usize) -> usize {
-    (2 * receivers).max(16)
-}
-
-/// Sends the oldest waiting batches, blocking this worker thread (the runtime moves its other
-/// tasks to another thread meanwhile) until half the limit is left.
-#[cold]
-fn send_waiting_blocking<W>(
-    senders: &[Sender<W>],
-    full: &mut VecDeque<(usize, Vec<Record<W>>)>,
-    closed: &mut bool,
-) {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !multi_thread {
-        return;
-    }
-    let keep = waiting_limit(senders.len()) / 2;
-    tokio::task::block_in_place(|| {
-        while full.len() > keep {
-            let Some((receiver, batch)) = full.pop_front() else {
-                break;
-            };
-            if senders[receiver]
-                .blocking_send(StreamElement::Records(batch))
-                .is_err()
-            {
-                close(full, closed);
-            }
-        }
-    });
-}
-
-impl<P, W: Send + 'static> EdgeWriter<P, W> {
+    /// Ships the waiting batches, then (if `partial`) the partly filled ones, awaiting room.
     async fn ship(&mut self, partial: bool) -> Result<()> {
         if self.closed {
             return Err(Error::Disconnected);
@@ -690,6 +663,11 @@ impl<P, W: Send + 'static> EdgeWriter<P, W> {
     }
 }
 
+/// How many full batches may wait for a flush before the task blocks to send them.
+fn waiting_limit(receivers: usize) -> usize {
+    (2 * receivers).max(16)
+}
+
 impl<T, P, W> ChainEnd<T> for EdgeWriter<P, W>
 where
     T: Send + 'static,
@@ -697,12 +675,12 @@ where
     P: Partitioner<T, Wire = W>,
 {
     fn flush(&mut self, partial: bool) -> impl Future<Output = Result<()>> + Send {
-        self.ship(partial)
+        self.out.ship(partial)
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.ship(true).await?;
-        for sender in &self.senders {
+        self.out.ship(true).await?;
+        for sender in &self.out.senders {
             sender
                 .send(StreamElement::EndOfInput)
                 .await
@@ -712,26 +690,9 @@ where
     }
 
     fn end_of_input(&mut self) {
-        let receivers = self.senders.len();
-        let EdgeWriter {
-            partitioner,
-            senders,
-            buffers,
-            full,
-            batch_size,
-            closed,
-        } = self;
-        partitioner.end_of_input(receivers, |receiver, wire| {
-            buffer_record(
-                senders,
-                buffers,
-                full,
-                closed,
-                *batch_size,
-                receiver,
-                wire,
-                None,
-            );
+        let EdgeWriter { partitioner, out } = self;
+        partitioner.end_of_input(out.senders.len(), |receiver, wire| {
+            out.push(receiver, wire, None);
         });
     }
 
@@ -999,7 +960,7 @@ mod tests {
             let mut most_waiting = 0;
             for v in 0..10_000u64 {
                 writer.emit(v, None);
-                most_waiting = most_waiting.max(writer.full.len());
+                most_waiting = most_waiting.max(writer.out.full.len());
             }
             ChainEnd::<u64>::finish(&mut writer).await.unwrap();
             most_waiting
@@ -1029,7 +990,7 @@ mod tests {
             writer.emit(v, None);
         }
         assert!(
-            writer.closed && writer.full.is_empty(),
+            writer.out.closed && writer.out.full.is_empty(),
             "nothing piles up for a dead receiver"
         );
         assert!(matches!(
