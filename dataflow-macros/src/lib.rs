@@ -1,9 +1,9 @@
 //! `dataflow!`: the DSL compiler of the `dataflow` stream processing engine.
 //!
 //! The macro is a small compiler with one stage per module:
-//! [`parse`] (syn syntax tree) -> [`graph`] (logical graph) -> [`check`] (structural errors,
-//! each at the user's token with a help line) -> [`plan`] (chains and exchanges) ->
-//! [`emit`] (the job's module). The operator table in [`ops`] drives every stage.
+//! `parse` (syn syntax tree) -> `graph` (logical graph) -> `check` (structural errors,
+//! each at the user's token with a help line) -> `plan` (chains and exchanges) ->
+//! `emit` (the job's module). The operator table in `ops` drives every stage.
 //! Each stage is a plain function over data, unit-tested without rustc.
 
 mod check;
