@@ -12,7 +12,9 @@ mod sources;
 use std::future::Future;
 use std::io;
 
-pub use sinks::{collect, discard, print, write_lines, Collected, LineTarget, Sink, SinkFactory};
+pub use sinks::{
+    collect, discard, print, write_lines, Collected, LineTarget, RecordWriter, Sink, SinkFactory,
+};
 pub use sources::{
     from_iter, generate, read_lines, socket_lines, FromIter, Generate, ReadLines, SocketLines,
 };
