@@ -223,3 +223,63 @@ fn ctrl_c_stops_a_streaming_job_cleanly() {
     );
     drop(connection);
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_a_bounded_job_and_writes_no_results() {
+    // A bounded job long enough to be interrupted: the sample, 100 times over.
+    let dir = std::env::temp_dir().join(format!("dataflow-example-cancel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("big.txt");
+    let text = std::fs::read(sample()).unwrap();
+    let mut file = std::fs::File::create(&input).unwrap();
+    for _ in 0..100 {
+        file.write_all(&text).unwrap();
+    }
+    drop(file);
+    let output = dir.join("counts.txt");
+    let mut child = Command::new(example("word_count"))
+        .args([
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+            "--parallelism",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give the job time to start (and install its Ctrl-C handler), not to finish.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the job finished before it could be interrupted"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the job did not stop after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        !status.success(),
+        "an interrupted bounded job must not exit 0: {stderr}"
+    );
+    assert!(
+        stderr.contains("was cancelled before it finished"),
+        "{stderr}"
+    );
+    let written = std::fs::metadata(&output).map_or(0, |m| m.len());
+    assert_eq!(written, 0, "no counts that look complete");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
