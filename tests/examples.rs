@@ -199,23 +199,7 @@ fn ctrl_c_stops_a_streaming_job_cleanly() {
         child.try_wait().unwrap().is_none(),
         "an unbounded job must keep running"
     );
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the job did not stop after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = interrupt(&mut child);
     assert!(status.success(), "{status}: {stderr}");
     assert!(
         stderr.contains("job `socket_word_count` finished"),
@@ -254,6 +238,24 @@ fn ctrl_c_cancels_a_bounded_job_and_writes_no_results() {
         child.try_wait().unwrap().is_none(),
         "the job finished before it could be interrupted"
     );
+    let (status, stderr) = interrupt(&mut child);
+    assert!(
+        !status.success(),
+        "an interrupted bounded job must not exit 0: {stderr}"
+    );
+    assert!(
+        stderr.contains("was cancelled before it finished"),
+        "{stderr}"
+    );
+    let written = std::fs::metadata(&output).map_or(0, |m| m.len());
+    assert_eq!(written, 0, "no counts that look complete");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends Ctrl-C (SIGINT) to `child` and waits (at most 20 s) for it to exit; returns its
+/// status and what it wrote to standard error.
+#[cfg(unix)]
+fn interrupt(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -271,15 +273,5 @@ fn ctrl_c_cancels_a_bounded_job_and_writes_no_results() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(
-        !status.success(),
-        "an interrupted bounded job must not exit 0: {stderr}"
-    );
-    assert!(
-        stderr.contains("was cancelled before it finished"),
-        "{stderr}"
-    );
-    let written = std::fs::metadata(&output).map_or(0, |m| m.len());
-    assert_eq!(written, 0, "no counts that look complete");
-    std::fs::remove_dir_all(&dir).unwrap();
+    (status, stderr)
 }

@@ -344,26 +344,8 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ChainInfo, OperatorInfo, ParallelismSpec};
 
-    static PLAN: JobPlan = JobPlan {
-        name: "j",
-        description: "A job.",
-        operators: &[OperatorInfo {
-            name: "generate",
-            kind: "generate",
-            uid: None,
-            chain: 0,
-            parallel: true,
-        }],
-        chains: &[ChainInfo {
-            operators: &[0],
-            successors: &[&[]],
-            parallelism: ParallelismSpec::Default,
-            inputs: &[],
-        }],
-        bounded: true,
-    };
+    use crate::plan::ONE_SOURCE_PLAN as PLAN;
 
     #[test]
     fn parameters_named_like_flags_do_not_clash() {

@@ -207,6 +207,27 @@ fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// A job of one source in one chain, for the runtime's unit tests.
+#[cfg(test)]
+pub(crate) static ONE_SOURCE_PLAN: JobPlan = JobPlan {
+    name: "j",
+    description: "A job.",
+    operators: &[OperatorInfo {
+        name: "generate",
+        kind: "generate",
+        uid: None,
+        chain: 0,
+        parallel: true,
+    }],
+    chains: &[ChainInfo {
+        operators: &[0],
+        successors: &[&[]],
+        parallelism: ParallelismSpec::Default,
+        inputs: &[],
+    }],
+    bounded: true,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

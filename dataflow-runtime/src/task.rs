@@ -339,26 +339,8 @@ mod tests {
 
     use super::*;
     use crate::operator::Identity;
-    use crate::plan::{ChainInfo, JobPlan, OperatorInfo, ParallelismSpec};
 
-    static PLAN: JobPlan = JobPlan {
-        name: "t",
-        description: "",
-        operators: &[OperatorInfo {
-            name: "busy",
-            kind: "generate",
-            uid: None,
-            chain: 0,
-            parallel: true,
-        }],
-        chains: &[ChainInfo {
-            operators: &[0],
-            successors: &[&[]],
-            parallelism: ParallelismSpec::Default,
-            inputs: &[],
-        }],
-        bounded: true,
-    };
+    use crate::plan::ONE_SOURCE_PLAN as PLAN;
 
     /// A source that always has data, slowly: one record per poll, 2 ms apart.
     struct Busy(u64);
