@@ -19,19 +19,6 @@ use dataflow::prelude::*;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A job parameter that is not a command-line argument. The generated `main` parses every
-/// parameter with `FromStr`, so in-memory inputs (vectors, shared counters) are wrapped in a
-/// type whose `FromStr` refuses.
-#[derive(Clone)]
-struct Given<T>(T);
-
-impl<T> std::str::FromStr for Given<T> {
-    type Err = String;
-    fn from_str(_: &str) -> Result<Self, String> {
-        Err("only given by tests".into())
-    }
-}
-
 fn config(parallelism: usize) -> JobConfig {
     JobConfig::with_parallelism(parallelism)
 }
@@ -136,8 +123,8 @@ dataflow! {
             .collect(out);
     }
 
-    job from_iter_job(items: Given<Vec<String>>, out: Collected<String>) {
-        from_iter(items.0).collect(out);
+    job from_iter_job(items: Vec<String>, out: Collected<String>) {
+        from_iter(items).collect(out);
     }
 
     job generate_collect(n: u64, out: Collected<u64>) {
@@ -160,36 +147,36 @@ dataflow! {
         socket_lines(address).key_by(|w| w.clone()).count().collect(out);
     }
 
-    job rolling_sum_projected(items: Given<Vec<(String, u64)>>, out: Collected<(String, u64)>) {
-        from_iter(items.0).key_by(|x| x.0.clone()).sum(|x| x.1).collect(out);
+    job rolling_sum_projected(items: Vec<(String, u64)>, out: Collected<(String, u64)>) {
+        from_iter(items).key_by(|x| x.0.clone()).sum(|x| x.1).collect(out);
     }
 
-    job rolling_sum(items: Given<Vec<u64>>, out: Collected<(u64, u64)>) {
-        from_iter(items.0).key_by(|x| x % 3).sum().collect(out);
+    job rolling_sum(items: Vec<u64>, out: Collected<(u64, u64)>) {
+        from_iter(items).key_by(|x| x % 3).sum().collect(out);
     }
 
-    job rolling_min(items: Given<Vec<i64>>, out: Collected<(bool, i64)>) {
-        from_iter(items.0).key_by(|x| *x >= 0).min().collect(out);
+    job rolling_min(items: Vec<i64>, out: Collected<(bool, i64)>) {
+        from_iter(items).key_by(|x| *x >= 0).min().collect(out);
     }
 
-    job rolling_max(items: Given<Vec<i64>>, out: Collected<(bool, i64)>) {
-        from_iter(items.0).key_by(|x| *x >= 0).max().collect(out);
+    job rolling_max(items: Vec<i64>, out: Collected<(bool, i64)>) {
+        from_iter(items).key_by(|x| *x >= 0).max().collect(out);
     }
 
-    job rolling_min_projected(items: Given<Vec<(String, i64)>>, out: Collected<(String, i64)>) {
-        from_iter(items.0).key_by(|x| x.0.clone()).min(|x| x.1).collect(out);
+    job rolling_min_projected(items: Vec<(String, i64)>, out: Collected<(String, i64)>) {
+        from_iter(items).key_by(|x| x.0.clone()).min(|x| x.1).collect(out);
     }
 
-    job rolling_max_projected(items: Given<Vec<(String, i64)>>, out: Collected<(String, i64)>) {
-        from_iter(items.0).key_by(|x| x.0.clone()).max(|x| x.1).collect(out);
+    job rolling_max_projected(items: Vec<(String, i64)>, out: Collected<(String, i64)>) {
+        from_iter(items).key_by(|x| x.0.clone()).max(|x| x.1).collect(out);
     }
 
-    job rolling_count(items: Given<Vec<String>>, out: Collected<(String, u64)>) {
-        from_iter(items.0).key_by(|w| w.clone()).count().collect(out);
+    job rolling_count(items: Vec<String>, out: Collected<(String, u64)>) {
+        from_iter(items).key_by(|w| w.clone()).count().collect(out);
     }
 
-    job rolling_reduce(items: Given<Vec<(String, String)>>, out: Collected<(String, String)>) {
-        from_iter(items.0).key_by(|x| x.0.clone()).reduce(|a, b| (a.0, a.1 + &b.1)).collect(out);
+    job rolling_reduce(items: Vec<(String, String)>, out: Collected<(String, String)>) {
+        from_iter(items).key_by(|x| x.0.clone()).reduce(|a, b| (a.0, a.1 + &b.1)).collect(out);
     }
 
     job keyed_parallel_source(n: u64, keys: u64, out: Collected<(u64, u64)>) {
@@ -235,28 +222,28 @@ dataflow! {
 
     job mixed_parallelism(
         n: u64,
-        source_ids: Given<Arc<AtomicUsize>>,
-        map_ids: Given<Arc<AtomicUsize>>,
+        source_ids: Arc<AtomicUsize>,
+        map_ids: Arc<AtomicUsize>,
         out: Collected<(usize, usize, u64)>
     ) {
-        generate(n, tagger::<u64>(&source_ids.0)).parallelism(3)
-            .map(tagger::<(usize, u64)>(&map_ids.0)).parallelism(2)
+        generate(n, tagger::<u64>(&source_ids)).parallelism(3)
+            .map(tagger::<(usize, u64)>(&map_ids)).parallelism(2)
             .map(|(m, (g, x))| (g, m, x))
             .filter(|t| t.2 % 5 != 0)
             .collect(out);
     }
 
-    job keyed_parallelism(n: u64, ids: Given<Arc<AtomicUsize>>, out: Collected<(usize, u64)>) {
+    job keyed_parallelism(n: u64, ids: Arc<AtomicUsize>, out: Collected<(usize, u64)>) {
         generate(n, |i| i % 10)
             .key_by(|x| *x)
             .count().parallelism(3)
-            .map(tagger::<(u64, u64)>(&ids.0)).parallelism(3)
+            .map(tagger::<(u64, u64)>(&ids)).parallelism(3)
             .map(|(id, (k, _))| (id, k))
             .collect(out);
     }
 
-    job expression_parallelism(n: u64, p: usize, ids: Given<Arc<AtomicUsize>>, out: Collected<(usize, u64)>) {
-        generate(n, tagger::<u64>(&ids.0)).parallelism(p).collect(out);
+    job expression_parallelism(n: u64, p: usize, ids: Arc<AtomicUsize>, out: Collected<(usize, u64)>) {
+        generate(n, tagger::<u64>(&ids)).parallelism(p).collect(out);
     }
 
     job word_count(input: PathBuf, out: Collected<(String, u64)>) {
@@ -284,8 +271,8 @@ dataflow! {
         evens.union(tens).collect(out);
     }
 
-    job chained_aggregates(words: Given<Vec<String>>, out: Collected<(u64, u64)>) {
-        from_iter(words.0)
+    job chained_aggregates(words: Vec<String>, out: Collected<(u64, u64)>) {
+        from_iter(words)
             .key_by(|w| w.clone())
             .count()
             .key_by(|(_, n)| *n)
@@ -293,8 +280,8 @@ dataflow! {
             .collect(out);
     }
 
-    job fan_out_after_aggregate(words: Given<Vec<String>>, counts: Collected<(String, u64)>, totals: Collected<u64>) {
-        let counted = from_iter(words.0).key_by(|w| w.clone()).count();
+    job fan_out_after_aggregate(words: Vec<String>, counts: Collected<(String, u64)>, totals: Collected<u64>) {
+        let counted = from_iter(words).key_by(|w| w.clone()).count();
         counted.collect(counts);
         counted.map(|(_, n)| n).key_by(|_| 0u8).sum().map(|(_, total)| total).collect(totals);
     }
@@ -318,14 +305,14 @@ dataflow! {
             .collect(out);
     }
 
-    job slow_stream(address: String, seen: Given<std::sync::mpsc::Sender<String>>, out: Collected<(String, u64)>) {
+    job slow_stream(address: String, seen: std::sync::mpsc::Sender<String>, out: Collected<(String, u64)>) {
         socket_lines(address)
             .rebalance()
             .map(|line| line.to_uppercase()).parallelism(2)
             .key_by(|line| line.clone())
             .count()
             .map(move |update| {
-                let _ = seen.0.send(update.0.clone());
+                let _ = seen.send(update.0.clone());
                 update
             })
             .collect(out);
@@ -346,8 +333,8 @@ dataflow! {
             .collect(out);
     }
 
-    job report_keyed(words: Given<Vec<String>>, out: Collected<(String, u64)>) {
-        from_iter(words.0).key_by(|w| w.clone()).count().collect(out);
+    job report_keyed(words: Vec<String>, out: Collected<(String, u64)>) {
+        from_iter(words).key_by(|w| w.clone()).count().collect(out);
     }
 
     job report_exchanges(n: u64, out: Collected<u64>) {
@@ -445,7 +432,7 @@ fn fused_transforms_compose_like_iterator_adapters() {
 fn from_iter_emits_the_collection_in_order_at_parallelism_one() {
     let items: Vec<String> = (0..50).map(|i| format!("item-{i}")).collect();
     let out = Collected::new();
-    from_iter_job::run(&config(1), Given(items.clone()), out.clone()).unwrap();
+    from_iter_job::run(&config(1), items.clone(), out.clone()).unwrap();
     assert_eq!(out.take(), items);
 }
 
@@ -454,11 +441,11 @@ fn from_iter_emits_every_item_once_whatever_the_downstream_parallelism() {
     let items: Vec<String> = (0..50).map(|i| format!("item-{i:02}")).collect();
     for p in 2..=4 {
         let out = Collected::new();
-        from_iter_job::run(&config(p), Given(items.clone()), out.clone()).unwrap();
+        from_iter_job::run(&config(p), items.clone(), out.clone()).unwrap();
         assert_eq!(out.take_sorted(), items, "parallelism {p}");
     }
     let out = Collected::new();
-    from_iter_job::run(&config(3), Given(Vec::new()), out.clone()).unwrap();
+    from_iter_job::run(&config(3), Vec::new(), out.clone()).unwrap();
     assert!(out.take().is_empty());
 }
 
@@ -673,7 +660,7 @@ fn pairs(items: &[(&str, u64)]) -> Vec<(String, u64)> {
 fn streaming_sum_emits_every_rolling_value_in_order() {
     let items = pairs(&[("k", 3), ("k", 1), ("k", 4), ("k", 1), ("k", 5)]);
     let out = Collected::new();
-    rolling_sum_projected::run(&streaming(1), Given(items), out.clone()).unwrap();
+    rolling_sum_projected::run(&streaming(1), items, out.clone()).unwrap();
     assert_eq!(
         out.take(),
         pairs(&[("k", 3), ("k", 4), ("k", 8), ("k", 9), ("k", 14)])
@@ -684,12 +671,12 @@ fn streaming_sum_emits_every_rolling_value_in_order() {
 fn streaming_min_and_max_emit_every_rolling_value_in_order() {
     let items = vec![5i64, 7, 3, 3, 9, 1, 2];
     let out = Collected::new();
-    rolling_min::run(&streaming(1), Given(items.clone()), out.clone()).unwrap();
+    rolling_min::run(&streaming(1), items.clone(), out.clone()).unwrap();
     let mins: Vec<i64> = out.take().into_iter().map(|(_, v)| v).collect();
     assert_eq!(mins, vec![5, 5, 3, 3, 3, 1, 1]);
 
     let out = Collected::new();
-    rolling_max::run(&streaming(1), Given(items), out.clone()).unwrap();
+    rolling_max::run(&streaming(1), items, out.clone()).unwrap();
     let maxes: Vec<i64> = out.take().into_iter().map(|(_, v)| v).collect();
     assert_eq!(maxes, vec![5, 7, 7, 7, 9, 9, 9]);
 }
@@ -701,13 +688,13 @@ fn streaming_min_max_with_a_projection() {
         .map(|&(k, v)| (s(k), v))
         .collect();
     let out = Collected::new();
-    rolling_min_projected::run(&streaming(1), Given(items.clone()), out.clone()).unwrap();
+    rolling_min_projected::run(&streaming(1), items.clone(), out.clone()).unwrap();
     assert_eq!(
         out.take(),
         vec![(s("k"), 4), (s("k"), -2), (s("k"), -2), (s("k"), -2)]
     );
     let out = Collected::new();
-    rolling_max_projected::run(&streaming(1), Given(items), out.clone()).unwrap();
+    rolling_max_projected::run(&streaming(1), items, out.clone()).unwrap();
     assert_eq!(
         out.take(),
         vec![(s("k"), 4), (s("k"), 4), (s("k"), 10), (s("k"), 10)]
@@ -718,7 +705,7 @@ fn streaming_min_max_with_a_projection() {
 fn streaming_count_emits_one_to_n() {
     let items: Vec<String> = vec![s("w"); 6];
     let out = Collected::new();
-    rolling_count::run(&streaming(1), Given(items), out.clone()).unwrap();
+    rolling_count::run(&streaming(1), items, out.clone()).unwrap();
     assert_eq!(out.take(), (1..=6).map(|n| (s("w"), n)).collect::<Vec<_>>());
 }
 
@@ -730,7 +717,7 @@ fn streaming_reduce_folds_in_arrival_order() {
         .map(|v| (s("k"), s(v)))
         .collect();
     let out = Collected::new();
-    rolling_reduce::run(&streaming(1), Given(items), out.clone()).unwrap();
+    rolling_reduce::run(&streaming(1), items, out.clone()).unwrap();
     let values: Vec<String> = out.take().into_iter().map(|(_, v)| v).collect();
     assert_eq!(values, vec![s("a"), s("ab"), s("abc"), s("abcd")]);
 }
@@ -749,7 +736,7 @@ fn streaming_aggregates_keep_each_key_separate_at_any_parallelism() {
     ]);
     for p in 1..=4 {
         let out = Collected::new();
-        rolling_sum_projected::run(&streaming(p), Given(items.clone()), out.clone()).unwrap();
+        rolling_sum_projected::run(&streaming(p), items.clone(), out.clone()).unwrap();
         // Rolling sums of positive values increase, so per key the sorted outputs are the
         // exact sequence of rolling values.
         assert_eq!(
@@ -774,7 +761,7 @@ fn streaming_sum_emits_one_record_per_input_record() {
     let items: Vec<u64> = (1..=30).collect();
     for p in 1..=4 {
         let out = Collected::new();
-        rolling_sum::run(&streaming(p), Given(items.clone()), out.clone()).unwrap();
+        rolling_sum::run(&streaming(p), items.clone(), out.clone()).unwrap();
         let mut expected = Vec::new();
         let mut sums = [0u64; 3];
         for &x in &items {
@@ -798,8 +785,7 @@ fn batch_aggregates_emit_exactly_one_final_value_per_key() {
     for p in 1..=4 {
         // The default mode: every source is bounded, so the job runs as a batch job.
         let out = Collected::new();
-        let report =
-            rolling_sum_projected::run(&config(p), Given(items.clone()), out.clone()).unwrap();
+        let report = rolling_sum_projected::run(&config(p), items.clone(), out.clone()).unwrap();
         assert!(report.batch_mode);
         assert_eq!(
             out.take_sorted(),
@@ -812,7 +798,7 @@ fn batch_aggregates_emit_exactly_one_final_value_per_key() {
             mode: ExecutionMode::Batch,
             ..config(p)
         };
-        rolling_sum_projected::run(&explicit, Given(items.clone()), out.clone()).unwrap();
+        rolling_sum_projected::run(&explicit, items.clone(), out.clone()).unwrap();
         assert_eq!(
             out.take_sorted(),
             pairs(&[("a", 6), ("b", 30), ("c", 100)]),
@@ -824,7 +810,7 @@ fn batch_aggregates_emit_exactly_one_final_value_per_key() {
             .iter()
             .map(|w| s(w))
             .collect();
-        rolling_count::run(&config(p), Given(words), out.clone()).unwrap();
+        rolling_count::run(&config(p), words, out.clone()).unwrap();
         assert_eq!(
             out.take_sorted(),
             pairs(&[("x", 3), ("y", 2), ("z", 1)]),
@@ -833,14 +819,14 @@ fn batch_aggregates_emit_exactly_one_final_value_per_key() {
 
         let values = vec![4i64, -3, 8, -1, 0, 2, -7];
         let out = Collected::new();
-        rolling_min::run(&config(p), Given(values.clone()), out.clone()).unwrap();
+        rolling_min::run(&config(p), values.clone(), out.clone()).unwrap();
         assert_eq!(
             out.take_sorted(),
             vec![(false, -7), (true, 0)],
             "min, parallelism {p}"
         );
         let out = Collected::new();
-        rolling_max::run(&config(p), Given(values), out.clone()).unwrap();
+        rolling_max::run(&config(p), values, out.clone()).unwrap();
         assert_eq!(
             out.take_sorted(),
             vec![(false, -1), (true, 8)],
@@ -853,7 +839,7 @@ fn batch_aggregates_emit_exactly_one_final_value_per_key() {
                 .map(|&(k, v)| (s(k), s(v)))
                 .collect();
         let out = Collected::new();
-        rolling_reduce::run(&config(p), Given(pieces), out.clone()).unwrap();
+        rolling_reduce::run(&config(p), pieces, out.clone()).unwrap();
         assert_eq!(
             out.take_sorted(),
             vec![(s("j"), s("12")), (s("k"), s("abc"))],
@@ -885,7 +871,7 @@ fn batch_sum_over_a_parallel_source_matches_a_reference() {
 fn aggregates_of_an_empty_input_emit_nothing() {
     for config in [config(2), streaming(2)] {
         let out = Collected::new();
-        rolling_count::run(&config, Given(Vec::new()), out.clone()).unwrap();
+        rolling_count::run(&config, Vec::new(), out.clone()).unwrap();
         assert!(out.take().is_empty());
     }
 }
@@ -1002,8 +988,8 @@ fn each_operator_runs_at_its_own_parallelism() {
         mixed_parallelism::run(
             &config(p),
             300,
-            Given(source_ids.clone()),
-            Given(map_ids.clone()),
+            source_ids.clone(),
+            map_ids.clone(),
             out.clone(),
         )
         .unwrap();
@@ -1048,7 +1034,7 @@ fn a_keyed_operator_runs_at_its_own_parallelism_and_owns_its_keys() {
             mode: ExecutionMode::Streaming,
             ..config(p)
         };
-        keyed_parallelism::run(&config, 200, Given(ids.clone()), out.clone()).unwrap();
+        keyed_parallelism::run(&config, 200, ids.clone(), out.clone()).unwrap();
         let records = out.take();
         assert_eq!(records.len(), 200);
         assert!(
@@ -1071,7 +1057,7 @@ fn parallelism_may_be_an_expression_over_job_parameters() {
     for q in 1..=4usize {
         let ids = Arc::new(AtomicUsize::new(0));
         let out = Collected::new();
-        expression_parallelism::run(&config(2), 40, q, Given(ids.clone()), out.clone()).unwrap();
+        expression_parallelism::run(&config(2), 40, q, ids.clone(), out.clone()).unwrap();
         assert_eq!(ids.load(Ordering::SeqCst), q);
         let records = out.take();
         assert_eq!(
@@ -1245,7 +1231,7 @@ fn report_counts_keyed_aggregates_per_mode() {
         .collect();
     for p in [1, 2] {
         let out = Collected::new();
-        let report = report_keyed::run(&config(p), Given(words.clone()), out.clone()).unwrap();
+        let report = report_keyed::run(&config(p), words.clone(), out.clone()).unwrap();
         assert_eq!(in_out(&report, "from_iter"), (0, 7), "{report}");
         assert_eq!(
             in_out(&report, "count"),
@@ -1259,7 +1245,7 @@ fn report_counts_keyed_aggregates_per_mode() {
         );
 
         let out = Collected::new();
-        let report = report_keyed::run(&streaming(p), Given(words.clone()), out.clone()).unwrap();
+        let report = report_keyed::run(&streaming(p), words.clone(), out.clone()).unwrap();
         assert!(!report.batch_mode);
         assert_eq!(
             in_out(&report, "count"),
@@ -1359,7 +1345,7 @@ fn batch_aggregates_can_be_chained_through_key_by() {
     let words: Vec<String> = "a b a c a b d e e e e".split(' ').map(s).collect();
     for config in [config(1), config(2), config(4), tiny_exchanges(3)] {
         let out = Collected::new();
-        chained_aggregates::run(&config, Given(words.clone()), out.clone()).unwrap();
+        chained_aggregates::run(&config, words.clone(), out.clone()).unwrap();
         // a: 3, b: 2, c: 1, d: 1, e: 4 -> frequency 1 twice, 2 once, 3 once, 4 once.
         assert_eq!(out.take_sorted(), vec![(1, 2), (2, 1), (3, 1), (4, 1)]);
     }
@@ -1370,13 +1356,8 @@ fn fan_out_after_a_batch_aggregate_feeds_every_branch_the_final_values() {
     let words: Vec<String> = "x y x z x y".split(' ').map(s).collect();
     for config in [config(1), config(3), tiny_exchanges(2)] {
         let (counts, totals) = (Collected::new(), Collected::new());
-        fan_out_after_aggregate::run(
-            &config,
-            Given(words.clone()),
-            counts.clone(),
-            totals.clone(),
-        )
-        .unwrap();
+        fan_out_after_aggregate::run(&config, words.clone(), counts.clone(), totals.clone())
+            .unwrap();
         assert_eq!(counts.take_sorted(), pairs(&[("x", 3), ("y", 2), ("z", 1)]));
         assert_eq!(totals.take(), vec![6]);
     }
@@ -1526,7 +1507,7 @@ fn records_of_an_open_stream_cross_exchanges_without_waiting_for_a_full_batch() 
         worker_threads: Some(2),
         ..config(2)
     };
-    slow_stream::run(&config, address, Given(seen_tx), out.clone()).unwrap();
+    slow_stream::run(&config, address, seen_tx, out.clone()).unwrap();
     let first = server.join().unwrap();
     assert_eq!(
         first.as_deref(),
