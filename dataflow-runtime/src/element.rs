@@ -8,6 +8,12 @@
 /// Event time in milliseconds since the epoch.
 pub type Timestamp = i64;
 
+/// The watermark before any was received: every event time is still possible.
+pub const MIN_WATERMARK: Timestamp = Timestamp::MIN;
+
+/// The watermark at end of input: all event-time work completes.
+pub const MAX_WATERMARK: Timestamp = Timestamp::MAX;
+
 /// One record and its event timestamp (`None` until a timestamp assigner runs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<T> {
@@ -22,6 +28,11 @@ pub struct Record<T> {
 pub enum StreamElement<T> {
     /// A batch of records, in the order the sender produced them.
     Records(Vec<Record<T>>),
+    /// No record with a timestamp at or below this will follow from this sender.
+    Watermark(Timestamp),
+    /// The sender is idle (`true`: it sends no records for now, so it must not hold back the
+    /// receiver's watermark) or active again (`false`).
+    Idleness(bool),
     /// The sender has no more data: it sends nothing after this.
     EndOfInput,
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::element::{Keyed, Record, StreamElement, Timestamp};
+use crate::element::{Keyed, Record, StreamElement, Timestamp, MIN_WATERMARK};
 use crate::error::{Error, Result};
 use crate::job::TaskContext;
 use crate::keys;
@@ -550,8 +550,9 @@ pub struct EdgeWriter<P, W> {
 struct Outbox<W> {
     senders: Vec<Sender<W>>,
     buffers: Vec<Vec<Record<W>>>,
-    /// Batches that filled up while the channel had no room; shipped in order by `ship`.
-    full: VecDeque<(usize, Vec<Record<W>>)>,
+    /// Batches that filled up while the channel had no room, and control elements behind
+    /// them; shipped in order by `ship`.
+    full: VecDeque<(usize, StreamElement<W>)>,
     batch_size: usize,
     /// A receiver went away (its task failed): records are dropped from then on, and the next
     /// flush reports it, instead of buffering output nobody will read.
@@ -565,6 +566,14 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
         partitioner.route(value, out.senders.len(), |receiver, wire| {
             out.push(receiver, wire, timestamp);
         });
+    }
+
+    fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.out.control(|| StreamElement::Watermark(watermark));
+    }
+
+    fn emit_idleness(&mut self, idle: bool) {
+        self.out.control(|| StreamElement::Idleness(idle));
     }
 }
 
@@ -586,19 +595,43 @@ impl<W: Send + 'static> Outbox<W> {
             return;
         }
         let batch = std::mem::replace(buffer, Vec::with_capacity(self.batch_size));
+        self.send_or_queue(receiver, StreamElement::Records(batch));
+    }
+
+    /// Sends an element now if nothing waits and its channel has room; queues it otherwise.
+    fn send_or_queue(&mut self, receiver: usize, element: StreamElement<W>) {
         if !self.full.is_empty() {
-            self.full.push_back((receiver, batch));
+            self.full.push_back((receiver, element));
             if self.full.len() > waiting_limit(self.senders.len()) {
                 self.send_waiting_blocking();
             }
             return;
         }
-        match self.senders[receiver].try_send(StreamElement::Records(batch)) {
+        match self.senders[receiver].try_send(element) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(StreamElement::Records(batch))) => {
-                self.full.push_back((receiver, batch));
+            Err(mpsc::error::TrySendError::Full(element)) => {
+                self.full.push_back((receiver, element));
             }
             Err(_) => self.close(),
+        }
+    }
+
+    /// Sends a control element to every receiver, behind the records buffered for it (a
+    /// watermark must not overtake the records it covers).
+    #[cold]
+    fn control(&mut self, element: impl Fn() -> StreamElement<W>) {
+        if self.closed {
+            return;
+        }
+        for receiver in 0..self.senders.len() {
+            if !self.buffers[receiver].is_empty() {
+                let batch = std::mem::replace(
+                    &mut self.buffers[receiver],
+                    Vec::with_capacity(self.batch_size),
+                );
+                self.send_or_queue(receiver, StreamElement::Records(batch));
+            }
+            self.send_or_queue(receiver, element());
         }
     }
 
@@ -621,13 +654,10 @@ impl<W: Send + 'static> Outbox<W> {
         let keep = waiting_limit(self.senders.len()) / 2;
         tokio::task::block_in_place(|| {
             while self.full.len() > keep {
-                let Some((receiver, batch)) = self.full.pop_front() else {
+                let Some((receiver, element)) = self.full.pop_front() else {
                     break;
                 };
-                if self.senders[receiver]
-                    .blocking_send(StreamElement::Records(batch))
-                    .is_err()
-                {
+                if self.senders[receiver].blocking_send(element).is_err() {
                     self.close();
                 }
             }
@@ -639,9 +669,9 @@ impl<W: Send + 'static> Outbox<W> {
         if self.closed {
             return Err(Error::Disconnected);
         }
-        while let Some((receiver, batch)) = self.full.pop_front() {
+        while let Some((receiver, element)) = self.full.pop_front() {
             self.senders[receiver]
-                .send(StreamElement::Records(batch))
+                .send(element)
                 .await
                 .map_err(|_| Error::Disconnected)?;
         }
@@ -702,23 +732,63 @@ where
 }
 
 /// What an [`InputGate`] yields.
+#[derive(Debug)]
 pub(crate) enum GateEvent<T> {
     /// A batch from one of the inputs.
     Records(Vec<Record<T>>),
+    /// The task's watermark advanced: the minimum over its active inputs.
+    Watermark(Timestamp),
+    /// Every input still open went idle (`true`), or one became active again (`false`).
+    Idleness(bool),
     /// Every input has ended.
     Ended,
 }
 
+/// One channel of an input gate, and what it last said about time.
+struct InputChannel<T> {
+    receiver: Receiver<T>,
+    watermark: Timestamp,
+    idle: bool,
+    ended: bool,
+}
+
 /// The receiving side of a subtask: all channels of all edges feeding it (several edges for
-/// a `union`), read fairly.
+/// a `union`), read fairly. It merges the channels' watermarks: the task's watermark is the
+/// minimum over the channels that are neither idle nor ended, and it only moves forward.
 pub(crate) struct InputGate<T> {
-    inputs: Vec<Receiver<T>>,
+    inputs: Vec<InputChannel<T>>,
+    open: usize,
     next: usize,
+    watermark: Timestamp,
+    idle: bool,
+    /// Events decided but not yet handed out (one element can yield two).
+    pending: VecDeque<GateEvent<T>>,
 }
 
 impl<T: Send + 'static> InputGate<T> {
     pub(crate) fn new(inputs: Vec<Receiver<T>>) -> Self {
-        InputGate { inputs, next: 0 }
+        InputGate {
+            open: inputs.len(),
+            inputs: inputs
+                .into_iter()
+                .map(|receiver| InputChannel {
+                    receiver,
+                    watermark: MIN_WATERMARK,
+                    idle: false,
+                    ended: false,
+                })
+                .collect(),
+            next: 0,
+            watermark: MIN_WATERMARK,
+            idle: false,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The task's current watermark.
+    #[cfg(test)]
+    pub(crate) fn watermark(&self) -> Timestamp {
+        self.watermark
     }
 
     /// Handles one received element; `None` means keep looking.
@@ -730,38 +800,69 @@ impl<T: Send + 'static> InputGate<T> {
         match element {
             Some(StreamElement::Records(batch)) => {
                 self.next = index + 1;
-                Ok(Some(GateEvent::Records(batch)))
+                return Ok(Some(GateEvent::Records(batch)));
             }
+            Some(StreamElement::Watermark(watermark)) => {
+                let channel = &mut self.inputs[index];
+                channel.watermark = channel.watermark.max(watermark);
+            }
+            Some(StreamElement::Idleness(idle)) => self.inputs[index].idle = idle,
             Some(StreamElement::EndOfInput) => {
-                self.inputs.swap_remove(index);
-                if self.inputs.is_empty() {
-                    Ok(Some(GateEvent::Ended))
-                } else {
-                    Ok(None)
-                }
+                self.inputs[index].ended = true;
+                self.open -= 1;
             }
             // The sender was dropped without sending end of input: its task failed.
-            None => Err(Error::Disconnected),
+            None => return Err(Error::Disconnected),
+        }
+        self.update_time();
+        if self.open == 0 {
+            self.pending.push_back(GateEvent::Ended);
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    /// Recomputes the watermark and idleness after a channel changed, queueing what changed.
+    fn update_time(&mut self) {
+        let open = || self.inputs.iter().filter(|c| !c.ended);
+        let active = open().filter(|c| !c.idle).map(|c| c.watermark).min();
+        let all_idle = active.is_none() && self.open > 0;
+        // When the last active channel goes idle, the watermark advances to the highest of the
+        // idle ones (as Flink does): nothing active holds it back any more.
+        let candidate = active.or_else(|| open().map(|c| c.watermark).max());
+        if let Some(candidate) = candidate {
+            if candidate > self.watermark {
+                self.watermark = candidate;
+                self.pending.push_back(GateEvent::Watermark(candidate));
+            }
+        }
+        if all_idle != self.idle {
+            self.idle = all_idle;
+            self.pending.push_back(GateEvent::Idleness(all_idle));
         }
     }
 
     /// The next event if one is ready now, without waiting.
     pub(crate) fn try_next(&mut self) -> Result<Option<GateEvent<T>>> {
-        if self.inputs.is_empty() {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(event));
+        }
+        if self.open == 0 {
             return Ok(Some(GateEvent::Ended));
         }
+        let count = self.inputs.len();
         let mut checked = 0;
-        while checked < self.inputs.len() {
-            let index = (self.next + checked) % self.inputs.len();
-            match self.inputs[index].try_recv() {
+        while checked < count {
+            let index = (self.next + checked) % count;
+            if self.inputs[index].ended {
+                checked += 1;
+                continue;
+            }
+            match self.inputs[index].receiver.try_recv() {
                 Ok(element) => {
                     if let Some(event) = self.accept(index, Some(element))? {
                         return Ok(Some(event));
                     }
                     checked = 0;
-                    if self.inputs.is_empty() {
-                        return Ok(Some(GateEvent::Ended));
-                    }
                 }
                 Err(mpsc::error::TryRecvError::Empty) => checked += 1,
                 Err(mpsc::error::TryRecvError::Disconnected) => return Err(Error::Disconnected),
@@ -773,14 +874,20 @@ impl<T: Send + 'static> InputGate<T> {
     /// Waits for the next event.
     pub(crate) async fn next(&mut self) -> Result<GateEvent<T>> {
         std::future::poll_fn(|cx| loop {
-            if self.inputs.is_empty() {
+            if let Some(event) = self.pending.pop_front() {
+                return Poll::Ready(Ok(event));
+            }
+            if self.open == 0 {
                 return Poll::Ready(Ok(GateEvent::Ended));
             }
             let count = self.inputs.len();
             let mut progressed = false;
             for offset in 0..count {
                 let index = (self.next + offset) % count;
-                if let Poll::Ready(element) = self.inputs[index].poll_recv(cx) {
+                if self.inputs[index].ended {
+                    continue;
+                }
+                if let Poll::Ready(element) = self.inputs[index].receiver.poll_recv(cx) {
                     match self.accept(index, element) {
                         Ok(Some(event)) => return Poll::Ready(Ok(event)),
                         Ok(None) => {

@@ -7,7 +7,7 @@
 //!
 //! Modules follow the concepts of the dataflow model:
 //! [`element`] (what flows), [`operator`] (fused chains), [`exchange`] (redistribution),
-//! [`task`] (the subtask loop), [`keys`] (key groups), [`io`] (sources and sinks),
+//! [`task`] (the subtask loop), [`time`] (event time, watermarks), [`keys`] (key groups), [`io`] (sources and sinks),
 //! [`plan`] (the compile-time plan), [`job`] (running a job), [`cli`] (job binaries),
 //! [`codec`] (bytes).
 
@@ -23,6 +23,8 @@ pub mod job;
 pub mod keys;
 pub mod operator;
 pub mod plan;
+pub mod state;
 pub mod task;
+pub mod time;
 
 pub use error::{Error, Result};

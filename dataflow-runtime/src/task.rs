@@ -12,12 +12,15 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::element::Timestamp;
+use crate::element::{Timestamp, MAX_WATERMARK};
 use crate::error::{Error, Result};
 use crate::exchange::{GateEvent, InputGate};
 use crate::io::{Source, SourceStatus};
 use crate::job::TaskContext;
-use crate::operator::{take_panicked_operator, Chain, Emit, Operator, OperatorMetrics, Pipe};
+use crate::operator::{
+    earliest, take_panicked_operator, Chain, Emit, Operator, OperatorMetrics, Pipe,
+};
+use crate::time::processing_time_now;
 
 /// The end of a chain: a sink, or the writers of the exchanges leaving the chain.
 pub trait ChainEnd<T>: Emit<T> + Send + 'static {
@@ -34,6 +37,15 @@ pub trait ChainEnd<T>: Emit<T> + Send + 'static {
 
     /// Appends this end's counters, given how many records reached it.
     fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>);
+
+    /// Processing time reached [`ChainEnd::next_wakeup`]: the operators of branches fire
+    /// their processing-time timers.
+    fn on_processing_time(&mut self, _now: Timestamp) {}
+
+    /// When the operators of branches next need [`ChainEnd::on_processing_time`].
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        None
+    }
 }
 
 /// Creates the [`ChainEnd`] of each subtask of a chain.
@@ -56,6 +68,14 @@ impl<In, Op: Operator<In>, E: ChainEnd<Op::Out>> Emit<In> for Branch<Op, E> {
     #[inline(always)]
     fn emit(&mut self, value: In, timestamp: Option<Timestamp>) {
         self.operator.process(value, timestamp, &mut self.end);
+    }
+
+    fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.operator.on_watermark(watermark, &mut self.end);
+    }
+
+    fn emit_idleness(&mut self, idle: bool) {
+        self.operator.on_idleness(idle, &mut self.end);
     }
 }
 
@@ -81,6 +101,15 @@ where
     fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) {
         let reaching_end = self.operator.collect_metrics(records_in, into);
         self.end.collect_metrics(reaching_end, into);
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) {
+        self.operator.on_processing_time(now, &mut self.end);
+        self.end.on_processing_time(now);
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        earliest(self.operator.next_wakeup(), self.end.next_wakeup())
     }
 }
 
@@ -124,6 +153,16 @@ impl<T: Clone, A: Emit<T>, B: Emit<T>> Emit<T> for Tee<A, B> {
         self.0.emit(value.clone(), timestamp);
         self.1.emit(value, timestamp);
     }
+
+    fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.0.emit_watermark(watermark);
+        self.1.emit_watermark(watermark);
+    }
+
+    fn emit_idleness(&mut self, idle: bool) {
+        self.0.emit_idleness(idle);
+        self.1.emit_idleness(idle);
+    }
 }
 
 impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for Tee<A, B> {
@@ -145,6 +184,15 @@ impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for 
     fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) {
         self.0.collect_metrics(records_in, into);
         self.1.collect_metrics(records_in, into);
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) {
+        self.0.on_processing_time(now);
+        self.1.on_processing_time(now);
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        earliest(self.0.next_wakeup(), self.1.next_wakeup())
     }
 }
 
@@ -206,6 +254,55 @@ fn guarded<R>(ctx: &TaskContext, default_operator: usize, f: impl FnOnce() -> R)
     })
 }
 
+/// Processing-time bookkeeping of a task: when its operators next need the wall clock.
+struct Wakeups {
+    next: Option<Timestamp>,
+}
+
+impl Wakeups {
+    fn new() -> Self {
+        Wakeups { next: None }
+    }
+
+    /// Asks the chain and its end when they next need to run (once per batch: cheap).
+    fn refresh<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(&mut self, chain: &Op, end: &End) {
+        self.next = earliest(chain.next_wakeup(), end.next_wakeup());
+    }
+
+    /// Fires processing time in the chain if the wall clock has reached the wake-up time.
+    fn fire_due<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
+        &mut self,
+        ctx: &TaskContext,
+        chain: &mut Op,
+        end: &mut End,
+    ) -> Result<()> {
+        // Records just processed may have registered timers: ask again.
+        self.refresh(chain, end);
+        if let Some(wake) = self.next {
+            let now = processing_time_now();
+            if now >= wake {
+                guarded(ctx, ctx.first_operator(), || {
+                    chain.on_processing_time(now, end);
+                    end.on_processing_time(now);
+                })?;
+                self.refresh(chain, end);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps until the wake-up time (forever if there is none).
+    async fn sleep(&self) {
+        match self.next {
+            Some(wake) => {
+                let wait = wake.saturating_sub(processing_time_now()).max(0) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Runs one subtask of a chain that starts at a source.
 pub(crate) async fn run_source_task<S, Op, End>(
     ctx: TaskContext,
@@ -222,6 +319,8 @@ where
     let head = ctx.first_operator();
     chain.open(&ctx);
     let mut linger = Linger::new();
+    let mut wakeups = Wakeups::new();
+    wakeups.refresh(&chain, &end);
     loop {
         if *stop.borrow() {
             break;
@@ -246,6 +345,7 @@ where
         })?;
         chain = returned;
         let status = status.map_err(|e| ctx.io_error(head, e))?;
+        wakeups.fire_due(&ctx, &mut chain, &mut end)?;
         match status {
             SourceStatus::Produced => linger.flush(&mut end, &ctx).await?,
             SourceStatus::Idle => {
@@ -253,6 +353,7 @@ where
                 tokio::select! {
                     ready = source.wait_ready() => ready.map_err(|e| ctx.io_error(head, e))?,
                     _ = stop.changed() => {}
+                    _ = wakeups.sleep() => {}
                 }
             }
             SourceStatus::Ended => break,
@@ -263,8 +364,10 @@ where
     finish_chain(&ctx, chain, end, produced, metrics).await
 }
 
-/// End of input for a chain: its operators emit what they held back (batch-mode results),
-/// the end ships everything and signals end of input; then the counters are collected.
+/// End of input for a chain: a final watermark completes all event-time work (and, in batch
+/// mode, processing time jumps to the end too), its operators emit what they held back
+/// (batch-mode results), the end ships everything and signals end of input; then the
+/// counters are collected.
 async fn finish_chain<I, Op, End>(
     ctx: &TaskContext,
     mut chain: Op,
@@ -277,6 +380,11 @@ where
     End: ChainEnd<Op::Out>,
 {
     guarded(ctx, ctx.first_operator(), || {
+        chain.on_watermark(MAX_WATERMARK, &mut end);
+        if ctx.batch_mode {
+            chain.on_processing_time(Timestamp::MAX, &mut end);
+            end.on_processing_time(Timestamp::MAX);
+        }
         chain.end_of_input(&mut end);
         end.end_of_input();
     })?;
@@ -302,6 +410,8 @@ where
     chain.open(&ctx);
     let mut received = 0u64;
     let mut linger = Linger::new();
+    let mut wakeups = Wakeups::new();
+    wakeups.refresh(&chain, &end);
     loop {
         let event = match gate.try_next()? {
             Some(event) => event,
@@ -309,7 +419,13 @@ where
                 // Nothing ready: ship partial batches before sleeping so that downstream
                 // never waits on data that sits in our buffers.
                 linger.flush_all(&mut end).await?;
-                gate.next().await?
+                tokio::select! {
+                    event = gate.next() => event?,
+                    _ = wakeups.sleep() => {
+                        wakeups.fire_due(&ctx, &mut chain, &mut end)?;
+                        continue;
+                    }
+                }
             }
         };
         tokio::task::consume_budget().await;
@@ -325,10 +441,17 @@ where
                     }
                     local
                 })?;
-                linger.flush(&mut end, &ctx).await?;
+            }
+            GateEvent::Watermark(watermark) => {
+                guarded(&ctx, head, || chain.on_watermark(watermark, &mut end))?;
+            }
+            GateEvent::Idleness(idle) => {
+                guarded(&ctx, head, || chain.on_idleness(idle, &mut end))?;
             }
             GateEvent::Ended => break,
         }
+        wakeups.fire_due(&ctx, &mut chain, &mut end)?;
+        linger.flush(&mut end, &ctx).await?;
     }
     finish_chain(&ctx, chain, end, received, Vec::new()).await
 }

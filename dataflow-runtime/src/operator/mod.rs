@@ -11,6 +11,8 @@
 //! type errors at the user's closure.
 
 mod aggregate;
+mod process;
+mod timers;
 mod transform;
 
 use std::cell::Cell;
@@ -20,15 +22,29 @@ pub use aggregate::{
     Combine, KeyedAggregate, MaxCombine, MinCombine, OutputShape, ReduceWith, Reduced, SumCombine,
     WithKey,
 };
+pub use process::{
+    event_time_ttl, keyed_process_fn, process_fn, processing_time_ttl, Context, KeyedContext,
+    KeyedProcess, KeyedProcessFn, KeyedProcessFunction, Process, ProcessFn, ProcessFunction,
+};
 pub use transform::{Filter, FlatMap, Map};
+
+use crate::state::StateTtl;
+use crate::time::{AssignTimestamps, IngestionTime, WatermarkGenerator, WatermarkStrategy};
 
 use crate::element::{Keyed, Timestamp};
 use crate::job::TaskContext;
 
-/// Receives the records an operator produces.
+/// Receives the records an operator produces, and the stream's control elements in band.
 pub trait Emit<T> {
     /// Takes one record.
     fn emit(&mut self, value: T, timestamp: Option<Timestamp>);
+
+    /// Takes a watermark: no record at or below `watermark` follows. Records emitted before it
+    /// stay before it. Ends of a chain that do not care (sinks) ignore it.
+    fn emit_watermark(&mut self, _watermark: Timestamp) {}
+
+    /// The stream went idle (`true`) or became active again (`false`).
+    fn emit_idleness(&mut self, _idle: bool) {}
 }
 
 /// Records in and out of one operator in one subtask.
@@ -66,6 +82,30 @@ pub trait Operator<I>: Send + 'static {
 
     /// Called once when every input has ended; batch-mode aggregates emit their results here.
     fn end_of_input<E: Emit<Self::Out>>(&mut self, _out: &mut E) {}
+
+    /// The input's watermark advanced to `watermark`. Operators with event-time timers fire
+    /// the ones it triggers and emit their output *before* forwarding the watermark.
+    #[inline]
+    fn on_watermark<E: Emit<Self::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        out.emit_watermark(watermark);
+    }
+
+    /// The input went idle or became active again.
+    #[inline]
+    fn on_idleness<E: Emit<Self::Out>>(&mut self, idle: bool, out: &mut E) {
+        out.emit_idleness(idle);
+    }
+
+    /// The wall clock reached the time [`Operator::next_wakeup`] asked for (or later):
+    /// processing-time timers fire, periodic watermarks go out. `now` is processing time in
+    /// milliseconds since the epoch.
+    fn on_processing_time<E: Emit<Self::Out>>(&mut self, _now: Timestamp, _out: &mut E) {}
+
+    /// The processing time at which [`Operator::on_processing_time`] must run next, if any.
+    /// Asked once per batch, so the task can sleep until then when no input arrives.
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        None
+    }
 
     /// Appends this operator's counters (and those of operators it contains), given how
     /// many records it received; returns how many it emitted.
@@ -110,6 +150,16 @@ impl<T, Op: Operator<T>, E: Emit<Op::Out>> Emit<T> for Pipe<'_, Op, E> {
     fn emit(&mut self, value: T, timestamp: Option<Timestamp>) {
         self.operator.process(value, timestamp, self.out);
     }
+
+    #[inline]
+    fn emit_watermark(&mut self, watermark: Timestamp) {
+        self.operator.on_watermark(watermark, self.out);
+    }
+
+    #[inline]
+    fn emit_idleness(&mut self, idle: bool) {
+        self.operator.on_idleness(idle, self.out);
+    }
 }
 
 impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
@@ -137,9 +187,52 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
         self.second.end_of_input(out);
     }
 
+    fn on_watermark<E: Emit<B::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        self.first.on_watermark(
+            watermark,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+    }
+
+    fn on_idleness<E: Emit<B::Out>>(&mut self, idle: bool, out: &mut E) {
+        self.first.on_idleness(
+            idle,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+    }
+
+    fn on_processing_time<E: Emit<B::Out>>(&mut self, now: Timestamp, out: &mut E) {
+        self.first.on_processing_time(
+            now,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+        self.second.on_processing_time(now, out);
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        earliest(self.first.next_wakeup(), self.second.next_wakeup())
+    }
+
     fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
         let between = self.first.collect_metrics(records_in, into);
         self.second.collect_metrics(between, into)
+    }
+}
+
+/// The earlier of two optional wake-up times.
+pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -274,6 +367,95 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         F: FnMut(&Op::Out) -> bool + Clone + Send + 'static,
     {
         self.then(Filter::new(operator, f))
+    }
+
+    /// Appends `assign_timestamps`: event time from `extract`, watermarks from `strategy`.
+    pub fn assign_timestamps<F, G>(
+        self,
+        operator: usize,
+        extract: F,
+        strategy: WatermarkStrategy<G>,
+    ) -> Chain<In, impl Operator<In, Out = Op::Out> + Clone>
+    where
+        Op::Out: 'static,
+        F: FnMut(&Op::Out) -> Timestamp + Clone + Send + 'static,
+        G: WatermarkGenerator<Op::Out>,
+    {
+        self.then(AssignTimestamps::new(operator, extract, strategy))
+    }
+
+    /// Appends `ingestion_time`: records are stamped with the wall clock.
+    pub fn ingestion_time(
+        self,
+        _operator: usize,
+    ) -> Chain<In, impl Operator<In, Out = Op::Out> + Clone>
+    where
+        Op::Out: 'static,
+    {
+        self.then(IngestionTime::new())
+    }
+
+    /// Appends a non-keyed `process` with a [`ProcessFunction`].
+    pub fn process<F>(
+        self,
+        operator: usize,
+        function: F,
+    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+    where
+        Op::Out: 'static,
+        F: ProcessFunction<Op::Out>,
+    {
+        self.then(Process::new(operator, function))
+    }
+
+    /// Appends a non-keyed `process` written as a closure `|value, ctx| ...`.
+    pub fn process_fn<O, F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        Op::Out: 'static,
+        O: Send + 'static,
+        F: FnMut(Op::Out, &mut Context<'_, O>) + Clone + Send + 'static,
+    {
+        self.then(Process::new(operator, process_fn(f)))
+    }
+}
+
+/// Keyed process functions: only valid on a chain fed by a `key_by` exchange.
+impl<K, V, Op> Chain<Keyed<K, V>, Op>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: 'static,
+    Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
+{
+    /// Appends a keyed `process` with a [`KeyedProcessFunction`].
+    pub fn keyed_process<F>(
+        self,
+        operator: usize,
+        function: F,
+        ttl: Option<StateTtl>,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = F::Out> + Clone>
+    where
+        F: KeyedProcessFunction<K, V>,
+    {
+        self.then(KeyedProcess::new(operator, function, ttl))
+    }
+
+    /// Appends a keyed `process` written as a closure `|key, state: &mut S, value, ctx| ...`.
+    pub fn keyed_process_fn<S, O, F>(
+        self,
+        operator: usize,
+        f: F,
+        ttl: Option<StateTtl>,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = O> + Clone>
+    where
+        S: Default + Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(&K, &mut S, V, &mut KeyedContext<'_, K, O>) + Clone + Send + 'static,
+    {
+        self.then(KeyedProcess::new(operator, keyed_process_fn(f), ttl))
     }
 }
 

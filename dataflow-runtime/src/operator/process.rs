@@ -1,0 +1,593 @@
+//! Process functions: the lowest level of the API. A keyed process function sees each record
+//! with its key's state and may register event-time and processing-time timers for the key;
+//! a non-keyed one sees records with their time context.
+
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::timers::{DueTimer, TimerQueue};
+use super::{Emit, Operator, OperatorMetrics, OperatorScope};
+use crate::element::{Keyed, Timestamp, MIN_WATERMARK};
+use crate::job::TaskContext;
+use crate::state::{Entry, KeyedStore, StateTtl};
+use crate::time::{processing_time_now, TimeDomain};
+
+/// What a process function emits, buffered until it returns (so that its signature needs no
+/// generic output type).
+type Output<O> = Vec<(O, Option<Timestamp>)>;
+
+/// A function over a keyed stream with per-key state and timers (Flink's
+/// `KeyedProcessFunction`).
+///
+/// `State` is created with `Default` the first time a key is seen, handed out as `&mut` on
+/// every call for that key, and dropped by [`KeyedContext::clear_state`].
+pub trait KeyedProcessFunction<K, I>: Clone + Send + 'static {
+    /// The per-key state.
+    type State: Default + Clone + Serialize + DeserializeOwned + Send + 'static;
+    /// The records emitted.
+    type Out: Send + 'static;
+
+    /// Handles one record of key `key`.
+    fn process_element(
+        &mut self,
+        key: &K,
+        state: &mut Self::State,
+        value: I,
+        ctx: &mut KeyedContext<'_, K, Self::Out>,
+    );
+
+    /// A timer of `key` fired: `timestamp` is the time it was registered for.
+    fn on_timer(
+        &mut self,
+        _key: &K,
+        _state: &mut Self::State,
+        _timestamp: Timestamp,
+        _domain: TimeDomain,
+        _ctx: &mut KeyedContext<'_, K, Self::Out>,
+    ) {
+    }
+}
+
+/// A function over a non-keyed stream with access to time (Flink's `ProcessFunction`).
+pub trait ProcessFunction<I>: Clone + Send + 'static {
+    /// The records emitted.
+    type Out: Send + 'static;
+
+    /// Handles one record.
+    fn process_element(&mut self, value: I, ctx: &mut Context<'_, Self::Out>);
+}
+
+/// The timers of a keyed operator subtask, in both domains.
+struct Timers<K> {
+    event: TimerQueue<K>,
+    processing: TimerQueue<K>,
+}
+
+/// What a keyed process function can do besides returning: emit, read time, manage timers
+/// and its key's state.
+pub struct KeyedContext<'a, K, O> {
+    key_group: u16,
+    key: &'a K,
+    timestamp: Option<Timestamp>,
+    watermark: Timestamp,
+    timers: &'a mut Timers<K>,
+    output: &'a mut Output<O>,
+    clear_state: bool,
+}
+
+impl<K: Hash + Eq + Clone, O> KeyedContext<'_, K, O> {
+    /// Emits a record; it carries the timestamp of the record (or event-time timer) being
+    /// handled.
+    #[inline]
+    pub fn output(&mut self, value: O) {
+        self.output.push((value, self.timestamp));
+    }
+
+    /// The event timestamp of the record being handled, or of the event-time timer firing
+    /// (`None` for records without timestamps and for processing-time timers).
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+
+    /// The operator's current watermark (`Timestamp::MIN` before the first).
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        processing_time_now()
+    }
+
+    /// The key being handled.
+    pub fn current_key(&self) -> &K {
+        self.key
+    }
+
+    /// Calls `on_timer` for this key once the watermark reaches `timestamp` (once per key and
+    /// timestamp, however often registered).
+    pub fn register_event_time_timer(&mut self, timestamp: Timestamp) {
+        self.timers
+            .event
+            .register(timestamp, self.key_group, self.key);
+    }
+
+    /// Calls `on_timer` for this key once the wall clock reaches `timestamp`.
+    pub fn register_processing_time_timer(&mut self, timestamp: Timestamp) {
+        self.timers
+            .processing
+            .register(timestamp, self.key_group, self.key);
+    }
+
+    /// Deletes this key's event-time timer at `timestamp`, if registered.
+    pub fn delete_event_time_timer(&mut self, timestamp: Timestamp) {
+        self.timers.event.delete(timestamp, self.key);
+    }
+
+    /// Deletes this key's processing-time timer at `timestamp`, if registered.
+    pub fn delete_processing_time_timer(&mut self, timestamp: Timestamp) {
+        self.timers.processing.delete(timestamp, self.key);
+    }
+
+    /// Drops this key's state when the call returns; the next call for the key gets a fresh
+    /// `Default` state.
+    pub fn clear_state(&mut self) {
+        self.clear_state = true;
+    }
+}
+
+/// What a non-keyed process function can do besides returning.
+pub struct Context<'a, O> {
+    timestamp: Option<Timestamp>,
+    watermark: Timestamp,
+    output: &'a mut Output<O>,
+}
+
+impl<O> Context<'_, O> {
+    /// Emits a record with the timestamp of the record being handled.
+    #[inline]
+    pub fn output(&mut self, value: O) {
+        self.output.push((value, self.timestamp));
+    }
+
+    /// The event timestamp of the record being handled.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        processing_time_now()
+    }
+}
+
+/// The closure form of a keyed process function: `|key, state: &mut S, value, ctx| ...`
+/// (no timers fire into it: use the trait for `on_timer`).
+pub struct KeyedProcessFn<F, S, O> {
+    f: F,
+    _types: PhantomData<fn() -> (S, O)>,
+}
+
+impl<F: Clone, S, O> Clone for KeyedProcessFn<F, S, O> {
+    fn clone(&self) -> Self {
+        KeyedProcessFn {
+            f: self.f.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, I, F, S, O> KeyedProcessFunction<K, I> for KeyedProcessFn<F, S, O>
+where
+    F: FnMut(&K, &mut S, I, &mut KeyedContext<'_, K, O>) + Clone + Send + 'static,
+    S: Default + Clone + Serialize + DeserializeOwned + Send + 'static,
+    O: Send + 'static,
+{
+    type State = S;
+    type Out = O;
+
+    #[inline(always)]
+    fn process_element(
+        &mut self,
+        key: &K,
+        state: &mut S,
+        value: I,
+        ctx: &mut KeyedContext<'_, K, O>,
+    ) {
+        (self.f)(key, state, value, ctx);
+    }
+}
+
+/// The closure form of a non-keyed process function: `|value, ctx| ...`.
+pub struct ProcessFn<F, O> {
+    f: F,
+    _out: PhantomData<fn() -> O>,
+}
+
+impl<F: Clone, O> Clone for ProcessFn<F, O> {
+    fn clone(&self) -> Self {
+        ProcessFn {
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<I, F, O> ProcessFunction<I> for ProcessFn<F, O>
+where
+    F: FnMut(I, &mut Context<'_, O>) + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    type Out = O;
+
+    #[inline(always)]
+    fn process_element(&mut self, value: I, ctx: &mut Context<'_, O>) {
+        (self.f)(value, ctx);
+    }
+}
+
+/// Wraps a closure as a keyed process function, fixing its argument types.
+pub fn keyed_process_fn<K, I, S, O, F>(f: F) -> KeyedProcessFn<F, S, O>
+where
+    F: FnMut(&K, &mut S, I, &mut KeyedContext<'_, K, O>) + Clone + Send + 'static,
+{
+    KeyedProcessFn {
+        f,
+        _types: PhantomData,
+    }
+}
+
+/// Wraps a closure as a process function, fixing its argument types.
+pub fn process_fn<I, O, F>(f: F) -> ProcessFn<F, O>
+where
+    F: FnMut(I, &mut Context<'_, O>) + Clone + Send + 'static,
+{
+    ProcessFn {
+        f,
+        _out: PhantomData,
+    }
+}
+
+/// `.process(f)` on a keyed stream.
+pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>> {
+    operator: usize,
+    function: F,
+    ttl: Option<StateTtl>,
+    store: KeyedStore<K, F::State>,
+    timers: Timers<K>,
+    watermark: Timestamp,
+    /// When expired state was last swept (processing time or watermark, as the TTL says).
+    last_sweep: Timestamp,
+    output: Output<F::Out>,
+    emitted: u64,
+    _input: PhantomData<fn(V)>,
+}
+
+impl<K, V, F> Clone for KeyedProcess<K, V, F>
+where
+    K: Hash + Eq + Clone,
+    F: KeyedProcessFunction<K, V>,
+{
+    /// Clones the operator's definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        KeyedProcess::new(self.operator, self.function.clone(), self.ttl)
+    }
+}
+
+impl<K, V, F> KeyedProcess<K, V, F>
+where
+    K: Hash + Eq + Clone,
+    F: KeyedProcessFunction<K, V>,
+{
+    pub(crate) fn new(operator: usize, function: F, ttl: Option<StateTtl>) -> Self {
+        KeyedProcess {
+            operator,
+            function,
+            ttl,
+            store: KeyedStore::new(),
+            timers: Timers {
+                event: TimerQueue::new(),
+                processing: TimerQueue::new(),
+            },
+            watermark: MIN_WATERMARK,
+            last_sweep: MIN_WATERMARK,
+            output: Vec::new(),
+            emitted: 0,
+            _input: PhantomData,
+        }
+    }
+
+    /// The time state was touched at, in the TTL's domain.
+    fn touch_time(&self, timestamp: Option<Timestamp>) -> Timestamp {
+        match self.ttl {
+            Some(StateTtl::ProcessingTime(_)) => processing_time_now(),
+            Some(StateTtl::EventTime(_)) => timestamp.unwrap_or(self.watermark),
+            None => 0,
+        }
+    }
+
+    /// Whether state touched at `touched` has expired by `now` (in the TTL's domain).
+    fn expired(ttl: Option<StateTtl>, touched: Timestamp, now: Timestamp) -> bool {
+        match ttl {
+            Some(StateTtl::ProcessingTime(ttl)) | Some(StateTtl::EventTime(ttl)) => {
+                touched.saturating_add(ttl) <= now
+            }
+            None => false,
+        }
+    }
+
+    /// The current time in the TTL's domain.
+    fn ttl_now(&self) -> Timestamp {
+        match self.ttl {
+            Some(StateTtl::ProcessingTime(_)) => processing_time_now(),
+            _ => self.watermark,
+        }
+    }
+
+    /// Runs the user's function on `key`'s state, then applies `clear_state` and ships the
+    /// output.
+    #[inline]
+    fn with_state<E: Emit<F::Out>>(
+        &mut self,
+        key_group: u16,
+        key: &K,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+        call: impl FnOnce(&mut F, &mut F::State, &mut KeyedContext<'_, K, F::Out>),
+    ) {
+        let touched = self.touch_time(timestamp);
+        let ttl = self.ttl;
+        let now = if ttl.is_some() { self.ttl_now() } else { 0 };
+        let entry = self.store.get_or_insert(key_group, key, || Entry {
+            key: key.clone(),
+            state: F::State::default(),
+            touched,
+        });
+        // Expired state is never handed out, even before the sweep removes it.
+        if Self::expired(ttl, entry.touched, now) {
+            entry.state = F::State::default();
+        }
+        entry.touched = touched;
+        let mut ctx = KeyedContext {
+            key_group,
+            key,
+            timestamp,
+            watermark: self.watermark,
+            timers: &mut self.timers,
+            output: &mut self.output,
+            clear_state: false,
+        };
+        let scope = OperatorScope::enter(self.operator);
+        call(&mut self.function, &mut entry.state, &mut ctx);
+        scope.exit();
+        if ctx.clear_state {
+            self.store.remove(key_group, key);
+        }
+        self.emitted += self.output.len() as u64;
+        for (value, timestamp) in self.output.drain(..) {
+            out.emit(value, timestamp);
+        }
+    }
+
+    fn fire<E: Emit<F::Out>>(&mut self, timer: DueTimer<K>, domain: TimeDomain, out: &mut E) {
+        let timestamp = (domain == TimeDomain::EventTime).then_some(timer.timestamp);
+        self.with_state(
+            timer.key_group,
+            &timer.key,
+            timestamp,
+            out,
+            |function, state, ctx| {
+                let key = ctx.key;
+                function.on_timer(key, state, timer.timestamp, domain, ctx);
+            },
+        );
+    }
+
+    /// Fires the timers of `domain` due at `time`. At the end of time (end of input) only the
+    /// timers due up to the latest one registered before it fire, so a timer that keeps
+    /// registering a later one cannot run forever.
+    fn fire_due<E: Emit<F::Out>>(&mut self, domain: TimeDomain, time: Timestamp, out: &mut E) {
+        fn queue<K>(timers: &mut Timers<K>, domain: TimeDomain) -> &mut TimerQueue<K> {
+            match domain {
+                TimeDomain::EventTime => &mut timers.event,
+                TimeDomain::ProcessingTime => &mut timers.processing,
+            }
+        }
+        let limit = if time == Timestamp::MAX {
+            match queue(&mut self.timers, domain).latest() {
+                Some(latest) => latest,
+                None => return,
+            }
+        } else {
+            time
+        };
+        while let Some(timer) = queue(&mut self.timers, domain).pop_due(limit) {
+            self.fire(timer, domain, out);
+        }
+        if time == Timestamp::MAX {
+            queue(&mut self.timers, domain).clear();
+        }
+    }
+
+    /// Removes expired state once the TTL's clock moved on by a TTL since the last sweep.
+    fn sweep_expired(&mut self, now: Timestamp) {
+        let (Some(StateTtl::ProcessingTime(ttl)) | Some(StateTtl::EventTime(ttl))) = self.ttl
+        else {
+            return;
+        };
+        if self.last_sweep != MIN_WATERMARK && now < self.last_sweep.saturating_add(ttl) {
+            return;
+        }
+        self.last_sweep = now;
+        let ttl_setting = self.ttl;
+        self.store
+            .retain(|e| !Self::expired(ttl_setting, e.touched, now));
+    }
+}
+
+impl<K, V, F> Operator<Keyed<K, V>> for KeyedProcess<K, V, F>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: 'static,
+    F: KeyedProcessFunction<K, V>,
+{
+    type Out = F::Out;
+
+    fn open(&mut self, ctx: &TaskContext) {
+        self.store.open(crate::keys::key_groups_of_subtask(
+            ctx.subtask,
+            ctx.parallelism,
+            ctx.max_parallelism,
+        ));
+    }
+
+    #[inline]
+    fn process<E: Emit<F::Out>>(
+        &mut self,
+        record: Keyed<K, V>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        let Keyed {
+            key_group,
+            key,
+            value,
+        } = record;
+        self.with_state(key_group, &key, timestamp, out, |function, state, ctx| {
+            let key = ctx.key;
+            function.process_element(key, state, value, ctx);
+        });
+    }
+
+    fn on_watermark<E: Emit<F::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        if watermark <= self.watermark {
+            return;
+        }
+        self.watermark = watermark;
+        self.fire_due(TimeDomain::EventTime, watermark, out);
+        if matches!(self.ttl, Some(StateTtl::EventTime(_))) {
+            self.sweep_expired(watermark);
+        }
+        out.emit_watermark(watermark);
+    }
+
+    fn on_processing_time<E: Emit<F::Out>>(&mut self, now: Timestamp, out: &mut E) {
+        self.fire_due(TimeDomain::ProcessingTime, now, out);
+        if matches!(self.ttl, Some(StateTtl::ProcessingTime(_))) && now != Timestamp::MAX {
+            self.sweep_expired(now);
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        let sweep = match self.ttl {
+            Some(StateTtl::ProcessingTime(ttl)) if self.store.len() > 0 => {
+                Some(if self.last_sweep == MIN_WATERMARK {
+                    processing_time_now().saturating_add(ttl)
+                } else {
+                    self.last_sweep.saturating_add(ttl)
+                })
+            }
+            _ => None,
+        };
+        super::earliest(self.timers.processing.next_timestamp(), sweep)
+    }
+
+    fn end_of_input<E: Emit<F::Out>>(&mut self, _out: &mut E) {
+        // Processing-time timers still pending at the end of a streaming job do not fire
+        // (as in Flink); in batch mode the task already fired them at the end of time.
+        self.timers.processing.clear();
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
+/// `.process(f)` on a non-keyed stream.
+pub struct Process<I, F: ProcessFunction<I>> {
+    operator: usize,
+    function: F,
+    watermark: Timestamp,
+    output: Output<F::Out>,
+    emitted: u64,
+    _input: PhantomData<fn(I)>,
+}
+
+impl<I, F: ProcessFunction<I>> Clone for Process<I, F> {
+    fn clone(&self) -> Self {
+        Process::new(self.operator, self.function.clone())
+    }
+}
+
+impl<I, F: ProcessFunction<I>> Process<I, F> {
+    pub(crate) fn new(operator: usize, function: F) -> Self {
+        Process {
+            operator,
+            function,
+            watermark: MIN_WATERMARK,
+            output: Vec::new(),
+            emitted: 0,
+            _input: PhantomData,
+        }
+    }
+}
+
+impl<I: 'static, F: ProcessFunction<I>> Operator<I> for Process<I, F> {
+    type Out = F::Out;
+
+    #[inline]
+    fn process<E: Emit<F::Out>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
+        let mut ctx = Context {
+            timestamp,
+            watermark: self.watermark,
+            output: &mut self.output,
+        };
+        let scope = OperatorScope::enter(self.operator);
+        self.function.process_element(value, &mut ctx);
+        scope.exit();
+        self.emitted += self.output.len() as u64;
+        for (value, timestamp) in self.output.drain(..) {
+            out.emit(value, timestamp);
+        }
+    }
+
+    fn on_watermark<E: Emit<F::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            out.emit_watermark(watermark);
+        }
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
+/// A state time-to-live in processing time, from a `Duration`.
+pub fn processing_time_ttl(ttl: Duration) -> StateTtl {
+    StateTtl::ProcessingTime(ttl.as_millis().min(i64::MAX as u128) as Timestamp)
+}
+
+/// A state time-to-live in event time, from a `Duration`.
+pub fn event_time_ttl(ttl: Duration) -> StateTtl {
+    StateTtl::EventTime(ttl.as_millis().min(i64::MAX as u128) as Timestamp)
+}
