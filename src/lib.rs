@@ -7,7 +7,14 @@ pub use dataflow_runtime::{Error, Result};
 /// What a job file needs: `use dataflow::prelude::*;`.
 pub mod prelude {
     pub use crate::dataflow;
+    pub use dataflow_runtime::element::Timestamp;
     pub use dataflow_runtime::io::Collected;
     pub use dataflow_runtime::job::{ExecutionMode, JobCanceller, JobConfig, JobReport};
+    pub use dataflow_runtime::operator::{
+        Context, KeyedContext, KeyedProcessFunction, ProcessFunction,
+    };
+    pub use dataflow_runtime::state::{ListState, MapState, ValueState};
+    pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use std::path::PathBuf;
+    pub use std::time::Duration;
 }

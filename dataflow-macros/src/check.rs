@@ -83,7 +83,7 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    graph.topological_order().map_err(|edge| {
+    let order = graph.topological_order().map_err(|edge| {
         let edge = &graph.edges[edge];
         let span = edge.via.as_ref().map_or_else(|| graph.nodes[edge.to].call.name.span(), |via| via.span());
         let what = edge.via.as_ref().map_or_else(|| "this stream".to_string(), |via| format!("`{via}`"));
@@ -91,7 +91,84 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
             span,
             format!("{what} closes a cycle: it feeds an operator that feeds back into it\nhelp: cycles are only allowed inside an iteration; make the data flow in one direction"),
         )]
-    })
+    })?;
+    let errors = check_time_and_state(graph, &order);
+    if errors.is_empty() {
+        Ok(order)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether the stream into node `n` is keyed: `Some(true)` if every input is partitioned by
+/// key, `Some(false)` if none is, `None` if the inputs disagree.
+pub fn keyed_input(graph: &Graph, n: usize) -> Option<bool> {
+    let hashed =
+        |&e: &usize| matches!(&graph.edges[e].partition, Some(p) if p.kind == Partitioning::Hash);
+    let inputs = &graph.nodes[n].inputs;
+    if inputs.iter().all(hashed) {
+        Some(true)
+    } else if inputs.iter().any(hashed) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+/// Event time and keyed state: what needs timestamps gets a stream that has them, keyed
+/// settings sit on keyed operators, ingestion time is taken at the source.
+fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
+    let mut errors = Vec::new();
+    let mut timestamped = vec![false; graph.nodes.len()];
+    for &n in order {
+        let node = &graph.nodes[n];
+        let inputs_timestamped = !node.inputs.is_empty()
+            && node
+                .inputs
+                .iter()
+                .all(|&e| timestamped[graph.edges[e].from]);
+        timestamped[n] = match node.call.name.to_string().as_str() {
+            "assign_timestamps" | "ingestion_time" => true,
+            _ => inputs_timestamped,
+        };
+        if node.call.name == "ingestion_time" {
+            let at_source = match node.inputs.as_slice() {
+                [e] => {
+                    let edge = &graph.edges[*e];
+                    edge.partition.is_none()
+                        && matches!(graph.nodes[edge.from].spec.family, Family::Source { .. })
+                }
+                _ => false,
+            };
+            if !at_source {
+                errors.push(error(
+                    node.call.name.span(),
+                    "`ingestion_time` stamps records as they enter the job, so it must come right after a source\nhelp: move `.ingestion_time()` right after the source call",
+                ));
+            }
+        }
+        let keyed = keyed_input(graph, n);
+        if node.spec.family == Family::Process && keyed.is_none() {
+            errors.push(error(
+                node.call.name.span(),
+                "`process` is fed by both keyed and non-keyed streams\nhelp: partition every input the same way: `.key_by(..)` each stream before the `union`, or none",
+            ));
+        }
+        if let Some((_, event_time, setting)) = &node.settings.state_ttl {
+            if node.spec.family != Family::Process || keyed != Some(true) {
+                errors.push(error(
+                    setting.span(),
+                    format!("`{setting}` configures keyed state, but `{}` has none\nhelp: put `.{setting}(..)` right after a `.process(..)` that follows `.key_by(..)`", node.call.name),
+                ));
+            } else if *event_time && !inputs_timestamped {
+                errors.push(error(
+                    setting.span(),
+                    format!("`{setting}` needs event time, but this stream has no timestamps\nhelp: call `.assign_timestamps(|x| ts, WatermarkStrategy::bounded_out_of_orderness(..))` (or `.ingestion_time()`) after the source, or use `.state_ttl(..)` for processing time"),
+                ));
+            }
+        }
+    }
+    errors
 }
 
 fn is_non_parallel_source(node: &crate::graph::Node) -> bool {

@@ -390,7 +390,44 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
             _ => quote_spanned!(name.span()=> .sum(#n, |#v| #v)),
         };
     }
+    if node.spec.family == Family::Process {
+        return process_call(graph, n);
+    }
     quote_spanned!(name.span()=> .#name(#n, #(#args),*))
+}
+
+/// `process`: keyed (state, timers, TTL) when fed by `key_by`, plain otherwise; a closure
+/// argument takes the closure form, anything else must implement the function trait.
+fn process_call(graph: &Graph, n: usize) -> TokenStream {
+    let rt = rt();
+    let node = &graph.nodes[n];
+    let name = &node.call.name;
+    let function = &node.call.args[0];
+    let closure = matches!(function, Expr::Closure(_));
+    if crate::check::keyed_input(graph, n) != Some(true) {
+        let method = Ident::new(if closure { "process_fn" } else { "process" }, name.span());
+        return quote_spanned!(name.span()=> .#method(#n, #function));
+    }
+    let ttl = match &node.settings.state_ttl {
+        Some((duration, event_time, setting)) => {
+            let make = if *event_time {
+                quote!(event_time_ttl)
+            } else {
+                quote!(processing_time_ttl)
+            };
+            quote_spanned!(setting.span()=> ::core::option::Option::Some(#rt::operator::#make(#duration)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let method = Ident::new(
+        if closure {
+            "keyed_process_fn"
+        } else {
+            "keyed_process"
+        },
+        name.span(),
+    );
+    quote_spanned!(name.span()=> .#method(#n, #function, #ttl))
 }
 
 fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
@@ -477,6 +514,9 @@ fn partitioner(
             }
             let target = exchange_target(graph, plan, x);
             let node = &graph.nodes[target];
+            if node.spec.family == Family::Process {
+                return quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(#op, #selector.clone()));
+            }
             let name = &node.call.name;
             let aggregate = name.span();
             let v = internal("value");

@@ -32,6 +32,8 @@ pub struct Settings {
     pub uid: Option<LitStr>,
     pub start_new_chain: bool,
     pub disable_chaining: bool,
+    /// The TTL's duration, whether it is in event time, and the setting's name.
+    pub state_ttl: Option<(Expr, bool, Ident)>,
 }
 
 /// A partitioning call (`key_by(..)`, `rebalance()`, ...) applied to a stream.
@@ -246,7 +248,7 @@ impl Builder {
                     ));
                     return;
                 }
-                Family::Transform | Family::Keyed | Family::Sink => {
+                Family::Transform | Family::Keyed | Family::Process | Family::Sink => {
                     let id = self.add_node(spec, call, &stream);
                     stream = vec![Producer {
                         origin: Origin::Node(id),
@@ -447,6 +449,7 @@ fn apply_setting(settings: &mut Settings, setting: Setting, call: &Call) -> syn:
         Setting::Uid => settings.uid.is_some(),
         Setting::StartNewChain => settings.start_new_chain,
         Setting::DisableChaining => settings.disable_chaining,
+        Setting::StateTtl { .. } => settings.state_ttl.is_some(),
     };
     if already {
         return Err(error(
@@ -465,6 +468,9 @@ fn apply_setting(settings: &mut Settings, setting: Setting, call: &Call) -> syn:
         Setting::Uid => settings.uid = Some(string_arg(call)?),
         Setting::StartNewChain => settings.start_new_chain = true,
         Setting::DisableChaining => settings.disable_chaining = true,
+        Setting::StateTtl { event_time } => {
+            settings.state_ttl = Some((call.args[0].clone(), event_time, call.name.clone()))
+        }
     }
     Ok(())
 }

@@ -128,7 +128,11 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
             }
             None => Partitioning::Rebalance,
         };
-        let keep_key = graph.nodes[edge.to].spec.family == Family::Keyed;
+        let keep_key = match graph.nodes[edge.to].spec.family {
+            Family::Keyed => true,
+            Family::Process => partitioning == Partitioning::Hash,
+            _ => false,
+        };
         chains[to_chain].inputs.push(exchanges.len());
         exchanges.push(Exchange {
             edge: index,

@@ -1114,6 +1114,78 @@ mod tests {
         assert!(matches!(gate.next().await, Err(Error::Disconnected)));
     }
 
+    /// Drains what the gate has ready, describing watermark and idleness events.
+    fn time_events(gate: &mut InputGate<u64>) -> Vec<String> {
+        let mut events = Vec::new();
+        while let Some(event) = gate.try_next().unwrap() {
+            match event {
+                GateEvent::Watermark(w) => events.push(format!("wm {w}")),
+                GateEvent::Idleness(idle) => events.push(format!("idle {idle}")),
+                GateEvent::Records(batch) => events.push(format!("{} records", batch.len())),
+                GateEvent::Ended => {
+                    events.push("ended".into());
+                    break;
+                }
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn the_gate_watermark_is_the_minimum_over_active_inputs_and_never_goes_back() {
+        let mut edge = Edge::<u64>::new(2, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, StreamElement::Watermark(10));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 1, StreamElement::Watermark(5));
+        assert_eq!(time_events(&mut gate), ["wm 5"]);
+        send(&edge, 1, StreamElement::Watermark(20));
+        assert_eq!(time_events(&mut gate), ["wm 10"]);
+        // A lower watermark from one input does not move the task's back.
+        send(&edge, 0, StreamElement::Watermark(3));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        assert_eq!(gate.watermark(), 10);
+        // An idle input no longer holds the watermark back; when all are idle, the task is.
+        send(&edge, 0, StreamElement::Idleness(true));
+        assert_eq!(time_events(&mut gate), ["wm 20"]);
+        send(&edge, 1, StreamElement::Idleness(true));
+        assert_eq!(time_events(&mut gate), ["idle true"]);
+        send(&edge, 0, StreamElement::Idleness(false));
+        send(&edge, 0, StreamElement::Watermark(30));
+        assert_eq!(time_events(&mut gate), ["idle false", "wm 30"]);
+        // An ended input stops counting: the other one, still idle, makes the task idle.
+        send(&edge, 0, StreamElement::EndOfInput);
+        send(&edge, 1, StreamElement::Idleness(false));
+        send(&edge, 1, StreamElement::Watermark(40));
+        send(&edge, 1, StreamElement::EndOfInput);
+        assert_eq!(
+            time_events(&mut gate),
+            ["idle true", "idle false", "wm 40", "ended"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_watermark_follows_the_records_buffered_before_it() {
+        let mut edge = Edge::<u64>::new(1, 2, 16);
+        let mut writer = edge
+            .writers(Forward::default())
+            .create(&ctx(0, 1, false))
+            .unwrap();
+        writer.emit(7, Some(1));
+        writer.emit_watermark(1);
+        let mut gates = [
+            InputGate::new(edge.take_receivers(0)),
+            InputGate::new(edge.take_receivers(1)),
+        ];
+        assert_eq!(time_events(&mut gates[0]), ["1 records", "wm 1"]);
+        assert_eq!(time_events(&mut gates[1]), ["wm 1"]);
+    }
+
     fn aggregate_routes(batch_mode: bool) -> Vec<(usize, Keyed<u64, u64>)> {
         let mut p = KeyByAggregate::new(
             0,

@@ -42,6 +42,10 @@ pub enum Setting {
     Uid,
     StartNewChain,
     DisableChaining,
+    /// `state_ttl` (`event_time: false`) or `state_ttl_event_time` (`true`).
+    StateTtl {
+        event_time: bool,
+    },
 }
 
 /// What kind of thing an operator is.
@@ -53,6 +57,8 @@ pub enum Family {
     Transform,
     /// A rolling aggregate that needs a keyed stream.
     Keyed,
+    /// `process`: keyed (state and timers) after `key_by`, plain otherwise.
+    Process,
     /// Sets how the stream is distributed to the next operator.
     Partition(Partitioning),
     /// Merges other streams into this one.
@@ -106,6 +112,12 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("flat_map", Transform, 1, 1, "flat_map(|x| ...)",
         "Any number of outputs per record: the closure returns any `IntoIterator`."),
     op!("filter", Transform, 1, 1, "filter(|x: &T| ...)", "Keeps the records for which the closure returns true."),
+    op!("assign_timestamps", Transform, 2, 2, "assign_timestamps(|x: &T| ts, strategy)",
+        "Event time: stamps each record with the closure's `i64` ms and emits the `WatermarkStrategy`'s watermarks."),
+    op!("ingestion_time", Transform, 0, 0, "ingestion_time()",
+        "Right after a source: stamps each record with the wall clock; watermarks follow the clock."),
+    op!("process", Process, 1, 1, "process(f)",
+        "After `key_by`: a `KeyedProcessFunction` (or `|key, state: &mut S, x, ctx| ..`) with per-key state and timers; otherwise a `ProcessFunction` (or `|x, ctx| ..`)."),
     op!("reduce", Keyed, 1, 1, "reduce(|a, b| ...)",
         "Keyed rolling reduce: emits the key's updated value per record (final value per key in batch mode)."),
     op!("sum", Keyed, 0, 1, "sum() or sum(|x| field)",
@@ -143,6 +155,11 @@ pub static OPERATORS: &[OpSpec] = &[
         "Starts a new chain at the operator before it."),
     op!("disable_chaining", Setting(Setting::DisableChaining), 0, 0, "disable_chaining()",
         "Never chains the operator before it with its neighbours."),
+    op!("state_ttl", Setting(Setting::StateTtl { event_time: false }), 1, 1, "state_ttl(duration)",
+        "On a keyed `process`: a key's state expires after this much processing time untouched."),
+    op!("state_ttl_event_time", Setting(Setting::StateTtl { event_time: true }), 1, 1,
+        "state_ttl_event_time(duration)",
+        "On a keyed `process`: a key's state expires once the watermark passes its last record's timestamp by this much."),
 ];
 
 /// The entry for `name`.
