@@ -1,6 +1,8 @@
 //! Structural checks over the logical graph. Each error is spanned at the user's token and
 //! says how to fix it; independent mistakes are all reported, each once.
 
+use quote::ToTokens;
+
 use crate::graph::Graph;
 use crate::ops::{Family, Partitioning};
 use crate::parse::Job;
@@ -115,6 +117,53 @@ pub fn keyed_input(graph: &Graph, n: usize) -> Option<bool> {
     }
 }
 
+/// `side_output(TAG)` reads the `process` right before it, inside its chain, once per tag.
+fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
+    let node = &graph.nodes[n];
+    let name = &node.call.name;
+    let producer = match node.inputs.as_slice() {
+        [e] if graph.edges[*e].partition.is_none() => Some(graph.edges[*e].from),
+        _ => None,
+    };
+    let Some(producer) = producer.filter(|&p| graph.nodes[p].spec.family == Family::Process) else {
+        return Some(error(
+            name.span(),
+            "`side_output` reads the side output of a `process`, but the stream before it does not come straight from one\nhelp: write `let main = stream.process(f);` and read `main.side_output(TAG)`, with no partitioning or `union` in between",
+        ));
+    };
+    let settings = &node.settings;
+    if let Some((_, span)) = &settings.parallelism {
+        return Some(error(
+            *span,
+            "a side output runs with its `process` operator and has its parallelism\nhelp: set the parallelism on the `process`, or on the operator after `side_output`",
+        ));
+    }
+    if settings.start_new_chain || settings.disable_chaining {
+        return Some(error(
+            name.span(),
+            "a side output is read inside its `process` operator's chain, so it cannot start a new one\nhelp: put `.start_new_chain()` on the operator after `side_output`",
+        ));
+    }
+    let tag = node.call.args[0].to_token_stream().to_string();
+    let first = graph.nodes[producer]
+        .outputs
+        .iter()
+        .map(|&e| graph.edges[e].to)
+        .find(|&other| {
+            graph.nodes[other].spec.family == Family::SideOutput
+                && graph.nodes[other].call.args[0]
+                    .to_token_stream()
+                    .to_string()
+                    == tag
+        });
+    (first != Some(n)).then(|| {
+        error(
+            name.span(),
+            format!("the side output `{tag}` of this `process` is read twice\nhelp: read it once, `let side = main.side_output({tag});`, and use `side` in several statements"),
+        )
+    })
+}
+
 /// Event time and keyed state: what needs timestamps gets a stream that has them, keyed
 /// settings sit on keyed operators, ingestion time is taken at the source.
 fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
@@ -146,6 +195,9 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
                     "`ingestion_time` stamps records as they enter the job, so it must come right after a source\nhelp: move `.ingestion_time()` right after the source call",
                 ));
             }
+        }
+        if node.spec.family == Family::SideOutput {
+            errors.extend(check_side_output(graph, n));
         }
         let keyed = keyed_input(graph, n);
         if node.spec.family == Family::Process && keyed.is_none() {

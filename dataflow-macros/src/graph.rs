@@ -248,7 +248,11 @@ impl Builder {
                     ));
                     return;
                 }
-                Family::Transform | Family::Keyed | Family::Process | Family::Sink => {
+                Family::Transform
+                | Family::Keyed
+                | Family::Process
+                | Family::SideOutput
+                | Family::Sink => {
                     let id = self.add_node(spec, call, &stream);
                     stream = vec![Producer {
                         origin: Origin::Node(id),

@@ -156,6 +156,10 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
 /// The node `id` chains onto, if Flink's chaining rule allows it.
 fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Option<usize> {
     let node = &graph.nodes[id];
+    if node.spec.family == Family::SideOutput {
+        // A side output is read inside its process operator's chain (checked to follow it).
+        return node.inputs.first().map(|&e| graph.edges[e].from);
+    }
     if node.inputs.len() != 1 || node.settings.start_new_chain || node.settings.disable_chaining {
         return None;
     }

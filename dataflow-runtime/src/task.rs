@@ -77,6 +77,10 @@ impl<In, Op: Operator<In>, E: ChainEnd<Op::Out>> Emit<In> for Branch<Op, E> {
     fn emit_idleness(&mut self, idle: bool) {
         self.operator.on_idleness(idle, &mut self.end);
     }
+
+    fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
+        self.operator.on_side_output(side, &mut self.end);
+    }
 }
 
 impl<In, Op, E> ChainEnd<In> for Branch<Op, E>
@@ -162,6 +166,13 @@ impl<T: Clone, A: Emit<T>, B: Emit<T>> Emit<T> for Tee<A, B> {
     fn emit_idleness(&mut self, idle: bool) {
         self.0.emit_idleness(idle);
         self.1.emit_idleness(idle);
+    }
+
+    fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
+        self.0.emit_side(side);
+        if side.is_some() {
+            self.1.emit_side(side);
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub enum Family {
     Keyed,
     /// `process`: keyed (state and timers) after `key_by`, plain otherwise.
     Process,
+    /// `side_output(TAG)`: a side output of the `process` before it.
+    SideOutput,
     /// Sets how the stream is distributed to the next operator.
     Partition(Partitioning),
     /// Merges other streams into this one.
@@ -118,6 +120,8 @@ pub static OPERATORS: &[OpSpec] = &[
         "Right after a source: stamps each record with the wall clock; watermarks follow the clock."),
     op!("process", Process, 1, 1, "process(f)",
         "After `key_by`: a `KeyedProcessFunction` (or `|key, state: &mut S, x, ctx| ..`) with per-key state and timers; otherwise a `ProcessFunction` (or `|x, ctx| ..`)."),
+    op!("side_output", SideOutput, 1, 1, "side_output(TAG)",
+        "Right after a `process` (or its `let` name): the records it sent to `ctx.side_output(&TAG, x)`, `TAG` an `OutputTag<T>` const."),
     op!("reduce", Keyed, 1, 1, "reduce(|a, b| ...)",
         "Keyed rolling reduce: emits the key's updated value per record (final value per key in batch mode)."),
     op!("sum", Keyed, 0, 1, "sum() or sum(|x| field)",

@@ -45,6 +45,57 @@ pub trait Emit<T> {
 
     /// The stream went idle (`true`) or became active again (`false`).
     fn emit_idleness(&mut self, _idle: bool) {}
+
+    /// Offers a side output record to the consumers of the operator that emitted it: the
+    /// `side_output(TAG)` consumer of its tag takes it out of the `Option`; nobody else does.
+    fn emit_side(&mut self, _side: &mut Option<SideRecord>) {}
+}
+
+/// A record sent to a side output: its tag's name and the value, type-erased (side outputs
+/// carry the exceptional records, late data or errors; the main output stays unboxed).
+pub struct SideRecord {
+    /// The tag's name.
+    pub tag: &'static str,
+    /// The value, a `T` of the tag's `OutputTag<T>`.
+    pub value: Box<dyn std::any::Any + Send>,
+    /// Its event timestamp.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// Names a side output of type `T`: `const LATE: OutputTag<Event> = OutputTag::new("late");`,
+/// emitted with `ctx.side_output(&LATE, event)` and read with `stream.side_output(LATE)`.
+pub struct OutputTag<T> {
+    name: &'static str,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> OutputTag<T> {
+    /// A tag; its name must be unique among the side outputs of one operator.
+    pub const fn new(name: &'static str) -> Self {
+        OutputTag {
+            name,
+            _type: PhantomData,
+        }
+    }
+
+    /// The tag's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T> Clone for OutputTag<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for OutputTag<T> {}
+
+impl<T> std::fmt::Debug for OutputTag<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OutputTag({:?})", self.name)
+    }
 }
 
 /// Records in and out of one operator in one subtask.
@@ -90,6 +141,12 @@ pub trait Operator<I>: Send + 'static {
         out.emit_watermark(watermark);
     }
 
+    /// The operator before it emitted a side output record. Only a `side_output(TAG)`
+    /// operator takes it (if the tag is its own); everything else leaves it.
+    #[inline]
+    fn on_side_output<E: Emit<Self::Out>>(&mut self, _side: &mut Option<SideRecord>, _out: &mut E) {
+    }
+
     /// The input went idle or became active again.
     #[inline]
     fn on_idleness<E: Emit<Self::Out>>(&mut self, idle: bool, out: &mut E) {
@@ -117,6 +174,59 @@ pub trait Operator<I>: Send + 'static {
     }
 }
 
+/// `side_output(tag)`: turns the side output records of `tag` of the operator before it
+/// into a stream; that operator's main output does not pass.
+pub struct SideOutput<T> {
+    tag: OutputTag<T>,
+    operator: usize,
+    emitted: u64,
+}
+
+impl<T> Clone for SideOutput<T> {
+    fn clone(&self) -> Self {
+        SideOutput {
+            tag: self.tag,
+            operator: self.operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<I: 'static, T: Send + 'static> Operator<I> for SideOutput<T> {
+    type Out = T;
+
+    #[inline]
+    fn process<E: Emit<T>>(&mut self, _value: I, _timestamp: Option<Timestamp>, _out: &mut E) {}
+
+    fn on_side_output<E: Emit<T>>(&mut self, side: &mut Option<SideRecord>, out: &mut E) {
+        let mine = side
+            .as_ref()
+            .is_some_and(|s| s.tag == self.tag.name && s.value.is::<T>());
+        if !mine {
+            return;
+        }
+        if let Some(SideRecord {
+            value, timestamp, ..
+        }) = side.take()
+        {
+            if let Ok(value) = value.downcast::<T>() {
+                self.emitted += 1;
+                out.emit(*value, timestamp);
+            }
+        }
+    }
+
+    /// Counts the side records it took (the main records it ignores are not its input).
+    fn collect_metrics(&self, _main_records: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in: self.emitted,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
 /// The empty chain: passes records through.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Identity;
@@ -127,6 +237,11 @@ impl<I: 'static> Operator<I> for Identity {
     #[inline(always)]
     fn process<E: Emit<I>>(&mut self, value: I, timestamp: Option<Timestamp>, out: &mut E) {
         out.emit(value, timestamp);
+    }
+
+    /// The empty chain after a fan-out passes side outputs on to the branch's first operator.
+    fn on_side_output<E: Emit<I>>(&mut self, side: &mut Option<SideRecord>, out: &mut E) {
+        out.emit_side(side);
     }
 }
 
@@ -160,6 +275,11 @@ impl<T, Op: Operator<T>, E: Emit<Op::Out>> Emit<T> for Pipe<'_, Op, E> {
     fn emit_idleness(&mut self, idle: bool) {
         self.operator.on_idleness(idle, self.out);
     }
+
+    #[inline]
+    fn emit_side(&mut self, side: &mut Option<SideRecord>) {
+        self.operator.on_side_output(side, self.out);
+    }
 }
 
 impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
@@ -190,6 +310,16 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
     fn on_watermark<E: Emit<B::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
         self.first.on_watermark(
             watermark,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+    }
+
+    fn on_side_output<E: Emit<B::Out>>(&mut self, side: &mut Option<SideRecord>, out: &mut E) {
+        self.first.on_side_output(
+            side,
             &mut Pipe {
                 operator: &mut self.second,
                 out,
@@ -393,6 +523,22 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         Op::Out: 'static,
     {
         self.then(IngestionTime::new())
+    }
+
+    /// Appends `side_output(tag)`: the records the operator before it sent to `tag`.
+    pub fn side_output<T: Send + 'static>(
+        self,
+        operator: usize,
+        tag: OutputTag<T>,
+    ) -> Chain<In, impl Operator<In, Out = T> + Clone>
+    where
+        Op::Out: 'static,
+    {
+        self.then(SideOutput::<T> {
+            tag,
+            operator,
+            emitted: 0,
+        })
     }
 
     /// Appends a non-keyed `process` with a [`ProcessFunction`].

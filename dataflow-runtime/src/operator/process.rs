@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::timers::{DueTimer, TimerQueue};
-use super::{Emit, Operator, OperatorMetrics, OperatorScope};
+use super::{Emit, Operator, OperatorMetrics, OperatorScope, OutputTag, SideRecord};
 use crate::element::{Keyed, Timestamp, MIN_WATERMARK};
 use crate::job::TaskContext;
 use crate::state::{Entry, KeyedStore, StateTtl};
@@ -76,6 +76,7 @@ pub struct KeyedContext<'a, K, O> {
     watermark: Timestamp,
     timers: &'a mut Timers<K>,
     output: &'a mut Output<O>,
+    side: &'a mut Vec<SideRecord>,
     clear_state: bool,
 }
 
@@ -85,6 +86,15 @@ impl<K: Hash + Eq + Clone, O> KeyedContext<'_, K, O> {
     #[inline]
     pub fn output(&mut self, value: O) {
         self.output.push((value, self.timestamp));
+    }
+
+    /// Emits a record to the side output `tag` (read with `stream.side_output(TAG)`).
+    pub fn side_output<T: Send + 'static>(&mut self, tag: &OutputTag<T>, value: T) {
+        self.side.push(SideRecord {
+            tag: tag.name(),
+            value: Box::new(value),
+            timestamp: self.timestamp,
+        });
     }
 
     /// The event timestamp of the record being handled, or of the event-time timer firing
@@ -145,6 +155,7 @@ pub struct Context<'a, O> {
     timestamp: Option<Timestamp>,
     watermark: Timestamp,
     output: &'a mut Output<O>,
+    side: &'a mut Vec<SideRecord>,
 }
 
 impl<O> Context<'_, O> {
@@ -152,6 +163,15 @@ impl<O> Context<'_, O> {
     #[inline]
     pub fn output(&mut self, value: O) {
         self.output.push((value, self.timestamp));
+    }
+
+    /// Emits a record to the side output `tag` (read with `stream.side_output(TAG)`).
+    pub fn side_output<T: Send + 'static>(&mut self, tag: &OutputTag<T>, value: T) {
+        self.side.push(SideRecord {
+            tag: tag.name(),
+            value: Box::new(value),
+            timestamp: self.timestamp,
+        });
     }
 
     /// The event timestamp of the record being handled.
@@ -257,6 +277,26 @@ where
     }
 }
 
+/// Hands what a process function emitted to the rest of the chain: main records, then side
+/// output records (offered to the side output consumers).
+#[inline]
+fn ship<O, E: Emit<O>>(
+    output: &mut Output<O>,
+    side: &mut Vec<SideRecord>,
+    emitted: &mut u64,
+    out: &mut E,
+) {
+    *emitted += output.len() as u64;
+    for (value, timestamp) in output.drain(..) {
+        out.emit(value, timestamp);
+    }
+    if !side.is_empty() {
+        for record in side.drain(..) {
+            out.emit_side(&mut Some(record));
+        }
+    }
+}
+
 /// `.process(f)` on a keyed stream.
 pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>> {
     operator: usize,
@@ -268,6 +308,7 @@ pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>> {
     /// When expired state was last swept (processing time or watermark, as the TTL says).
     last_sweep: Timestamp,
     output: Output<F::Out>,
+    side: Vec<SideRecord>,
     emitted: u64,
     _input: PhantomData<fn(V)>,
 }
@@ -301,6 +342,7 @@ where
             watermark: MIN_WATERMARK,
             last_sweep: MIN_WATERMARK,
             output: Vec::new(),
+            side: Vec::new(),
             emitted: 0,
             _input: PhantomData,
         }
@@ -364,6 +406,7 @@ where
             watermark: self.watermark,
             timers: &mut self.timers,
             output: &mut self.output,
+            side: &mut self.side,
             clear_state: false,
         };
         let scope = OperatorScope::enter(self.operator);
@@ -372,10 +415,7 @@ where
         if ctx.clear_state {
             self.store.remove(key_group, key);
         }
-        self.emitted += self.output.len() as u64;
-        for (value, timestamp) in self.output.drain(..) {
-            out.emit(value, timestamp);
-        }
+        ship(&mut self.output, &mut self.side, &mut self.emitted, out);
     }
 
     fn fire<E: Emit<F::Out>>(&mut self, timer: DueTimer<K>, domain: TimeDomain, out: &mut E) {
@@ -523,6 +563,7 @@ pub struct Process<I, F: ProcessFunction<I>> {
     function: F,
     watermark: Timestamp,
     output: Output<F::Out>,
+    side: Vec<SideRecord>,
     emitted: u64,
     _input: PhantomData<fn(I)>,
 }
@@ -540,6 +581,7 @@ impl<I, F: ProcessFunction<I>> Process<I, F> {
             function,
             watermark: MIN_WATERMARK,
             output: Vec::new(),
+            side: Vec::new(),
             emitted: 0,
             _input: PhantomData,
         }
@@ -555,14 +597,12 @@ impl<I: 'static, F: ProcessFunction<I>> Operator<I> for Process<I, F> {
             timestamp,
             watermark: self.watermark,
             output: &mut self.output,
+            side: &mut self.side,
         };
         let scope = OperatorScope::enter(self.operator);
         self.function.process_element(value, &mut ctx);
         scope.exit();
-        self.emitted += self.output.len() as u64;
-        for (value, timestamp) in self.output.drain(..) {
-            out.emit(value, timestamp);
-        }
+        ship(&mut self.output, &mut self.side, &mut self.emitted, out);
     }
 
     fn on_watermark<E: Emit<F::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
