@@ -11,7 +11,8 @@ pub mod prelude {
     pub use dataflow_runtime::io::Collected;
     pub use dataflow_runtime::job::{ExecutionMode, JobCanceller, JobConfig, JobReport};
     pub use dataflow_runtime::operator::{
-        Context, KeyedContext, KeyedProcessFunction, OutputTag, ProcessFunction,
+        CoProcessFunction, Context, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
+        KeyedContext, KeyedProcessFunction, OutputTag, ProcessFunction,
     };
     pub use dataflow_runtime::state::{ListState, MapState, ValueState};
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};

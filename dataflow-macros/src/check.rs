@@ -117,6 +117,47 @@ pub fn keyed_input(graph: &Graph, n: usize) -> Option<bool> {
     }
 }
 
+/// What a `co_process` is, from how its two inputs are partitioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoKind {
+    /// Neither input keyed: a `CoProcessFunction`.
+    Plain,
+    /// Both inputs keyed: a `KeyedCoProcessFunction` with shared keyed state.
+    Keyed,
+    /// Keyed first input, broadcast second input: a `KeyedBroadcastProcessFunction`.
+    KeyedBroadcast,
+}
+
+/// The kind of the two-input operator `n`, or `None` if its inputs do not make one.
+pub fn co_kind(graph: &Graph, n: usize) -> Option<CoKind> {
+    let side = |second: bool| -> Vec<Option<Partitioning>> {
+        graph.nodes[n]
+            .inputs
+            .iter()
+            .map(|&e| &graph.edges[e])
+            .filter(|e| e.second_input == second)
+            .map(|e| e.partition.as_ref().map(|p| p.kind))
+            .collect()
+    };
+    let (first, second) = (side(false), side(true));
+    let all =
+        |side: &[Option<Partitioning>], kind: Partitioning| side.iter().all(|p| *p == Some(kind));
+    let none_hashed =
+        |side: &[Option<Partitioning>]| side.iter().all(|p| *p != Some(Partitioning::Hash));
+    if first.is_empty() || second.is_empty() {
+        return None;
+    }
+    if all(&first, Partitioning::Hash) && all(&second, Partitioning::Hash) {
+        Some(CoKind::Keyed)
+    } else if all(&first, Partitioning::Hash) && all(&second, Partitioning::Broadcast) {
+        Some(CoKind::KeyedBroadcast)
+    } else if none_hashed(&first) && none_hashed(&second) {
+        Some(CoKind::Plain)
+    } else {
+        None
+    }
+}
+
 /// `side_output(TAG)` reads the `process` right before it, inside its chain, once per tag.
 fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
     let node = &graph.nodes[n];
@@ -200,6 +241,13 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
             errors.extend(check_side_output(graph, n));
         }
         let keyed = keyed_input(graph, n);
+        let co = (node.spec.family == Family::Co).then(|| co_kind(graph, n));
+        if node.call.name == "co_process" && co == Some(None) {
+            errors.push(error(
+                node.call.name.span(),
+                "`co_process` needs both inputs keyed (`key_by` on each), the first keyed and the second `broadcast()`, or neither keyed\nhelp: partition both streams with `.key_by(..)` before `connect`, or make the second one `.broadcast()`",
+            ));
+        }
         if node.spec.family == Family::Process && keyed.is_none() {
             errors.push(error(
                 node.call.name.span(),
@@ -207,7 +255,9 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
             ));
         }
         if let Some((_, event_time, setting)) = &node.settings.state_ttl {
-            if node.spec.family != Family::Process || keyed != Some(true) {
+            let keyed_state = (node.spec.family == Family::Process && keyed == Some(true))
+                || (node.call.name == "co_process" && co == Some(Some(CoKind::Keyed)));
+            if !keyed_state {
                 errors.push(error(
                     setting.span(),
                     format!("`{setting}` configures keyed state, but `{}` has none\nhelp: put `.{setting}(..)` right after a `.process(..)` that follows `.key_by(..)`", node.call.name),

@@ -12,6 +12,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{Expr, Ident};
 
+use crate::check::CoKind;
 use crate::graph::Graph;
 use crate::ops::{Family, Partitioning};
 use crate::parse::Job;
@@ -356,6 +357,19 @@ impl Wiring<'_> {
                         &mut self.out,
                         &mut self.defined,
                     );
+                    // The inputs of a two-input operator share one gate: each side's records
+                    // are wrapped in `TwoInputs::First` or `Second` as they are sent.
+                    let edge = &self.graph.edges[edge];
+                    let partitioner = if self.graph.nodes[edge.to].spec.family == Family::Co {
+                        let side = if edge.second_input {
+                            quote!(SecondInput)
+                        } else {
+                            quote!(FirstInput)
+                        };
+                        quote!(#rt::exchange::#side::new(#partitioner))
+                    } else {
+                        partitioner
+                    };
                     self.out.extend(
                         quote!(let mut #var = #job.connect(&#upstream, #from, #to, #partitioner)?;),
                     );
@@ -393,22 +407,26 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     if node.spec.family == Family::Process {
         return process_call(graph, n);
     }
+    if name == "co_process" {
+        let function = &args[0];
+        return match crate::check::co_kind(graph, n) {
+            Some(CoKind::Keyed) => {
+                let ttl = ttl_tokens(node);
+                quote_spanned!(name.span()=> .keyed_co_process(#n, #function, #ttl))
+            }
+            Some(CoKind::KeyedBroadcast) => {
+                quote_spanned!(name.span()=> .keyed_broadcast_process(#n, #function))
+            }
+            _ => quote_spanned!(name.span()=> .co_process(#n, #function)),
+        };
+    }
     quote_spanned!(name.span()=> .#name(#n, #(#args),*))
 }
 
-/// `process`: keyed (state, timers, TTL) when fed by `key_by`, plain otherwise; a closure
-/// argument takes the closure form, anything else must implement the function trait.
-fn process_call(graph: &Graph, n: usize) -> TokenStream {
+/// The `Option<StateTtl>` of a keyed operator's `state_ttl` setting.
+fn ttl_tokens(node: &crate::graph::Node) -> TokenStream {
     let rt = rt();
-    let node = &graph.nodes[n];
-    let name = &node.call.name;
-    let function = &node.call.args[0];
-    let closure = matches!(function, Expr::Closure(_));
-    if crate::check::keyed_input(graph, n) != Some(true) {
-        let method = Ident::new(if closure { "process_fn" } else { "process" }, name.span());
-        return quote_spanned!(name.span()=> .#method(#n, #function));
-    }
-    let ttl = match &node.settings.state_ttl {
+    match &node.settings.state_ttl {
         Some((duration, event_time, setting)) => {
             let make = if *event_time {
                 quote!(event_time_ttl)
@@ -418,7 +436,21 @@ fn process_call(graph: &Graph, n: usize) -> TokenStream {
             quote_spanned!(setting.span()=> ::core::option::Option::Some(#rt::operator::#make(#duration)))
         }
         None => quote!(::core::option::Option::None),
-    };
+    }
+}
+
+/// `process`: keyed (state, timers, TTL) when fed by `key_by`, plain otherwise; a closure
+/// argument takes the closure form, anything else must implement the function trait.
+fn process_call(graph: &Graph, n: usize) -> TokenStream {
+    let node = &graph.nodes[n];
+    let name = &node.call.name;
+    let function = &node.call.args[0];
+    let closure = matches!(function, Expr::Closure(_));
+    if crate::check::keyed_input(graph, n) != Some(true) {
+        let method = Ident::new(if closure { "process_fn" } else { "process" }, name.span());
+        return quote_spanned!(name.span()=> .#method(#n, #function));
+    }
+    let ttl = ttl_tokens(node);
     let method = Ident::new(
         if closure {
             "keyed_process_fn"
@@ -514,7 +546,7 @@ fn partitioner(
             }
             let target = exchange_target(graph, plan, x);
             let node = &graph.nodes[target];
-            if node.spec.family == Family::Process {
+            if matches!(node.spec.family, Family::Process | Family::Co) {
                 return quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(#op, #selector.clone()));
             }
             let name = &node.call.name;

@@ -53,6 +53,8 @@ pub struct Edge {
     pub partition: Option<PartitionUse>,
     /// The stream name through which the edge was made, if any (for cycle errors).
     pub via: Option<Ident>,
+    /// The edge is the second input of a two-input operator (the argument of `connect`).
+    pub second_input: bool,
 }
 
 /// The logical graph of one job.
@@ -72,6 +74,8 @@ enum Origin {
 struct Producer {
     origin: Origin,
     partition: Option<PartitionUse>,
+    /// Came in through `connect(..)`: the second input of the next operator.
+    second_input: bool,
 }
 
 /// An operator a stream comes from, with the partitioning and the name it came through.
@@ -192,6 +196,7 @@ impl Builder {
                         stream = vec![Producer {
                             origin: Origin::Node(id),
                             partition: None,
+                            second_input: false,
                         }];
                         last_node = Some(id);
                     }
@@ -219,10 +224,12 @@ impl Builder {
                 stream = vec![Producer {
                     origin: Origin::Binding(name.clone()),
                     partition: None,
+                    second_input: false,
                 }];
             }
         }
         let mut sink: Option<&Ident> = None;
+        let mut connected = false;
         for call in &chain.calls {
             let Some(spec) = ops::lookup(&call.name.to_string()) else {
                 self.unknown_operator(&call.name, false);
@@ -240,6 +247,26 @@ impl Builder {
                 return;
             }
             last_span = call.name.span();
+            // `connect` pairs with the two-input operator right after it, and only with one.
+            let after_connect = std::mem::take(&mut connected);
+            if spec.family == Family::Co && !after_connect {
+                self.errors.push(error(
+                    call.name.span(),
+                    format!(
+                        "`{}` needs two connected streams\nhelp: write `first.connect(second).{}`",
+                        call.name, spec.signature
+                    ),
+                ));
+                return;
+            }
+            if after_connect && spec.family != Family::Co {
+                self.errors.push(error(
+                    call.name.span(),
+                    format!("`{}` cannot follow `connect`: connected streams go into a two-input operator\nhelp: write `.co_map(..)`, `.co_flat_map(..)` or `.co_process(..)` right after `connect`; partition each stream before connecting it", call.name),
+                ));
+                return;
+            }
+            connected = spec.family == Family::Connect;
             match spec.family {
                 Family::Source { .. } => {
                     self.errors.push(error(
@@ -252,11 +279,13 @@ impl Builder {
                 | Family::Keyed
                 | Family::Process
                 | Family::SideOutput
+                | Family::Co
                 | Family::Sink => {
                     let id = self.add_node(spec, call, &stream);
                     stream = vec![Producer {
                         origin: Origin::Node(id),
                         partition: None,
+                        second_input: false,
                     }];
                     last_node = Some(id);
                     if spec.family == Family::Sink {
@@ -279,7 +308,7 @@ impl Builder {
                     }
                     last_node = None;
                 }
-                Family::Union => {
+                Family::Union | Family::Connect => {
                     for arg in &call.args {
                         match arg {
                             Expr::Path(path) if path.path.get_ident().is_some() => {
@@ -292,6 +321,7 @@ impl Builder {
                                 stream.push(Producer {
                                     origin: Origin::Binding(name),
                                     partition: None,
+                                    second_input: spec.family == Family::Connect,
                                 });
                             }
                             other => {
@@ -302,7 +332,7 @@ impl Builder {
                                 }
                                 self.errors.push(error(
                                     syn::spanned::Spanned::span(other),
-                                    "`union` takes names of streams\nhelp: bind the other stream with `let other = ...;` and write `.union(other)`",
+                                    format!("`{0}` takes names of streams\nhelp: bind the other stream with `let other = ...;` and write `.{0}(other)`", spec.name),
                                 ));
                                 return;
                             }
@@ -497,6 +527,7 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
                 to,
                 partition,
                 via,
+                second_input: producer.second_input,
             });
         }
     }
@@ -514,6 +545,7 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
             let producer = Producer {
                 origin: Origin::Binding(name),
                 partition: None,
+                second_input: false,
             };
             let _ = builder.resolve(&producer, &mut Vec::new(), None);
         }

@@ -131,6 +131,9 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
         let keep_key = match graph.nodes[edge.to].spec.family {
             Family::Keyed => true,
             Family::Process => partitioning == Partitioning::Hash,
+            Family::Co => {
+                graph.nodes[edge.to].call.name == "co_process" && partitioning == Partitioning::Hash
+            }
             _ => false,
         };
         chains[to_chain].inputs.push(exchanges.len());

@@ -49,3 +49,12 @@ pub struct Keyed<K, V> {
     /// The record itself.
     pub value: V,
 }
+
+/// A record of a two-input operator (`connect`): from its first or its second input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TwoInputs<A, B> {
+    /// From the first input (the stream `connect` was called on).
+    First(A),
+    /// From the second input (the argument of `connect`).
+    Second(B),
+}

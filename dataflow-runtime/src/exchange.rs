@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::element::{Keyed, Record, StreamElement, Timestamp, MIN_WATERMARK};
+use crate::element::{Keyed, Record, StreamElement, Timestamp, TwoInputs, MIN_WATERMARK};
 use crate::error::{Error, Result};
 use crate::job::TaskContext;
 use crate::keys;
@@ -291,6 +291,66 @@ where
         send(receiver, value);
     }
 }
+
+/// The first input of a two-input operator (`connect`): wraps what `P` sends in
+/// [`TwoInputs::First`]. `X` is what the second input sends.
+pub struct FirstInput<P, X> {
+    inner: P,
+    _other: std::marker::PhantomData<fn() -> X>,
+}
+
+/// The second input of a two-input operator: wraps what `P` sends in [`TwoInputs::Second`].
+pub struct SecondInput<P, X> {
+    inner: P,
+    _other: std::marker::PhantomData<fn() -> X>,
+}
+
+macro_rules! input_adapter {
+    ($name:ident, $wire:ty, $variant:ident) => {
+        impl<P, X> $name<P, X> {
+            /// Wraps the partitioner of this input.
+            pub fn new(inner: P) -> Self {
+                $name {
+                    inner,
+                    _other: std::marker::PhantomData,
+                }
+            }
+        }
+
+        impl<P: Clone, X> Clone for $name<P, X> {
+            fn clone(&self) -> Self {
+                $name::new(self.inner.clone())
+            }
+        }
+
+        impl<T, P, X> Partitioner<T> for $name<P, X>
+        where
+            P: Partitioner<T>,
+            X: Send + 'static,
+        {
+            type Wire = $wire;
+            fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
+                self.inner.setup(ctx, receivers);
+            }
+            #[inline(always)]
+            fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, $wire)) {
+                self.inner.route(value, receivers, |r, wire| {
+                    send(r, TwoInputs::$variant(wire))
+                });
+            }
+            fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, $wire)) {
+                self.inner
+                    .end_of_input(receivers, |r, wire| send(r, TwoInputs::$variant(wire)));
+            }
+            fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
+                self.inner.collect_metrics(into);
+            }
+        }
+    };
+}
+
+input_adapter!(FirstInput, TwoInputs<P::Wire, X>, First);
+input_adapter!(SecondInput, TwoInputs<X, P::Wire>, Second);
 
 /// The typed guard of a `key_by` selector: fixes its argument type to the upstream's records,
 /// so the closure needs no annotation and a mismatch is reported at the user's closure. The

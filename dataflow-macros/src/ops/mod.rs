@@ -65,6 +65,10 @@ pub enum Family {
     Partition(Partitioning),
     /// Merges other streams into this one.
     Union,
+    /// Connects a second stream to this one, for a two-input operator.
+    Connect,
+    /// A two-input operator, right after `connect`.
+    Co,
     /// Ends a stream.
     Sink,
     /// Configures the operator before it.
@@ -143,6 +147,14 @@ pub static OPERATORS: &[OpSpec] = &[
         "The closure picks the subtask index (below n) for each record."),
     op!("union", Union, 1, usize::MAX, "union(other, ...)",
         "Merges streams of the same type (named with `let`) into this one."),
+    op!("connect", Connect, 1, 1, "connect(other)",
+        "Connects a second stream (named with `let`) of any type, for `co_map`, `co_flat_map` or `co_process` right after."),
+    op!("co_map", Co, 2, 2, "co_map(|a| ..., |b| ...)",
+        "After `connect`: one output per record of either input, by the function of its input."),
+    op!("co_flat_map", Co, 2, 2, "co_flat_map(|a| ..., |b| ...)",
+        "After `connect`: any number of outputs per record of either input."),
+    op!("co_process", Co, 1, 1, "co_process(f)",
+        "After `connect`: a `CoProcessFunction`; both inputs keyed: a `KeyedCoProcessFunction` sharing state and timers; keyed + `broadcast()`: a `KeyedBroadcastProcessFunction`."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",

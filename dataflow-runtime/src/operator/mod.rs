@@ -11,6 +11,7 @@
 //! type errors at the user's closure.
 
 mod aggregate;
+mod co;
 mod process;
 mod timers;
 mod transform;
@@ -22,6 +23,10 @@ pub use aggregate::{
     Combine, KeyedAggregate, MaxCombine, MinCombine, OutputShape, ReduceWith, Reduced, SumCombine,
     WithKey,
 };
+pub use co::{
+    BroadcastAdapter, CoProcessAdapter, CoProcessFunction, EitherIter, KeyedBroadcastProcess,
+    KeyedBroadcastProcessFunction, KeyedCoAdapter, KeyedCoProcessFunction, MergeKeyed,
+};
 pub use process::{
     event_time_ttl, keyed_process_fn, process_fn, processing_time_ttl, Context, KeyedContext,
     KeyedProcess, KeyedProcessFn, KeyedProcessFunction, Process, ProcessFn, ProcessFunction,
@@ -31,7 +36,7 @@ pub use transform::{Filter, FlatMap, Map};
 use crate::state::StateTtl;
 use crate::time::{AssignTimestamps, IngestionTime, WatermarkGenerator, WatermarkStrategy};
 
-use crate::element::{Keyed, Timestamp};
+use crate::element::{Keyed, Timestamp, TwoInputs};
 use crate::job::TaskContext;
 
 /// Receives the records an operator produces, and the stream's control elements in band.
@@ -523,6 +528,99 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         Op::Out: 'static,
     {
         self.then(IngestionTime::new())
+    }
+
+    /// Appends `co_map` on connected streams: `first` maps the first input's records,
+    /// `second` the second's, into one output type.
+    pub fn co_map<A, B, O, F1, F2>(
+        self,
+        operator: usize,
+        mut first: F1,
+        mut second: F2,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+        F1: FnMut(A) -> O + Clone + Send + 'static,
+        F2: FnMut(B) -> O + Clone + Send + 'static,
+    {
+        self.then(Map::new(operator, move |input| match input {
+            TwoInputs::First(a) => first(a),
+            TwoInputs::Second(b) => second(b),
+        }))
+    }
+
+    /// Appends `co_flat_map` on connected streams: each function returns any `IntoIterator`
+    /// of the output type.
+    pub fn co_flat_map<A, B, O, R1, R2, F1, F2>(
+        self,
+        operator: usize,
+        mut first: F1,
+        mut second: F2,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+        R1: IntoIterator<Item = O>,
+        R2: IntoIterator<Item = O>,
+        F1: FnMut(A) -> R1 + Clone + Send + 'static,
+        F2: FnMut(B) -> R2 + Clone + Send + 'static,
+    {
+        self.then(FlatMap::new(operator, move |input| match input {
+            TwoInputs::First(a) => EitherIter::Left(first(a).into_iter()),
+            TwoInputs::Second(b) => EitherIter::Right(second(b).into_iter()),
+        }))
+    }
+
+    /// Appends a non-keyed `co_process` on connected streams.
+    pub fn co_process<A, B, F>(
+        self,
+        operator: usize,
+        function: F,
+    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+    where
+        A: 'static,
+        B: 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+        F: CoProcessFunction<A, B>,
+    {
+        self.then(Process::new(operator, CoProcessAdapter(function)))
+    }
+
+    /// Appends a keyed `co_process` on two streams keyed by the same key type: both inputs
+    /// share the per-key state and timers.
+    pub fn keyed_co_process<K, A, B, F>(
+        self,
+        operator: usize,
+        function: F,
+        ttl: Option<StateTtl>,
+    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        A: 'static,
+        B: 'static,
+        Op: Operator<In, Out = TwoInputs<Keyed<K, A>, Keyed<K, B>>>,
+        F: KeyedCoProcessFunction<K, A, B>,
+    {
+        let adapter = KeyedCoAdapter::new(function);
+        self.then(Then {
+            first: MergeKeyed,
+            second: KeyedProcess::new(operator, adapter, ttl),
+        })
+    }
+
+    /// Appends a `co_process` of a keyed stream connected to a broadcast stream.
+    pub fn keyed_broadcast_process<K, A, B, F>(
+        self,
+        operator: usize,
+        function: F,
+    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        A: 'static,
+        B: 'static,
+        Op: Operator<In, Out = TwoInputs<Keyed<K, A>, B>>,
+        F: KeyedBroadcastProcessFunction<K, A, B>,
+    {
+        self.then(KeyedBroadcastProcess::new(operator, function))
     }
 
     /// Appends `side_output(tag)`: the records the operator before it sent to `tag`.

@@ -418,6 +418,25 @@ where
         ship(&mut self.output, &mut self.side, &mut self.emitted, out);
     }
 
+    /// Runs the function outside any key (the broadcast side of a broadcast `co_process`).
+    pub(crate) fn process_unkeyed<E: Emit<F::Out>>(
+        &mut self,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+        call: impl FnOnce(&mut F, &mut Context<'_, F::Out>),
+    ) {
+        let mut ctx = Context {
+            timestamp,
+            watermark: self.watermark,
+            output: &mut self.output,
+            side: &mut self.side,
+        };
+        let scope = OperatorScope::enter(self.operator);
+        call(&mut self.function, &mut ctx);
+        scope.exit();
+        ship(&mut self.output, &mut self.side, &mut self.emitted, out);
+    }
+
     fn fire<E: Emit<F::Out>>(&mut self, timer: DueTimer<K>, domain: TimeDomain, out: &mut E) {
         let timestamp = (domain == TimeDomain::EventTime).then_some(timer.timestamp);
         self.with_state(

@@ -1,0 +1,12 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job doubled() {
+        generate(10, |i| i)
+            .process(|x, ctx| ctx.output(x * 2))
+            .state_ttl(Duration::from_secs(1))
+            .print();
+    }
+}
+
+fn main() {}
