@@ -275,3 +275,249 @@ fn interrupt(child: &mut std::process::Child) -> (std::process::ExitStatus, Stri
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     (status, stderr)
 }
+
+fn data(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/data")
+        .join(file)
+}
+
+/// The lines the binary wrote to standard output, sorted; fails on a non-zero exit.
+fn sorted_stdout(name: &str, args: &[&str]) -> Vec<String> {
+    let output = run(name, args);
+    assert!(
+        output.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The fraud rule over the CSV in file order, with "within one minute" always true (the job
+/// runs in far less than its processing-time minute): a transaction above 500.00 right after
+/// one below 1.00 of the same account is an alert.
+fn naive_fraud_alerts(csv: &str) -> Vec<String> {
+    let mut last_was_small = HashMap::new();
+    let mut alerts = Vec::new();
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let account: u64 = fields[0].parse().unwrap();
+        let amount: f64 = fields[1].parse().unwrap();
+        if last_was_small.insert(account, amount < 1.0) == Some(true) && amount > 500.0 {
+            alerts.push(format!(
+                "alert: account {account}, amount {}, timestamp {}",
+                fields[1], fields[2]
+            ));
+        }
+    }
+    alerts.sort();
+    alerts
+}
+
+#[test]
+fn fraud_detection_alerts_on_small_then_large_on_the_bundled_input() {
+    let expected = naive_fraud_alerts(&std::fs::read_to_string(data("transactions.csv")).unwrap());
+    // The planted frauds (see examples/data/make_transactions.py), and only those.
+    let accounts: Vec<&str> = expected
+        .iter()
+        .map(|a| a.split(',').next().unwrap())
+        .collect();
+    assert_eq!(expected.len(), 6, "{expected:?}");
+    for account in ["3", "7", "11", "15", "2"] {
+        assert!(
+            accounts.contains(&format!("alert: account {account}").as_str()),
+            "{expected:?}"
+        );
+    }
+    for args in [
+        &["--parallelism", "1"][..],
+        &["--parallelism", "2"],
+        &["--parallelism", "2", "--mode", "streaming"],
+        &[],
+    ] {
+        assert_eq!(
+            sorted_stdout("fraud_detection", args),
+            expected,
+            "fraud_detection {args:?}"
+        );
+    }
+}
+
+#[test]
+fn fraud_detection_writes_alerts_to_a_file() {
+    let dir = std::env::temp_dir().join(format!("dataflow-example-fraud-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("transactions.csv");
+    // Account 1: small, large (alert); account 2: small, then large on account 3 (none);
+    // account 4: small, medium, large (none); account 5: large, small (none).
+    std::fs::write(
+        &input,
+        "account_id,amount,timestamp\n1,0.50,1000\n2,0.10,2000\n3,900.00,3000\n4,0.99,4000\n\
+         5,600.00,4500\n1,501.00,5000\n4,20.00,6000\n4,700.00,7000\n5,0.01,8000\n",
+    )
+    .unwrap();
+    let output = dir.join("alerts.txt");
+    let result = run(
+        "fraud_detection",
+        &[input.to_str().unwrap(), output.to_str().unwrap(), "-p", "1"],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "alert: account 1, amount 501.00, timestamp 5000\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sessions of a `user,timestamp_ms,action` CSV computed offline: each user's events sorted
+/// by time, cut wherever two follow each other by `gap` ms or more; as the example writes
+/// them (`user,start,end,count`), sorted.
+fn naive_sessions(csv: &str, gap: i64) -> Vec<String> {
+    let mut by_user: HashMap<&str, Vec<i64>> = HashMap::new();
+    for line in csv.lines().skip(1) {
+        let mut fields = line.split(',');
+        let user = fields.next().unwrap();
+        by_user
+            .entry(user)
+            .or_default()
+            .push(fields.next().unwrap().parse().unwrap());
+    }
+    let mut sessions = Vec::new();
+    for (user, mut stamps) in by_user {
+        stamps.sort();
+        let (mut start, mut last, mut count) = (stamps[0], stamps[0], 0);
+        for ts in stamps {
+            if ts - last >= gap {
+                sessions.push(format!("{user},{start},{last},{count}"));
+                (start, count) = (ts, 0);
+            }
+            last = ts;
+            count += 1;
+        }
+        sessions.push(format!("{user},{start},{last},{count}"));
+    }
+    sessions.sort();
+    sessions
+}
+
+#[test]
+fn session_timeout_equals_an_offline_sessionization_of_the_bundled_input() {
+    let clicks = data("clicks.csv");
+    let csv = std::fs::read_to_string(&clicks).unwrap();
+    // The bundled input is out of order, but by at most the example's bound of 10 s.
+    let mut highest = i64::MIN;
+    let mut out_of_order = 0;
+    for line in csv.lines().skip(1) {
+        let ts: i64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(ts >= highest.saturating_sub(10_000), "{line}");
+        out_of_order += usize::from(ts < highest);
+        highest = highest.max(ts);
+    }
+    assert!(out_of_order > 10);
+    let expected = naive_sessions(&csv, 30_000);
+    // The planted cases of examples/data/make_clicks.py.
+    let t0 = 1704067320000i64;
+    for session in [
+        format!("grace,{t0},{},5", t0 + 52_000),
+        format!("heidi,{},{},1", t0 + 250_000, t0 + 250_000),
+        format!("ivan,{},{},1", t0 + 430_000, t0 + 430_000),
+        format!("ivan,{},{},2", t0 + 600_000, t0 + 629_999),
+    ] {
+        assert!(expected.contains(&session), "{session} in {expected:?}");
+    }
+    for args in [
+        &["--parallelism", "1"][..],
+        &["--parallelism", "2"],
+        &["--parallelism", "2", "--mode", "streaming"],
+        &[],
+    ] {
+        assert_eq!(
+            sorted_stdout("session_timeout", args),
+            expected,
+            "session_timeout {args:?}"
+        );
+    }
+    let path = clicks.to_str().unwrap();
+    assert_eq!(
+        sorted_stdout("session_timeout", &[path, "-", "45s", "-p", "2"]),
+        naive_sessions(&csv, 45_000)
+    );
+    assert_eq!(
+        sorted_stdout("session_timeout", &[path, "-", "1500ms", "-p", "2"]),
+        naive_sessions(&csv, 1_500)
+    );
+    let output = run("session_timeout", &[path, "-", "0s"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the gap must be positive"));
+}
+
+/// A larger out-of-order input, long enough that periodic watermarks close sessions while
+/// records still arrive: timers fire mid-stream and later records must not disturb them.
+#[test]
+fn session_timeout_closes_sessions_mid_stream_on_a_long_out_of_order_input() {
+    let dir =
+        std::env::temp_dir().join(format!("dataflow-example-sessions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("clicks.csv");
+    // Event i has time 7 i + jitter, jitter below 9 s: out of order, within the 10 s bound.
+    let mut seed = 0x5eed_u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    let mut csv = String::from("user,timestamp_ms,action\n");
+    for i in 0..300_000i64 {
+        let user = next() % 400;
+        let jitter = if next() % 4 == 0 { next() % 9_000 } else { 0 };
+        csv += &format!("u{user},{},view\n", 1_000_000 + 7 * i + jitter as i64);
+    }
+    std::fs::write(&input, &csv).unwrap();
+    let expected = naive_sessions(&csv, 2_000);
+    assert!(expected.len() > 10_000, "{}", expected.len());
+    for p in ["1", "3"] {
+        let output = dir.join(format!("sessions-{p}"));
+        let started = Instant::now();
+        let result = run(
+            "session_timeout",
+            &[
+                input.to_str().unwrap(),
+                output.to_str().unwrap(),
+                "2s",
+                "--mode",
+                "streaming",
+                "-p",
+                p,
+            ],
+        );
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        eprintln!("parallelism {p}: {:?}", started.elapsed());
+        let text = if p == "1" {
+            std::fs::read_to_string(&output).unwrap()
+        } else {
+            (0..3)
+                .map(|k| std::fs::read_to_string(output.join(format!("part-{k}"))).unwrap())
+                .collect()
+        };
+        let mut got: Vec<String> = text.lines().map(str::to_string).collect();
+        got.sort();
+        assert_eq!(got.len(), expected.len(), "parallelism {p}");
+        assert!(got == expected, "parallelism {p}: sessions differ");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

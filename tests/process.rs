@@ -272,3 +272,24 @@ fn the_broadcast_side_writes_state_every_keyed_subtask_reads() {
         assert_eq!(got, expected, "p = {p}");
     }
 }
+
+dataflow! {
+    job stamped(n: u64, out: Collected<Option<Timestamp>>) {
+        generate(n, |i| i)
+            .ingestion_time()
+            .assign_timestamps(|x| *x as i64, WatermarkStrategy::monotonous())
+            .process(|_x, ctx| ctx.output(ctx.timestamp()))
+            .collect(out);
+    }
+}
+
+#[test]
+fn time_operators_stamp_records_and_are_counted_in_the_report() {
+    let out = Collected::new();
+    let report = stamped::run(&JobConfig::with_parallelism(1), 5, out.clone()).unwrap();
+    assert_eq!(out.take(), (0..5).map(Some).collect::<Vec<_>>());
+    for name in ["ingestion_time", "assign_timestamps", "process"] {
+        let op = report.operator(name).unwrap();
+        assert_eq!((op.records_in, op.records_out), (5, 5), "{name}");
+    }
+}

@@ -260,7 +260,7 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
             if !keyed_state {
                 errors.push(error(
                     setting.span(),
-                    format!("`{setting}` configures keyed state, but `{}` has none\nhelp: put `.{setting}(..)` right after a `.process(..)` that follows `.key_by(..)`", node.call.name),
+                    format!("`{setting}` configures keyed state, but `{}` has none\nhelp: put `.{setting}(..)` right after a `.process(..)` that follows `.key_by(..)`, or after a `co_process` of two keyed streams", node.call.name),
                 ));
             } else if *event_time && !inputs_timestamped {
                 errors.push(error(
@@ -441,6 +441,77 @@ mod tests {
         one_error(
             "job j() { generat(3, |i| i).print(); }",
             "unknown source `generat`",
+        );
+    }
+
+    #[test]
+    fn time_state_connect_and_side_output_mistakes() {
+        let keyed_process =
+            "generate(3, |i| i).key_by(|x| *x).process(|k, s: &mut u64, x, ctx| ctx.output(x))";
+        assert!(errors(&format!(
+            "job j() {{ {keyed_process}.state_ttl(d).print(); }}"
+        ))
+        .is_empty());
+        one_error(
+            &format!("job j() {{ {keyed_process}.state_ttl_event_time(d).print(); }}"),
+            "needs event time, but this stream has no timestamps",
+        );
+        assert!(errors("job j() { generate(3, |i| i).assign_timestamps(|x| *x as i64, s).key_by(|x| *x).process(f).state_ttl_event_time(d).print(); }").is_empty());
+        // Timestamps survive transformations and a union of stamped streams, not an unstamped input.
+        assert!(errors("job j() { let a = generate(3, |i| i).ingestion_time(); let b = generate(3, |i| i).assign_timestamps(|x| 0, s); a.map(|x| x).union(b).key_by(|x| *x).process(f).state_ttl_event_time(d).print(); }").is_empty());
+        one_error(
+            "job j() { let a = generate(3, |i| i).ingestion_time(); let b = generate(3, |i| i); a.union(b).key_by(|x| *x).process(f).state_ttl_event_time(d).print(); }",
+            "no timestamps",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).map(|x| x).state_ttl(d).print(); }",
+            "configures keyed state, but `map` has none",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).rebalance().ingestion_time().print(); }",
+            "right after a source",
+        );
+        one_error(
+            "job j() { let a = generate(3, |i| i); let b = generate(3, |i| i); a.key_by(|x| *x).union(b).process(f).print(); }",
+            "both keyed and non-keyed",
+        );
+        // connect
+        let two = "let a = generate(3, |i| i); let b = generate(3, |i| i);";
+        assert!(errors(&format!(
+            "job j() {{ {two} a.connect(b).co_map(|x| x, |y| y).print(); }}"
+        ))
+        .is_empty());
+        assert!(errors(&format!("job j() {{ {two} let kb = b.key_by(|y| *y); a.key_by(|x| *x).connect(kb).co_process(f).state_ttl(d).print(); }}")).is_empty());
+        assert!(errors(&format!("job j() {{ {two} let bb = b.broadcast(); a.key_by(|x| *x).connect(bb).co_process(f).print(); }}")).is_empty());
+        one_error(
+            &format!("job j() {{ {two} a.co_map(|x| x, |y| y).print(); b.print(); }}"),
+            "needs two connected streams",
+        );
+        one_error(
+            &format!("job j() {{ {two} a.connect(b).map(|x| x).print(); }}"),
+            "cannot follow `connect`",
+        );
+        one_error(
+            &format!("job j() {{ {two} let rb = b.rebalance(); a.key_by(|x| *x).connect(rb).co_process(f).print(); }}"),
+            "`co_process` needs both inputs keyed",
+        );
+        one_error(
+            &format!("job j() {{ {two} a.connect(b).co_map(|x| x, |y| y).state_ttl(d).print(); }}"),
+            "configures keyed state",
+        );
+        // side outputs
+        assert!(errors("job j() { let m = generate(3, |i| i).process(f); m.print(); m.side_output(T).print(); m.side_output(U).print(); }").is_empty());
+        one_error(
+            "job j() { generate(3, |i| i).map(|x| x).side_output(T).print(); }",
+            "does not come straight from one",
+        );
+        one_error(
+            "job j() { let m = generate(3, |i| i).process(f); m.side_output(T).print(); m.side_output(T).print(); }",
+            "is read twice",
+        );
+        one_error(
+            "job j() { generate(3, |i| i).process(f).side_output(T).parallelism(2).print(); }",
+            "runs with its `process` operator",
         );
     }
 

@@ -90,10 +90,17 @@ pub struct Plan {
 pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
     let mut chain_of = vec![usize::MAX; graph.nodes.len()];
     let mut chains: Vec<Chain> = Vec::new();
+    // A side output runs at its `process`'s parallelism, whatever its own default says.
+    let mut specs: Vec<ParallelismSpec> = graph.nodes.iter().map(parallelism_spec).collect();
     for &id in order {
         let node = &graph.nodes[id];
-        let spec = parallelism_spec(node);
-        let chained_to = chainable_predecessor(graph, id, &spec);
+        if node.spec.family == Family::SideOutput {
+            if let Some(&e) = node.inputs.first() {
+                specs[id] = specs[graph.edges[e].from].clone();
+            }
+        }
+        let spec = specs[id].clone();
+        let chained_to = chainable_predecessor(graph, id, &spec, &specs);
         match chained_to {
             Some(pred) => {
                 let chain = chain_of[pred];
@@ -157,7 +164,12 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
 }
 
 /// The node `id` chains onto, if Flink's chaining rule allows it.
-fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Option<usize> {
+fn chainable_predecessor(
+    graph: &Graph,
+    id: usize,
+    spec: &ParallelismSpec,
+    specs: &[ParallelismSpec],
+) -> Option<usize> {
     let node = &graph.nodes[id];
     if node.spec.family == Family::SideOutput {
         // A side output is read inside its process operator's chain (checked to follow it).
@@ -175,7 +187,7 @@ fn chainable_predecessor(graph: &Graph, id: usize, spec: &ParallelismSpec) -> Op
     let ok = forward
         && pred.spec.family != Family::Sink
         && !pred.settings.disable_chaining
-        && parallelism_spec(pred) == *spec;
+        && specs[edge.from] == *spec;
     ok.then_some(edge.from)
 }
 
@@ -203,6 +215,42 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn side_outputs_run_in_their_process_chain_and_connect_makes_two_exchanges() {
+        let (graph, plan) = plan_of(
+            "job j() { let m = generate(10, |i| i).process(f).parallelism(3); m.print(); m.side_output(T).map(|x| x).discard(); }",
+        );
+        // `print` and `map` have the default parallelism, not the `process`'s 3: they do not
+        // chain; the side output does.
+        assert_eq!(
+            chain_names(&graph, &plan),
+            [
+                vec!["generate"],
+                vec!["process", "side_output"],
+                vec!["print"],
+                vec!["map", "discard"]
+            ]
+        );
+        let (graph, plan) = plan_of(
+            "job j() { let b = generate(10, |i| i).key_by(|x| *x); generate(10, |i| i).key_by(|x| *x).connect(b).co_process(f).print(); }",
+        );
+        let co = plan
+            .chains
+            .iter()
+            .position(|c| graph.nodes[c.nodes[0]].call.name == "co_process")
+            .unwrap();
+        assert_eq!(plan.chains[co].inputs.len(), 2);
+        for &x in &plan.chains[co].inputs {
+            assert!(plan.exchanges[x].keep_key);
+        }
+        let seconds: Vec<bool> = plan.chains[co]
+            .inputs
+            .iter()
+            .map(|&x| graph.edges[plan.exchanges[x].edge].second_input)
+            .collect();
+        assert_eq!(seconds.iter().filter(|s| **s).count(), 1);
     }
 
     #[test]

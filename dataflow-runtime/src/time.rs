@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::element::{Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 use crate::job::TaskContext;
-use crate::operator::{Emit, Operator, OperatorScope};
+use crate::operator::{Emit, Operator, OperatorMetrics, OperatorScope};
 
 /// Processing time: the wall clock in milliseconds since the Unix epoch.
 pub fn processing_time_now() -> Timestamp {
@@ -289,12 +289,22 @@ where
     fn next_wakeup(&self) -> Option<Timestamp> {
         (!self.batch_mode).then_some(self.next_periodic)
     }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: records_in,
+        });
+        records_in
+    }
 }
 
 /// `.ingestion_time()`: stamps each record with the wall clock as it enters the stream, and
 /// emits watermarks that follow the clock.
 #[derive(Clone)]
 pub struct IngestionTime {
+    operator: usize,
     interval: Timestamp,
     next_periodic: Timestamp,
     watermark: Timestamp,
@@ -302,20 +312,16 @@ pub struct IngestionTime {
 }
 
 impl IngestionTime {
-    /// Watermarks every [`DEFAULT_WATERMARK_INTERVAL`].
-    pub fn new() -> Self {
+    /// The operator with plan index `operator`; watermarks every
+    /// [`DEFAULT_WATERMARK_INTERVAL`].
+    pub fn new(operator: usize) -> Self {
         IngestionTime {
+            operator,
             interval: millis(DEFAULT_WATERMARK_INTERVAL),
             next_periodic: 0,
             watermark: MIN_WATERMARK,
             batch_mode: false,
         }
-    }
-}
-
-impl Default for IngestionTime {
-    fn default() -> Self {
-        IngestionTime::new()
     }
 }
 
@@ -353,5 +359,14 @@ impl<T: 'static> Operator<T> for IngestionTime {
 
     fn next_wakeup(&self) -> Option<Timestamp> {
         (!self.batch_mode).then_some(self.next_periodic)
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: records_in,
+        });
+        records_in
     }
 }

@@ -522,12 +522,12 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
     /// Appends `ingestion_time`: records are stamped with the wall clock.
     pub fn ingestion_time(
         self,
-        _operator: usize,
+        operator: usize,
     ) -> Chain<In, impl Operator<In, Out = Op::Out> + Clone>
     where
         Op::Out: 'static,
     {
-        self.then(IngestionTime::new())
+        self.then(IngestionTime::new(operator))
     }
 
     /// Appends `co_map` on connected streams: `first` maps the first input's records,

@@ -1,0 +1,9 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job unconnected() {
+        generate(10, |i| i).co_map(|x| x, |y| y).print();
+    }
+}
+
+fn main() {}
