@@ -278,6 +278,7 @@ dataflow! {
         generate(n, |i| i)
             .ingestion_time()
             .assign_timestamps(|x| *x as i64, WatermarkStrategy::monotonous())
+            .assign_timestamps(|x| *x as i64, WatermarkStrategy::punctuated(|_, ts| Some(ts)))
             .process(|_x, ctx| ctx.output(ctx.timestamp()))
             .collect(out);
     }
@@ -288,7 +289,12 @@ fn time_operators_stamp_records_and_are_counted_in_the_report() {
     let out = Collected::new();
     let report = stamped::run(&JobConfig::with_parallelism(1), 5, out.clone()).unwrap();
     assert_eq!(out.take(), (0..5).map(Some).collect::<Vec<_>>());
-    for name in ["ingestion_time", "assign_timestamps", "process"] {
+    for name in [
+        "ingestion_time",
+        "assign_timestamps_1",
+        "assign_timestamps_2",
+        "process",
+    ] {
         let op = report.operator(name).unwrap();
         assert_eq!((op.records_in, op.records_out), (5, 5), "{name}");
     }

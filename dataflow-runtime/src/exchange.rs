@@ -886,9 +886,10 @@ impl<T: Send + 'static> InputGate<T> {
         let open = || self.inputs.iter().filter(|c| !c.ended);
         let active = open().filter(|c| !c.idle).map(|c| c.watermark).min();
         let all_idle = active.is_none() && self.open > 0;
-        // When the last active channel goes idle, the watermark advances to the highest of the
-        // idle ones (as Flink does): nothing active holds it back any more.
-        let candidate = active.or_else(|| open().map(|c| c.watermark).max());
+        // When the last active channel goes idle, the watermark advances to the highest of all
+        // channels, ended ones included (they sent the final watermark): nothing active holds
+        // it back any more (Flink's rule).
+        let candidate = active.or_else(|| self.inputs.iter().map(|c| c.watermark).max());
         if let Some(candidate) = candidate {
             if candidate > self.watermark {
                 self.watermark = candidate;

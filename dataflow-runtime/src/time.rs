@@ -143,8 +143,12 @@ impl WatermarkStrategy<NoWatermarks> {
 
 impl<F> WatermarkStrategy<Punctuated<F>> {
     /// A punctuated strategy: `f(event, timestamp)` returns the watermark to emit after a
-    /// record, if any.
-    pub fn punctuated(f: F) -> Self {
+    /// record, if any. (The bound gives the closure its signature where it is written, so
+    /// `|_, ts| Some(ts)` needs no annotation.)
+    pub fn punctuated<T>(f: F) -> Self
+    where
+        F: FnMut(&T, Timestamp) -> Option<Timestamp>,
+    {
         WatermarkStrategy::with_generator(Punctuated(f))
     }
 }
