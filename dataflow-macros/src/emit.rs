@@ -423,7 +423,7 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     quote_spanned!(name.span()=> .#name(#n, #(#args),*))
 }
 
-/// The `Option<StateTtl>` of a keyed operator's `state_ttl` setting.
+/// The TTL policy of a keyed operator: `NoTtl`, or the `StateTtl` of its `state_ttl` setting.
 fn ttl_tokens(node: &crate::graph::Node) -> TokenStream {
     let rt = rt();
     match &node.settings.state_ttl {
@@ -433,9 +433,9 @@ fn ttl_tokens(node: &crate::graph::Node) -> TokenStream {
             } else {
                 quote!(processing_time_ttl)
             };
-            quote_spanned!(setting.span()=> ::core::option::Option::Some(#rt::operator::#make(#duration)))
+            quote_spanned!(setting.span()=> #rt::operator::#make(#duration))
         }
-        None => quote!(::core::option::Option::None),
+        None => quote!(#rt::state::NoTtl),
     }
 }
 

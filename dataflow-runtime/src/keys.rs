@@ -36,8 +36,16 @@ pub fn key_group<K: Hash + ?Sized>(key: &K, max_parallelism: usize) -> u16 {
 }
 
 /// The key group of a key whose [`stable_hash`] is already known.
+#[inline]
 pub fn key_group_of_hash(hash: u64, max_parallelism: usize) -> u16 {
-    (hash % max_parallelism as u64) as u16
+    let m = max_parallelism as u64;
+    // A power of two (the default, 128) takes a mask instead of a 64-bit division: the same
+    // key group, a fraction of the cost on the per-record path.
+    if m.is_power_of_two() {
+        (hash & (m - 1)) as u16
+    } else {
+        (hash % m) as u16
+    }
 }
 
 /// The subtask that owns a key group.

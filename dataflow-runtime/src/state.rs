@@ -157,16 +157,60 @@ pub enum StateTtl {
     EventTime(Timestamp),
 }
 
+/// Whether keyed state expires, decided by type so that state without a TTL stores no
+/// timestamp per key.
+pub trait TtlPolicy: Copy + Send + 'static {
+    /// What each key's entry stores for it: nothing, or when it was last touched.
+    type Touch: Copy + Send + 'static;
+    /// The TTL, if any.
+    fn config(&self) -> Option<StateTtl>;
+    /// The touch record of time `at`.
+    fn stamp(at: Timestamp) -> Self::Touch;
+    /// When an entry was last touched.
+    fn touched(touch: &Self::Touch) -> Timestamp;
+}
+
+/// State never expires.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTtl;
+
+impl TtlPolicy for NoTtl {
+    type Touch = ();
+    #[inline(always)]
+    fn config(&self) -> Option<StateTtl> {
+        None
+    }
+    #[inline(always)]
+    fn stamp(_at: Timestamp) {}
+    #[inline(always)]
+    fn touched(_touch: &()) -> Timestamp {
+        0
+    }
+}
+
+impl TtlPolicy for StateTtl {
+    type Touch = Timestamp;
+    fn config(&self) -> Option<StateTtl> {
+        Some(*self)
+    }
+    fn stamp(at: Timestamp) -> Timestamp {
+        at
+    }
+    fn touched(touch: &Timestamp) -> Timestamp {
+        *touch
+    }
+}
+
 /// One key's entry: the key, its state and when it was last touched (for TTL).
-pub(crate) struct Entry<K, S> {
+pub(crate) struct Entry<K, S, T = Timestamp> {
     pub(crate) key: K,
     pub(crate) state: S,
-    pub(crate) touched: Timestamp,
+    pub(crate) touched: T,
 }
 
 /// The per-key state of one operator in one subtask: a hash table per owned key group.
-pub(crate) struct KeyedStore<K, S> {
-    groups: Vec<HashTable<Entry<K, S>>>,
+pub(crate) struct KeyedStore<K, S, T = Timestamp> {
+    groups: Vec<HashTable<Entry<K, S, T>>>,
     first_group: usize,
 }
 
@@ -174,7 +218,7 @@ pub(crate) fn hash_key<K: Hash + ?Sized>(key: &K) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(key)
 }
 
-impl<K: Hash + Eq, S> KeyedStore<K, S> {
+impl<K: Hash + Eq, S, T> KeyedStore<K, S, T> {
     pub(crate) fn new() -> Self {
         KeyedStore {
             groups: Vec::new(),
@@ -188,7 +232,7 @@ impl<K: Hash + Eq, S> KeyedStore<K, S> {
         self.groups = owned.map(|_| HashTable::new()).collect();
     }
 
-    fn group(&mut self, key_group: u16) -> &mut HashTable<Entry<K, S>> {
+    fn group(&mut self, key_group: u16) -> &mut HashTable<Entry<K, S, T>> {
         // A key group outside this subtask's range would be a routing bug: indexing fails
         // loudly.
         &mut self.groups[key_group as usize - self.first_group]
@@ -200,16 +244,14 @@ impl<K: Hash + Eq, S> KeyedStore<K, S> {
         &mut self,
         key_group: u16,
         key: &K,
-        make: impl FnOnce() -> Entry<K, S>,
-    ) -> &mut Entry<K, S> {
+        make: impl FnOnce() -> Entry<K, S, T>,
+    ) -> &mut Entry<K, S, T> {
         let hash = hash_key(key);
         let group = self.group(key_group);
-        match group.find_entry(hash, |e| e.key == *key) {
-            Ok(entry) => entry.into_mut(),
-            Err(absent) => absent
-                .into_table()
-                .insert_unique(hash, make(), |e| hash_key(&e.key))
-                .into_mut(),
+        // One probe finds the key or the slot to insert it into.
+        match group.entry(hash, |e| e.key == *key, |e| hash_key(&e.key)) {
+            hashbrown::hash_table::Entry::Occupied(entry) => entry.into_mut(),
+            hashbrown::hash_table::Entry::Vacant(slot) => slot.insert(make()).into_mut(),
         }
     }
 
@@ -222,7 +264,7 @@ impl<K: Hash + Eq, S> KeyedStore<K, S> {
     }
 
     /// Removes every entry for which `expired` says so.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Entry<K, S>) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Entry<K, S, T>) -> bool) {
         for group in &mut self.groups {
             group.retain(|e| keep(e));
         }

@@ -16,6 +16,7 @@ use super::process::{Context, KeyedContext, KeyedProcess, KeyedProcessFunction, 
 use super::{Emit, Operator, OperatorMetrics, SideRecord};
 use crate::element::{Keyed, Timestamp, TwoInputs};
 use crate::job::TaskContext;
+use crate::state::NoTtl;
 use crate::time::TimeDomain;
 
 /// A function over two connected streams (Flink's `CoProcessFunction`).
@@ -306,7 +307,7 @@ where
                     broadcast: F::BroadcastState::default(),
                     _types: PhantomData,
                 },
-                None,
+                NoTtl,
             ),
         }
     }

@@ -33,7 +33,7 @@ pub use process::{
 };
 pub use transform::{Filter, FlatMap, Map};
 
-use crate::state::StateTtl;
+use crate::state::TtlPolicy;
 use crate::time::{AssignTimestamps, IngestionTime, WatermarkGenerator, WatermarkStrategy};
 
 use crate::element::{Keyed, Timestamp, TwoInputs};
@@ -587,11 +587,11 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
 
     /// Appends a keyed `co_process` on two streams keyed by the same key type: both inputs
     /// share the per-key state and timers.
-    pub fn keyed_co_process<K, A, B, F>(
+    pub fn keyed_co_process<K, A, B, F, T: TtlPolicy>(
         self,
         operator: usize,
         function: F,
-        ttl: Option<StateTtl>,
+        ttl: T,
     ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
     where
         K: std::hash::Hash + Eq + Clone + Send + 'static,
@@ -675,11 +675,11 @@ where
     Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
 {
     /// Appends a keyed `process` with a [`KeyedProcessFunction`].
-    pub fn keyed_process<F>(
+    pub fn keyed_process<F, T: TtlPolicy>(
         self,
         operator: usize,
         function: F,
-        ttl: Option<StateTtl>,
+        ttl: T,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = F::Out> + Clone>
     where
         F: KeyedProcessFunction<K, V>,
@@ -688,11 +688,11 @@ where
     }
 
     /// Appends a keyed `process` written as a closure `|key, state: &mut S, value, ctx| ...`.
-    pub fn keyed_process_fn<S, O, F>(
+    pub fn keyed_process_fn<S, O, F, T: TtlPolicy>(
         self,
         operator: usize,
         f: F,
-        ttl: Option<StateTtl>,
+        ttl: T,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = O> + Clone>
     where
         S: Default + Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,

@@ -13,7 +13,7 @@ use super::timers::{DueTimer, TimerQueue};
 use super::{Emit, Operator, OperatorMetrics, OperatorScope, OutputTag, SideRecord};
 use crate::element::{Keyed, Timestamp, MIN_WATERMARK};
 use crate::job::TaskContext;
-use crate::state::{Entry, KeyedStore, StateTtl};
+use crate::state::{Entry, KeyedStore, NoTtl, StateTtl, TtlPolicy};
 use crate::time::{processing_time_now, TimeDomain};
 
 /// What a process function emits, buffered until it returns (so that its signature needs no
@@ -297,12 +297,12 @@ fn ship<O, E: Emit<O>>(
     }
 }
 
-/// `.process(f)` on a keyed stream.
-pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>> {
+/// `.process(f)` on a keyed stream; `T` says whether its state expires.
+pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>, T: TtlPolicy = NoTtl> {
     operator: usize,
     function: F,
-    ttl: Option<StateTtl>,
-    store: KeyedStore<K, F::State>,
+    ttl: T,
+    store: KeyedStore<K, F::State, T::Touch>,
     timers: Timers<K>,
     watermark: Timestamp,
     /// When expired state was last swept (processing time or watermark, as the TTL says).
@@ -313,10 +313,11 @@ pub struct KeyedProcess<K, V, F: KeyedProcessFunction<K, V>> {
     _input: PhantomData<fn(V)>,
 }
 
-impl<K, V, F> Clone for KeyedProcess<K, V, F>
+impl<K, V, F, T> Clone for KeyedProcess<K, V, F, T>
 where
     K: Hash + Eq + Clone,
     F: KeyedProcessFunction<K, V>,
+    T: TtlPolicy,
 {
     /// Clones the operator's definition; state is never shared between subtasks.
     fn clone(&self) -> Self {
@@ -324,12 +325,13 @@ where
     }
 }
 
-impl<K, V, F> KeyedProcess<K, V, F>
+impl<K, V, F, T> KeyedProcess<K, V, F, T>
 where
     K: Hash + Eq + Clone,
     F: KeyedProcessFunction<K, V>,
+    T: TtlPolicy,
 {
-    pub(crate) fn new(operator: usize, function: F, ttl: Option<StateTtl>) -> Self {
+    pub(crate) fn new(operator: usize, function: F, ttl: T) -> Self {
         KeyedProcess {
             operator,
             function,
@@ -350,7 +352,7 @@ where
 
     /// The time state was touched at, in the TTL's domain.
     fn touch_time(&self, timestamp: Option<Timestamp>) -> Timestamp {
-        match self.ttl {
+        match self.ttl.config() {
             Some(StateTtl::ProcessingTime(_)) => processing_time_now(),
             Some(StateTtl::EventTime(_)) => timestamp.unwrap_or(self.watermark),
             None => 0,
@@ -369,7 +371,7 @@ where
 
     /// The current time in the TTL's domain.
     fn ttl_now(&self) -> Timestamp {
-        match self.ttl {
+        match self.ttl.config() {
             Some(StateTtl::ProcessingTime(_)) => processing_time_now(),
             _ => self.watermark,
         }
@@ -386,8 +388,8 @@ where
         out: &mut E,
         call: impl FnOnce(&mut F, &mut F::State, &mut KeyedContext<'_, K, F::Out>),
     ) {
-        let touched = self.touch_time(timestamp);
-        let ttl = self.ttl;
+        let touched = T::stamp(self.touch_time(timestamp));
+        let ttl = self.ttl.config();
         let now = if ttl.is_some() { self.ttl_now() } else { 0 };
         let entry = self.store.get_or_insert(key_group, key, || Entry {
             key: key.clone(),
@@ -395,7 +397,7 @@ where
             touched,
         });
         // Expired state is never handed out, even before the sweep removes it.
-        if Self::expired(ttl, entry.touched, now) {
+        if Self::expired(ttl, T::touched(&entry.touched), now) {
             entry.state = F::State::default();
         }
         entry.touched = touched;
@@ -479,7 +481,8 @@ where
 
     /// Removes expired state once the TTL's clock moved on by a TTL since the last sweep.
     fn sweep_expired(&mut self, now: Timestamp) {
-        let (Some(StateTtl::ProcessingTime(ttl)) | Some(StateTtl::EventTime(ttl))) = self.ttl
+        let (Some(StateTtl::ProcessingTime(ttl)) | Some(StateTtl::EventTime(ttl))) =
+            self.ttl.config()
         else {
             return;
         };
@@ -487,17 +490,18 @@ where
             return;
         }
         self.last_sweep = now;
-        let ttl_setting = self.ttl;
+        let ttl_setting = self.ttl.config();
         self.store
-            .retain(|e| !Self::expired(ttl_setting, e.touched, now));
+            .retain(|e| !Self::expired(ttl_setting, T::touched(&e.touched), now));
     }
 }
 
-impl<K, V, F> Operator<Keyed<K, V>> for KeyedProcess<K, V, F>
+impl<K, V, F, T> Operator<Keyed<K, V>> for KeyedProcess<K, V, F, T>
 where
     K: Hash + Eq + Clone + Send + 'static,
     V: 'static,
     F: KeyedProcessFunction<K, V>,
+    T: TtlPolicy,
 {
     type Out = F::Out;
 
@@ -533,7 +537,7 @@ where
         }
         self.watermark = watermark;
         self.fire_due(TimeDomain::EventTime, watermark, out);
-        if matches!(self.ttl, Some(StateTtl::EventTime(_))) {
+        if matches!(self.ttl.config(), Some(StateTtl::EventTime(_))) {
             self.sweep_expired(watermark);
         }
         out.emit_watermark(watermark);
@@ -541,13 +545,13 @@ where
 
     fn on_processing_time<E: Emit<F::Out>>(&mut self, now: Timestamp, out: &mut E) {
         self.fire_due(TimeDomain::ProcessingTime, now, out);
-        if matches!(self.ttl, Some(StateTtl::ProcessingTime(_))) && now != Timestamp::MAX {
+        if matches!(self.ttl.config(), Some(StateTtl::ProcessingTime(_))) && now != Timestamp::MAX {
             self.sweep_expired(now);
         }
     }
 
     fn next_wakeup(&self) -> Option<Timestamp> {
-        let sweep = match self.ttl {
+        let sweep = match self.ttl.config() {
             Some(StateTtl::ProcessingTime(ttl)) if self.store.len() > 0 => {
                 Some(if self.last_sweep == MIN_WATERMARK {
                     processing_time_now().saturating_add(ttl)
