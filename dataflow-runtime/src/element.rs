@@ -14,13 +14,41 @@ pub const MIN_WATERMARK: Timestamp = Timestamp::MIN;
 /// The watermark at end of input: all event-time work completes.
 pub const MAX_WATERMARK: Timestamp = Timestamp::MAX;
 
-/// One record and its event timestamp (`None` until a timestamp assigner runs).
+/// One record and its event timestamp (`None` until a timestamp assigner runs), as it
+/// crosses an exchange.
+///
+/// The timestamp is stored as a plain `i64` with `Timestamp::MIN` meaning "none" (8 bytes
+/// instead of an `Option`'s 16: records cross exchanges by the billion), so a record stamped
+/// `Timestamp::MIN` arrives without a timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<T> {
     /// The user's value.
     pub value: T,
-    /// Event time, if the stream has timestamps.
-    pub timestamp: Option<Timestamp>,
+    timestamp: Timestamp,
+}
+
+impl<T> Record<T> {
+    /// A record with its event time, if any.
+    #[inline(always)]
+    pub fn new(value: T, timestamp: Option<Timestamp>) -> Self {
+        Record {
+            value,
+            timestamp: timestamp.unwrap_or(Timestamp::MIN),
+        }
+    }
+
+    /// Its event time, if any.
+    #[inline(always)]
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.timestamp != Timestamp::MIN).then_some(self.timestamp)
+    }
+
+    /// The value and its event time.
+    #[inline(always)]
+    pub fn into_parts(self) -> (T, Option<Timestamp>) {
+        let timestamp = self.timestamp();
+        (self.value, timestamp)
+    }
 }
 
 /// The unit sent over one exchange channel.

@@ -650,7 +650,7 @@ impl<W: Send + 'static> Outbox<W> {
             return;
         }
         let buffer = &mut self.buffers[receiver];
-        buffer.push(Record { value, timestamp });
+        buffer.push(Record::new(value, timestamp));
         if buffer.len() < self.batch_size {
             return;
         }

@@ -448,7 +448,8 @@ where
                     // Moved into a local for the batch, as in `run_source_task`.
                     let mut local = chain;
                     for record in batch {
-                        local.process(record.value, record.timestamp, end_ref);
+                        let (value, timestamp) = record.into_parts();
+                        local.process(value, timestamp, end_ref);
                     }
                     local
                 })?;
