@@ -299,3 +299,61 @@ fn time_operators_stamp_records_and_are_counted_in_the_report() {
         assert_eq!((op.records_in, op.records_out), (5, 5), "{name}");
     }
 }
+
+#[derive(Clone)]
+struct FailsOnTimer;
+
+impl KeyedProcessFunction<u64, u64> for FailsOnTimer {
+    type State = ();
+    type Out = u64;
+
+    fn process_element(
+        &mut self,
+        _key: &u64,
+        _state: &mut (),
+        x: u64,
+        ctx: &mut KeyedContext<'_, u64, u64>,
+    ) {
+        ctx.register_event_time_timer(x as i64 + 10);
+        ctx.output(x);
+    }
+
+    fn on_timer(
+        &mut self,
+        key: &u64,
+        _state: &mut (),
+        ts: Timestamp,
+        _domain: TimeDomain,
+        _ctx: &mut KeyedContext<'_, u64, u64>,
+    ) {
+        panic!("timer of key {key} at {ts} failed");
+    }
+}
+
+dataflow! {
+    job failing_timer(n: u64, out: Collected<u64>) {
+        generate(n, |i| i)
+            .assign_timestamps(|x| *x as i64, WatermarkStrategy::monotonous())
+            .key_by(|x| *x % 2)
+            .process(FailsOnTimer)
+            .name("timers")
+            .collect(out);
+    }
+}
+
+#[test]
+fn a_panic_in_on_timer_fails_the_job_naming_the_operator() {
+    let out = Collected::new();
+    let error =
+        failing_timer::run(&JobConfig::with_parallelism(2), 4, out).expect_err("the timer panics");
+    let text = error.to_string();
+    assert!(text.contains("`timers`"), "{text}");
+    assert!(text.contains("failed"), "{text}");
+}
+
+#[test]
+fn explain_shows_a_two_input_chain_with_both_exchanges() {
+    let text = dataflow::runtime::plan::explain_text(&balances::PLAN, "streaming", &|_| "2".into());
+    assert!(text.contains("co_process"), "{text}");
+    assert_eq!(text.matches("via HASH").count(), 2, "{text}");
+}
