@@ -357,3 +357,106 @@ fn explain_shows_a_two_input_chain_with_both_exchanges() {
     assert!(text.contains("co_process"), "{text}");
     assert_eq!(text.matches("via HASH").count(), 2, "{text}");
 }
+
+/// Registers an event-time timer at 0 for each key it sees; the timer emits the key.
+#[derive(Clone)]
+struct TimerAtZero;
+
+impl KeyedProcessFunction<u64, (u64, u64)> for TimerAtZero {
+    type State = ();
+    type Out = u64;
+
+    fn process_element(
+        &mut self,
+        _key: &u64,
+        _state: &mut (),
+        _x: (u64, u64),
+        ctx: &mut KeyedContext<'_, u64, u64>,
+    ) {
+        ctx.register_event_time_timer(0);
+    }
+
+    fn on_timer(
+        &mut self,
+        key: &u64,
+        _state: &mut (),
+        _ts: Timestamp,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, u64, u64>,
+    ) {
+        ctx.output(*key);
+    }
+}
+
+dataflow! {
+    job timers_after_batch_counts(n: u64, out: Collected<u64>) {
+        from_iter(0..n)
+            .key_by(|x| *x % 4)
+            .count()
+            .key_by(|c| c.0)
+            .process(TimerAtZero)
+            .collect(out);
+    }
+}
+
+#[test]
+fn timers_registered_by_batch_results_emitted_at_end_of_input_still_fire() {
+    for p in [1, 2] {
+        for mode in [ExecutionMode::Batch, ExecutionMode::Streaming] {
+            let out = Collected::new();
+            let config = JobConfig {
+                mode,
+                ..JobConfig::with_parallelism(p)
+            };
+            timers_after_batch_counts::run(&config, 40, out.clone()).unwrap();
+            let mut keys = out.take();
+            keys.sort();
+            assert_eq!(keys, [0, 1, 2, 3], "p = {p}, {mode:?}");
+        }
+    }
+}
+
+dataflow! {
+    job ttl_out_of_order(events: Vec<(u64, i64, i64)>, out: Collected<(u64, i64, u64)>) {
+        from_iter(events)
+            .assign_timestamps(|e| e.1, WatermarkStrategy::punctuated(|e: &(u64, i64, i64), _| Some(e.2)))
+            .parallelism(1)
+            .key_by(|e| e.0)
+            .process(|key, count: &mut u64, e: (u64, i64, i64), ctx| {
+                *count += 1;
+                ctx.output((*key, e.1, *count));
+            })
+            .state_ttl_event_time(Duration::from_millis(10))
+            .collect(out);
+    }
+}
+
+#[test]
+fn an_out_of_order_record_does_not_move_the_last_touch_of_event_time_ttl_back() {
+    // (key, timestamp, watermark after it): the record at 85 is not late (watermark 80) and
+    // must not make the state look last touched at 85: at watermark 96 it was touched at 100
+    // and lives on. Key 2 then takes the watermark to 150, past 101 + 10: key 1 starts over.
+    let events = vec![
+        (1, 100, 80),
+        (1, 85, 80),
+        (1, 101, 96),
+        (2, 150, 150),
+        (1, 200, 190),
+    ];
+    let out = Collected::new();
+    let streaming = JobConfig {
+        mode: ExecutionMode::Streaming,
+        ..JobConfig::with_parallelism(1)
+    };
+    ttl_out_of_order::run(&streaming, events, out.clone()).unwrap();
+    assert_eq!(
+        out.take(),
+        [
+            (1, 100, 1),
+            (1, 85, 2),
+            (1, 101, 3),
+            (2, 150, 1),
+            (1, 200, 1)
+        ]
+    );
+}

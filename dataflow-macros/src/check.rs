@@ -166,10 +166,14 @@ fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
         [e] if graph.edges[*e].partition.is_none() => Some(graph.edges[*e].from),
         _ => None,
     };
-    let Some(producer) = producer.filter(|&p| graph.nodes[p].spec.family == Family::Process) else {
+    let emits_side_outputs = |p: usize| {
+        let producer = &graph.nodes[p];
+        producer.spec.family == Family::Process || producer.call.name == "co_process"
+    };
+    let Some(producer) = producer.filter(|&p| emits_side_outputs(p)) else {
         return Some(error(
             name.span(),
-            "`side_output` reads the side output of a `process`, but the stream before it does not come straight from one\nhelp: write `let main = stream.process(f);` and read `main.side_output(TAG)`, with no partitioning or `union` in between",
+            "`side_output` reads the side output of a `process` or `co_process`, but the stream before it does not come straight from one\nhelp: write `let main = stream.process(f);` and read `main.side_output(TAG)`, with no partitioning or `union` in between",
         ));
     };
     let settings = &node.settings;

@@ -56,6 +56,10 @@ impl<T> Record<T> {
 pub enum StreamElement<T> {
     /// A batch of records, in the order the sender produced them.
     Records(Vec<Record<T>>),
+    /// A batch of records with watermarks between them: `(i, w)` means watermark `w` follows
+    /// the first `i` records (`i` may be the batch's length). Watermarks travel inside the
+    /// batch at their exact position, so a watermark per record costs no flush.
+    Marked(Vec<Record<T>>, Vec<(u32, Timestamp)>),
     /// No record with a timestamp at or below this will follow from this sender.
     Watermark(Timestamp),
     /// The sender is idle (`true`: it sends no records for now, so it must not hold back the

@@ -585,6 +585,7 @@ where
         })?;
         let mut partitioner = self.partitioner.clone();
         partitioner.setup(ctx, senders.len());
+        let receivers = senders.len();
         Ok(EdgeWriter {
             partitioner,
             out: Outbox {
@@ -595,6 +596,7 @@ where
                 closed: false,
                 senders,
                 batch_size: ctx.batch_size,
+                marks: (0..receivers).map(|_| Vec::new()).collect(),
             },
         })
     }
@@ -617,6 +619,10 @@ struct Outbox<W> {
     /// A receiver went away (its task failed): records are dropped from then on, and the next
     /// flush reports it, instead of buffering output nobody will read.
     closed: bool,
+    /// Per receiver, the watermarks emitted since its buffer was last sent, each with the
+    /// number of records buffered before it: they travel inside the batch
+    /// ([`StreamElement::Marked`]), so a watermark forces no flush.
+    marks: Vec<Vec<(u32, Timestamp)>>,
 }
 
 impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P, W> {
@@ -629,7 +635,7 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
     }
 
     fn emit_watermark(&mut self, watermark: Timestamp) {
-        self.out.control(|| StreamElement::Watermark(watermark));
+        self.out.mark(watermark);
     }
 
     fn emit_idleness(&mut self, idle: bool) {
@@ -654,8 +660,36 @@ impl<W: Send + 'static> Outbox<W> {
         if buffer.len() < self.batch_size {
             return;
         }
-        let batch = std::mem::replace(buffer, Vec::with_capacity(self.batch_size));
-        self.send_or_queue(receiver, StreamElement::Records(batch));
+        let batch = self.take_batch(receiver);
+        self.send_or_queue(receiver, batch);
+    }
+
+    /// Marks a watermark after the records buffered so far, for every receiver.
+    fn mark(&mut self, watermark: Timestamp) {
+        for (buffer, marks) in self.buffers.iter().zip(&mut self.marks) {
+            // Each watermark is kept, even several in a row: operators see every one (the
+            // gate drops those that do not advance).
+            marks.push((buffer.len() as u32, watermark));
+        }
+    }
+
+    /// Whether a receiver has records or watermarks waiting in its buffer.
+    fn has_buffered(&self, receiver: usize) -> bool {
+        !self.buffers[receiver].is_empty() || !self.marks[receiver].is_empty()
+    }
+
+    /// Takes a receiver's buffer (and the watermarks among its records) as one element.
+    fn take_batch(&mut self, receiver: usize) -> StreamElement<W> {
+        let batch = std::mem::replace(
+            &mut self.buffers[receiver],
+            Vec::with_capacity(self.batch_size),
+        );
+        let marks = &mut self.marks[receiver];
+        if marks.is_empty() {
+            StreamElement::Records(batch)
+        } else {
+            StreamElement::Marked(batch, std::mem::take(marks))
+        }
     }
 
     /// Sends an element now if nothing waits and its channel has room; queues it otherwise.
@@ -684,12 +718,9 @@ impl<W: Send + 'static> Outbox<W> {
             return;
         }
         for receiver in 0..self.senders.len() {
-            if !self.buffers[receiver].is_empty() {
-                let batch = std::mem::replace(
-                    &mut self.buffers[receiver],
-                    Vec::with_capacity(self.batch_size),
-                );
-                self.send_or_queue(receiver, StreamElement::Records(batch));
+            if self.has_buffered(receiver) {
+                let batch = self.take_batch(receiver);
+                self.send_or_queue(receiver, batch);
             }
             self.send_or_queue(receiver, element());
         }
@@ -737,13 +768,10 @@ impl<W: Send + 'static> Outbox<W> {
         }
         if partial {
             for receiver in 0..self.buffers.len() {
-                if !self.buffers[receiver].is_empty() {
-                    let batch = std::mem::replace(
-                        &mut self.buffers[receiver],
-                        Vec::with_capacity(self.batch_size),
-                    );
+                if self.has_buffered(receiver) {
+                    let batch = self.take_batch(receiver);
                     self.senders[receiver]
-                        .send(StreamElement::Records(batch))
+                        .send(batch)
                         .await
                         .map_err(|_| Error::Disconnected)?;
                 }
@@ -796,6 +824,10 @@ where
 pub(crate) enum GateEvent<T> {
     /// A batch from one of the inputs.
     Records(Vec<Record<T>>),
+    /// A batch from input channel `.2` with watermarks among its records (see
+    /// [`StreamElement::Marked`]): the task hands each to [`InputGate::channel_watermark`]
+    /// when it reaches its position.
+    Marked(Vec<Record<T>>, Vec<(u32, Timestamp)>, usize),
     /// The task's watermark advanced: the minimum over its active inputs.
     Watermark(Timestamp),
     /// Every input still open went idle (`true`), or one became active again (`false`).
@@ -862,6 +894,10 @@ impl<T: Send + 'static> InputGate<T> {
                 self.next = index + 1;
                 return Ok(Some(GateEvent::Records(batch)));
             }
+            Some(StreamElement::Marked(batch, marks)) => {
+                self.next = index + 1;
+                return Ok(Some(GateEvent::Marked(batch, marks, index)));
+            }
             Some(StreamElement::Watermark(watermark)) => {
                 let channel = &mut self.inputs[index];
                 channel.watermark = channel.watermark.max(watermark);
@@ -879,6 +915,29 @@ impl<T: Send + 'static> InputGate<T> {
             self.pending.push_back(GateEvent::Ended);
         }
         Ok(self.pending.pop_front())
+    }
+
+    /// A watermark from inside a batch of channel `channel`: returns the task's new watermark
+    /// if it advanced.
+    pub(crate) fn channel_watermark(
+        &mut self,
+        channel: usize,
+        watermark: Timestamp,
+    ) -> Option<Timestamp> {
+        let input = &mut self.inputs[channel];
+        input.watermark = input.watermark.max(watermark);
+        let before = self.watermark;
+        // Only the watermark can change here (idleness did not), and nothing else is pending
+        // while the task works through a batch.
+        self.update_time();
+        if self.watermark > before {
+            if let Some(GateEvent::Watermark(_)) = self.pending.back() {
+                self.pending.pop_back();
+            }
+            Some(self.watermark)
+        } else {
+            None
+        }
     }
 
     /// Recomputes the watermark and idleness after a channel changed, queueing what changed.
@@ -1183,6 +1242,21 @@ mod tests {
                 GateEvent::Watermark(w) => events.push(format!("wm {w}")),
                 GateEvent::Idleness(idle) => events.push(format!("idle {idle}")),
                 GateEvent::Records(batch) => events.push(format!("{} records", batch.len())),
+                GateEvent::Marked(batch, marks, channel) => {
+                    let mut done = 0;
+                    for (at, watermark) in marks {
+                        if at as usize > done {
+                            events.push(format!("{} records", at as usize - done));
+                            done = at as usize;
+                        }
+                        if let Some(w) = gate.channel_watermark(channel, watermark) {
+                            events.push(format!("wm {w}"));
+                        }
+                    }
+                    if batch.len() > done {
+                        events.push(format!("{} records", batch.len() - done));
+                    }
+                }
                 GateEvent::Ended => {
                     events.push("ended".into());
                     break;
@@ -1237,14 +1311,33 @@ mod tests {
             .writers(Forward::default())
             .create(&ctx(0, 1, false))
             .unwrap();
-        writer.emit(7, Some(1));
-        writer.emit_watermark(1);
         let mut gates = [
             InputGate::new(edge.take_receivers(0)),
             InputGate::new(edge.take_receivers(1)),
         ];
-        assert_eq!(time_events(&mut gates[0]), ["1 records", "wm 1"]);
-        assert_eq!(time_events(&mut gates[1]), ["wm 1"]);
+        // Watermarks travel inside the batches at their exact position (a batch holds two
+        // records in these tests), and force no flush.
+        writer.emit(7, Some(1));
+        writer.emit_watermark(1);
+        writer.emit(8, Some(2));
+        writer.emit_watermark(2);
+        assert_eq!(
+            time_events(&mut gates[0]),
+            ["1 records", "wm 1", "1 records"]
+        );
+        assert_eq!(time_events(&mut gates[1]), Vec::<String>::new());
+        writer.flush(true).await.unwrap();
+        assert_eq!(time_events(&mut gates[0]), ["wm 2"]);
+        assert_eq!(time_events(&mut gates[1]), ["wm 1", "wm 2"]);
+        // Idleness goes out at once, behind the records and the watermark before it.
+        writer.emit(9, Some(3));
+        writer.emit_watermark(3);
+        writer.emit_idleness(true);
+        assert_eq!(
+            time_events(&mut gates[0]),
+            ["1 records", "wm 3", "idle true"]
+        );
+        assert_eq!(time_events(&mut gates[1]), ["wm 3", "idle true"]);
     }
 
     fn aggregate_routes(batch_mode: bool) -> Vec<(usize, Keyed<u64, u64>)> {

@@ -168,6 +168,8 @@ pub trait TtlPolicy: Copy + Send + 'static {
     fn stamp(at: Timestamp) -> Self::Touch;
     /// When an entry was last touched.
     fn touched(touch: &Self::Touch) -> Timestamp;
+    /// The later of two touches.
+    fn latest(a: Self::Touch, b: Self::Touch) -> Self::Touch;
 }
 
 /// State never expires.
@@ -186,6 +188,8 @@ impl TtlPolicy for NoTtl {
     fn touched(_touch: &()) -> Timestamp {
         0
     }
+    #[inline(always)]
+    fn latest(_a: (), _b: ()) {}
 }
 
 impl TtlPolicy for StateTtl {
@@ -198,6 +202,9 @@ impl TtlPolicy for StateTtl {
     }
     fn touched(touch: &Timestamp) -> Timestamp {
         *touch
+    }
+    fn latest(a: Timestamp, b: Timestamp) -> Timestamp {
+        a.max(b)
     }
 }
 

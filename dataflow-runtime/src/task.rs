@@ -268,16 +268,24 @@ fn guarded<R>(ctx: &TaskContext, default_operator: usize, f: impl FnOnce() -> R)
 /// Processing-time bookkeeping of a task: when its operators next need the wall clock.
 struct Wakeups {
     next: Option<Timestamp>,
+    /// In batch mode processing time does not advance during the run: nothing wakes up, and
+    /// processing-time timers all fire at end of input.
+    batch_mode: bool,
 }
 
 impl Wakeups {
-    fn new() -> Self {
-        Wakeups { next: None }
+    fn new(ctx: &TaskContext) -> Self {
+        Wakeups {
+            next: None,
+            batch_mode: ctx.batch_mode,
+        }
     }
 
     /// Asks the chain and its end when they next need to run (once per batch: cheap).
     fn refresh<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(&mut self, chain: &Op, end: &End) {
-        self.next = earliest(chain.next_wakeup(), end.next_wakeup());
+        if !self.batch_mode {
+            self.next = earliest(chain.next_wakeup(), end.next_wakeup());
+        }
     }
 
     /// Fires processing time in the chain if the wall clock has reached the wake-up time.
@@ -330,7 +338,7 @@ where
     let head = ctx.first_operator();
     chain.open(&ctx);
     let mut linger = Linger::new();
-    let mut wakeups = Wakeups::new();
+    let mut wakeups = Wakeups::new(&ctx);
     wakeups.refresh(&chain, &end);
     loop {
         if *stop.borrow() {
@@ -375,10 +383,10 @@ where
     finish_chain(&ctx, chain, end, produced, metrics).await
 }
 
-/// End of input for a chain: a final watermark completes all event-time work (and, in batch
-/// mode, processing time jumps to the end too), its operators emit what they held back
-/// (batch-mode results), the end ships everything and signals end of input; then the
-/// counters are collected.
+/// End of input for a chain: in batch mode processing time jumps to the end, its operators
+/// emit what they held back (batch-mode results), a final watermark completes all event-time
+/// work, the end ships everything and signals end of input; then the counters are
+/// collected.
 async fn finish_chain<I, Op, End>(
     ctx: &TaskContext,
     mut chain: Op,
@@ -391,13 +399,15 @@ where
     End: ChainEnd<Op::Out>,
 {
     guarded(ctx, ctx.first_operator(), || {
-        chain.on_watermark(MAX_WATERMARK, &mut end);
         if ctx.batch_mode {
             chain.on_processing_time(Timestamp::MAX, &mut end);
             end.on_processing_time(Timestamp::MAX);
         }
         chain.end_of_input(&mut end);
         end.end_of_input();
+        // Last, so that it follows everything `end_of_input` emitted (batch-mode results,
+        // pre-aggregated partials), and timers those records register still fire.
+        chain.on_watermark(MAX_WATERMARK, &mut end);
     })?;
     end.finish().await?;
     let reaching_end = chain.collect_metrics(records_in, &mut metrics);
@@ -421,7 +431,7 @@ where
     chain.open(&ctx);
     let mut received = 0u64;
     let mut linger = Linger::new();
-    let mut wakeups = Wakeups::new();
+    let mut wakeups = Wakeups::new(&ctx);
     wakeups.refresh(&chain, &end);
     loop {
         let event = match gate.try_next()? {
@@ -448,6 +458,30 @@ where
                     // Moved into a local for the batch, as in `run_source_task`.
                     let mut local = chain;
                     for record in batch {
+                        let (value, timestamp) = record.into_parts();
+                        local.process(value, timestamp, end_ref);
+                    }
+                    local
+                })?;
+            }
+            GateEvent::Marked(batch, marks, channel) => {
+                received += batch.len() as u64;
+                let (end_ref, gate_ref) = (&mut end, &mut gate);
+                chain = guarded(&ctx, head, move || {
+                    let mut local = chain;
+                    let mut records = batch.into_iter();
+                    let mut done = 0;
+                    for (at, watermark) in marks {
+                        for record in records.by_ref().take(at as usize - done) {
+                            let (value, timestamp) = record.into_parts();
+                            local.process(value, timestamp, end_ref);
+                        }
+                        done = at as usize;
+                        if let Some(watermark) = gate_ref.channel_watermark(channel, watermark) {
+                            local.on_watermark(watermark, end_ref);
+                        }
+                    }
+                    for record in records {
                         let (value, timestamp) = record.into_parts();
                         local.process(value, timestamp, end_ref);
                     }

@@ -254,7 +254,8 @@ where
         }
         self.saw_records = true;
         out.emit(value, Some(timestamp));
-        if let Some(watermark) = punctuation {
+        // In batch mode only the final watermark counts (all timers fire at end of input).
+        if let Some(watermark) = punctuation.filter(|_| !self.batch_mode) {
             self.advance(watermark, out);
         }
     }

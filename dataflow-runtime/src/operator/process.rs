@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::timers::{DueTimer, TimerQueue};
 use super::{Emit, Operator, OperatorMetrics, OperatorScope, OutputTag, SideRecord};
-use crate::element::{Keyed, Timestamp, MIN_WATERMARK};
+use crate::element::{Keyed, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 use crate::job::TaskContext;
 use crate::state::{Entry, KeyedStore, NoTtl, StateTtl, TtlPolicy};
 use crate::time::{processing_time_now, TimeDomain};
@@ -400,7 +400,8 @@ where
         if Self::expired(ttl, T::touched(&entry.touched), now) {
             entry.state = F::State::default();
         }
-        entry.touched = touched;
+        // Out-of-order records do not move the last touch back.
+        entry.touched = T::latest(entry.touched, touched);
         let mut ctx = KeyedContext {
             key_group,
             key,
@@ -511,6 +512,10 @@ where
             ctx.parallelism,
             ctx.max_parallelism,
         ));
+        if matches!(self.ttl.config(), Some(StateTtl::ProcessingTime(_))) {
+            // The first sweep is due one TTL from now.
+            self.last_sweep = processing_time_now();
+        }
     }
 
     #[inline]
@@ -532,7 +537,11 @@ where
     }
 
     fn on_watermark<E: Emit<F::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
-        if watermark <= self.watermark {
+        // The final watermark may come twice (from the inputs, then at the end of the task):
+        // the second fires the timers that records arriving in between registered (results
+        // of upstream batch aggregates, emitted at their end of input).
+        if watermark < self.watermark || (watermark == self.watermark && watermark != MAX_WATERMARK)
+        {
             return;
         }
         self.watermark = watermark;
@@ -553,11 +562,7 @@ where
     fn next_wakeup(&self) -> Option<Timestamp> {
         let sweep = match self.ttl.config() {
             Some(StateTtl::ProcessingTime(ttl)) if self.store.len() > 0 => {
-                Some(if self.last_sweep == MIN_WATERMARK {
-                    processing_time_now().saturating_add(ttl)
-                } else {
-                    self.last_sweep.saturating_add(ttl)
-                })
+                Some(self.last_sweep.saturating_add(ttl))
             }
             _ => None,
         };
