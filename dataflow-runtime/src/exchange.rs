@@ -842,6 +842,9 @@ struct InputChannel<T> {
     watermark: Timestamp,
     idle: bool,
     ended: bool,
+    /// False while a channel that came back from idleness is behind the task's watermark:
+    /// it does not hold the watermark back (its records are late anyway) until it catches up.
+    aligned: bool,
 }
 
 /// The receiving side of a subtask: all channels of all edges feeding it (several edges for
@@ -868,6 +871,7 @@ impl<T: Send + 'static> InputGate<T> {
                     watermark: MIN_WATERMARK,
                     idle: false,
                     ended: false,
+                    aligned: true,
                 })
                 .collect(),
             next: 0,
@@ -902,7 +906,14 @@ impl<T: Send + 'static> InputGate<T> {
                 let channel = &mut self.inputs[index];
                 channel.watermark = channel.watermark.max(watermark);
             }
-            Some(StreamElement::Idleness(idle)) => self.inputs[index].idle = idle,
+            Some(StreamElement::Idleness(idle)) => {
+                let watermark = self.watermark;
+                let input = &mut self.inputs[index];
+                if input.idle && !idle && input.watermark < watermark {
+                    input.aligned = false;
+                }
+                input.idle = idle;
+            }
             Some(StreamElement::EndOfInput) => {
                 self.inputs[index].ended = true;
                 self.open -= 1;
@@ -942,13 +953,21 @@ impl<T: Send + 'static> InputGate<T> {
 
     /// Recomputes the watermark and idleness after a channel changed, queueing what changed.
     fn update_time(&mut self) {
-        let open = || self.inputs.iter().filter(|c| !c.ended);
-        let active = open().filter(|c| !c.idle).map(|c| c.watermark).min();
-        let all_idle = active.is_none() && self.open > 0;
-        // When the last active channel goes idle, the watermark advances to the highest of all
-        // channels, ended ones included (they sent the final watermark): nothing active holds
-        // it back any more (Flink's rule).
-        let candidate = active.or_else(|| self.inputs.iter().map(|c| c.watermark).max());
+        for input in &mut self.inputs {
+            if !input.aligned && input.watermark >= self.watermark {
+                input.aligned = true;
+            }
+        }
+        let active = || self.inputs.iter().filter(|c| !c.ended && !c.idle);
+        let all_idle = active().next().is_none() && self.open > 0;
+        let candidate = if all_idle {
+            // When the last active channel goes idle, the watermark advances to the highest of
+            // all channels, ended ones included (they sent the final watermark): nothing active
+            // holds it back any more (Flink's rule).
+            self.inputs.iter().map(|c| c.watermark).max()
+        } else {
+            active().filter(|c| c.aligned).map(|c| c.watermark).min()
+        };
         if let Some(candidate) = candidate {
             if candidate > self.watermark {
                 self.watermark = candidate;
@@ -1302,6 +1321,39 @@ mod tests {
             time_events(&mut gate),
             ["idle true", "idle false", "wm 40", "ended"]
         );
+    }
+
+    #[test]
+    fn an_input_back_from_idleness_behind_the_watermark_does_not_hold_it_back() {
+        let mut edge = Edge::<u64>::new(2, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, StreamElement::Watermark(10));
+        send(&edge, 1, StreamElement::Watermark(10));
+        assert_eq!(time_events(&mut gate), ["wm 10"]);
+        send(&edge, 1, StreamElement::Idleness(true));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 0, StreamElement::Watermark(1000));
+        assert_eq!(time_events(&mut gate), ["wm 1000"]);
+        // Input 1 comes back at 20: it counts again only once it reaches 1000.
+        send(&edge, 1, StreamElement::Idleness(false));
+        send(&edge, 1, StreamElement::Watermark(20));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 0, StreamElement::Watermark(1100));
+        assert_eq!(time_events(&mut gate), ["wm 1100"]);
+        send(&edge, 1, StreamElement::Watermark(1050));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 0, StreamElement::Watermark(1200));
+        assert_eq!(time_events(&mut gate), ["wm 1200"]);
+        // Caught up: from now on it holds the watermark back like any active input.
+        send(&edge, 1, StreamElement::Watermark(1300));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 0, StreamElement::Watermark(1400));
+        assert_eq!(time_events(&mut gate), ["wm 1300"]);
     }
 
     #[tokio::test]
