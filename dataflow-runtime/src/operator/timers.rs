@@ -52,6 +52,9 @@ pub(crate) struct TimerQueue<K> {
     /// The live timers: a queued timer not in here was deleted and is skipped when popped.
     live: HashTable<(Timestamp, K)>,
     sequence: u64,
+    /// Queued entries of deleted timers: when they outnumber the live ones, the queue is
+    /// rebuilt without them, so deleting timers does not grow it without bound.
+    deleted: usize,
 }
 
 fn timer_hash<K: Hash>(timestamp: Timestamp, key: &K) -> u64 {
@@ -64,21 +67,24 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
             queue: BinaryHeap::new(),
             live: HashTable::new(),
             sequence: 0,
+            deleted: 0,
         }
     }
 
     /// Registers a timer; a second registration of the same (timestamp, key) is a no-op.
     pub(crate) fn register(&mut self, timestamp: Timestamp, key_group: u16, key: &K) {
         let hash = timer_hash(timestamp, key);
-        if self
-            .live
-            .find(hash, |(t, k)| *t == timestamp && k == key)
-            .is_some()
-        {
-            return;
+        // One probe finds the timer or the slot for it.
+        match self.live.entry(
+            hash,
+            |(t, k)| *t == timestamp && k == key,
+            |(t, k)| timer_hash(*t, k),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => return,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((timestamp, key.clone()));
+            }
         }
-        self.live
-            .insert_unique(hash, (timestamp, key.clone()), |(t, k)| timer_hash(*t, k));
         self.sequence += 1;
         self.queue.push(Queued {
             timestamp,
@@ -96,6 +102,17 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
             .find_entry(hash, |(t, k)| *t == timestamp && k == key)
         {
             entry.remove();
+            self.deleted += 1;
+            if self.deleted > self.live.len() + 1024 {
+                let live = &self.live;
+                self.queue.retain(|q| {
+                    live.find(timer_hash(q.timestamp, &q.key), |(t, k)| {
+                        *t == q.timestamp && *k == q.key
+                    })
+                    .is_some()
+                });
+                self.deleted = 0;
+            }
         }
     }
 
@@ -135,6 +152,13 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
         self.live.clear();
+        self.deleted = 0;
+    }
+
+    /// How many entries the queue holds (live and deleted).
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// How many timers are registered.
@@ -188,5 +212,20 @@ mod tests {
         queue.register(8, 0, &"a");
         assert_eq!(fire_all(&mut queue, 10), [(8, "a")]);
         assert_eq!(queue.latest(), None);
+    }
+
+    #[test]
+    fn deleting_timers_does_not_grow_the_queue_without_bound() {
+        let mut queue = TimerQueue::new();
+        // The "reset a timeout" pattern: each record moves its key's timer.
+        for ts in 0..100_000 {
+            queue.register(ts + 1_000_000, 0, &"a");
+            if ts > 0 {
+                queue.delete(ts - 1 + 1_000_000, &"a");
+            }
+        }
+        assert_eq!(queue.len(), 1);
+        assert!(queue.queued() < 3000, "{} queued", queue.queued());
+        assert_eq!(fire_all(&mut queue, i64::MAX - 1), [(1_099_999, "a")]);
     }
 }
