@@ -645,6 +645,13 @@ pub fn execute(
             job.tasks.abort_all();
             return Err(error);
         }
+        // The handler is installed before any task starts: a Ctrl-C that comes right away
+        // must stop the job, not kill the process (the default action).
+        let interrupts = if config.stop_on_ctrl_c {
+            Some(Interrupts::install()?)
+        } else {
+            None
+        };
         job.started.send_replace(true);
         if let Some(canceller) = &config.canceller {
             let mut cancelled = canceller.cancelled.subscribe();
@@ -655,14 +662,14 @@ pub fn execute(
                 }
             });
         }
-        if config.stop_on_ctrl_c {
+        if let Some(mut interrupts) = interrupts {
             // An unbounded job is stopped by design: Ctrl-C drains it and it ends normally.
             // A bounded job stopped early has incomplete results: Ctrl-C cancels it.
             let (stop, interrupt, bounded) =
                 (job.stop.clone(), Arc::clone(&job.interrupt), plan.bounded);
             tokio::spawn(async move {
                 let mut presses = 0;
-                while tokio::signal::ctrl_c().await.is_ok() {
+                while interrupts.next().await {
                     presses += 1;
                     match presses {
                         1 if !bounded => {
@@ -689,4 +696,36 @@ pub fn execute(
     // returns must not hold `run` (or the binary's exit) hostage, so nothing is waited for.
     runtime.shutdown_background();
     outcome
+}
+
+/// Ctrl-C presses, listened to from the moment of [`Interrupts::install`].
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Installs the handler now (on Unix; elsewhere on the first wait).
+    fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|e| Error::Runtime(format!("cannot listen for Ctrl-C: {e}")))?;
+            Ok(Interrupts { signal })
+        }
+        #[cfg(not(unix))]
+        Ok(Interrupts {})
+    }
+
+    /// The next press; `false` if no more can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.signal.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }
