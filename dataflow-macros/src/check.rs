@@ -244,6 +244,21 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
         if node.spec.family == Family::SideOutput {
             errors.extend(check_side_output(graph, n));
         }
+        if node.spec.family == Family::WindowFunction {
+            // Errors point at the assigner, the argument of `window(..)`.
+            let span = syn::spanned::Spanned::span(&node.call.args[0]);
+            if keyed_input(graph, n) != Some(true) {
+                errors.push(error(
+                    span,
+                    "`window` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.window(..)`",
+                ));
+            } else if !inputs_timestamped {
+                errors.push(error(
+                    span,
+                    "an event-time window needs timestamps, but this stream has none\nhelp: call `.assign_timestamps(|x| ts, WatermarkStrategy::bounded_out_of_orderness(..))` (or `.ingestion_time()`) after the source",
+                ));
+            }
+        }
         let keyed = keyed_input(graph, n);
         let co = (node.spec.family == Family::Co).then(|| co_kind(graph, n));
         if node.call.name == "co_process" && co == Some(None) {

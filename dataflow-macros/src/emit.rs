@@ -320,6 +320,23 @@ impl Wiring<'_> {
             // does not fit once, there, and not again at the whole macro.
             let name = &node.call.name;
             let var = Ident::new(&chain_name, Span::mixed_site().located_at(name.span()));
+            if node.spec.family == Family::WindowFunction {
+                // The window function's guard fixes its closure's argument type to the keyed
+                // stream's values; it needs the chain before the operator, so it comes first.
+                let kind = Ident::new(
+                    if node.spec.name == "window_reduce" {
+                        "reduce"
+                    } else {
+                        "aggregate"
+                    },
+                    name.span(),
+                );
+                let (assigner, function) = (&node.call.args[0], &node.call.args[1]);
+                let window_fn = internal(&format!("window_fn_{n}"));
+                self.out.extend(quote_spanned!(name.span()=>
+                    let #window_fn = #rt::window::#kind(&#var, #assigner, #function);
+                ));
+            }
             let call = operator_call(self.graph, n);
             self.out
                 .extend(quote_spanned!(name.span()=> let #var = #var #call;));
@@ -406,6 +423,11 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     }
     if node.spec.family == Family::Process {
         return process_call(graph, n);
+    }
+    if node.spec.family == Family::WindowFunction {
+        let rt = rt();
+        let window_fn = internal(&format!("window_fn_{n}"));
+        return quote_spanned!(name.span()=> .keyed_process(#n, #window_fn, #rt::state::NoTtl));
     }
     if name == "co_process" {
         let function = &args[0];
@@ -546,7 +568,10 @@ fn partitioner(
             }
             let target = exchange_target(graph, plan, x);
             let node = &graph.nodes[target];
-            if matches!(node.spec.family, Family::Process | Family::Co) {
+            if matches!(
+                node.spec.family,
+                Family::Process | Family::Co | Family::WindowFunction
+            ) {
                 return quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(#op, #selector.clone()));
             }
             let name = &node.call.name;

@@ -230,6 +230,7 @@ impl Builder {
         }
         let mut sink: Option<&Ident> = None;
         let mut connected = false;
+        let mut windowed: Option<Call> = None;
         for call in &chain.calls {
             let Some(spec) = ops::lookup(&call.name.to_string()) else {
                 self.unknown_operator(&call.name, false);
@@ -267,11 +268,49 @@ impl Builder {
                 return;
             }
             connected = spec.family == Family::Connect;
+            // After `window(..)`, `reduce` and `aggregate` are window functions: one node whose
+            // arguments are the assigner and the function.
+            if let Some(window) = windowed.take() {
+                let window_spec = match call.name.to_string().as_str() {
+                    "reduce" => &ops::WINDOW_REDUCE,
+                    "aggregate" => &ops::WINDOW_AGGREGATE,
+                    _ => {
+                        self.errors.push(error(
+                            call.name.span(),
+                            format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner).reduce(|a, b| ..)` or `.window(assigner).aggregate(agg)`", call.name),
+                        ));
+                        return;
+                    }
+                };
+                let mut merged = call.clone();
+                merged.args = std::iter::once(window.args[0].clone())
+                    .chain(call.args.iter().cloned())
+                    .collect();
+                let id = self.add_node(window_spec, &merged, &stream);
+                stream = vec![Producer {
+                    origin: Origin::Node(id),
+                    partition: None,
+                    second_input: false,
+                }];
+                last_node = Some(id);
+                continue;
+            }
             match spec.family {
                 Family::Source { .. } => {
                     self.errors.push(error(
                         call.name.span(),
                         format!("`{}` is a source and cannot follow a stream\nhelp: start a new statement with it: `let s = {};`", spec.name, spec.signature),
+                    ));
+                    return;
+                }
+                Family::Window => {
+                    windowed = Some(call.clone());
+                    last_node = None;
+                }
+                Family::WindowFunction => {
+                    self.errors.push(error(
+                        call.name.span(),
+                        format!("`{}` is a window function: it needs `.window(assigner)` right before it\nhelp: write `.key_by(|x| key).window(TumblingEventTimeWindows::of(d)).{}`; rolling aggregates over a keyed stream are `reduce`, `sum`, `min`, `max` and `count`", call.name, spec.signature),
                     ));
                     return;
                 }

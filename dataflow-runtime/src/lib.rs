@@ -26,5 +26,6 @@ pub mod plan;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod window;
 
 pub use error::{Error, Result};

@@ -69,6 +69,10 @@ pub enum Family {
     Connect,
     /// A two-input operator, right after `connect`.
     Co,
+    /// `window(assigner)`: makes the next `reduce`/`aggregate` a window function.
+    Window,
+    /// A keyed window function (`window(..).reduce(..)`, `window(..).aggregate(..)`).
+    WindowFunction,
     /// Ends a stream.
     Sink,
     /// Configures the operator before it.
@@ -155,6 +159,10 @@ pub static OPERATORS: &[OpSpec] = &[
         "After `connect`: any number of outputs per record of either input."),
     op!("co_process", Co, 1, 1, "co_process(f)",
         "After `connect`: a `CoProcessFunction`; both inputs keyed: a `KeyedCoProcessFunction` sharing state and timers; keyed + `broadcast()`: a `KeyedBroadcastProcessFunction`."),
+    op!("window", Window, 1, 1, "window(assigner)",
+        "After `key_by`, on a stream with timestamps: `TumblingEventTimeWindows::of(d)` or `SlidingEventTimeWindows::of(size, slide)`, then `.reduce(|a, b| ..)` or `.aggregate(agg)`; emits one result per key and window, at `end - 1`."),
+    op!("aggregate", WindowFunction, 1, 1, "aggregate(agg)",
+        "After `window(..)`: an `AggregateFunction` (accumulator per pane: create, add, merge, result)."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
@@ -177,6 +185,25 @@ pub static OPERATORS: &[OpSpec] = &[
         "state_ttl_event_time(duration)",
         "On a keyed `process`: a key's state expires once the watermark passes its last record's timestamp by this much."),
 ];
+
+/// `window(..).reduce(f)`, one node in the graph.
+pub static WINDOW_REDUCE: OpSpec = op!(
+    "window_reduce",
+    WindowFunction,
+    1,
+    1,
+    "window(assigner).reduce(|a, b| ...)",
+    "A keyed window reduce."
+);
+/// `window(..).aggregate(agg)`, one node in the graph.
+pub static WINDOW_AGGREGATE: OpSpec = op!(
+    "window_aggregate",
+    WindowFunction,
+    1,
+    1,
+    "window(assigner).aggregate(agg)",
+    "A keyed window aggregate."
+);
 
 /// The entry for `name`.
 pub fn lookup(name: &str) -> Option<&'static OpSpec> {

@@ -1,0 +1,337 @@
+//! Event-time windows on keyed streams: tumbling and sliding assigners, computed
+//! incrementally with `reduce` or `aggregate`.
+//!
+//! Windows are `[start, end)`; a window fires when the watermark reaches `end - 1`, and its
+//! result carries `end - 1` as timestamp, so windows can follow windows. Records are added to
+//! *panes* (slices of `gcd(size, slide)` milliseconds) and never copied into each window they
+//! belong to: a sliding window of size/slide = 60 costs one pane update per record, and 60
+//! pane merges per window when it fires. A window operator is a keyed process function over
+//! the per-key panes, so it shares the keyed state, timers and key groups of `process`.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::element::{Keyed, Timestamp};
+use crate::operator::{KeyedContext, KeyedProcessFunction, Produces};
+use crate::time::TimeDomain;
+
+fn millis(d: Duration) -> Timestamp {
+    d.as_millis().min(i64::MAX as u128) as Timestamp
+}
+
+fn gcd(a: Timestamp, b: Timestamp) -> Timestamp {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Which windows a record belongs to: windows of `size` ms starting every `slide` ms, shifted
+/// by `offset` (tumbling: `slide == size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimeWindows {
+    size: Timestamp,
+    slide: Timestamp,
+    offset: Timestamp,
+}
+
+/// Tumbling event-time windows (Flink's `TumblingEventTimeWindows`).
+pub struct TumblingEventTimeWindows;
+
+impl TumblingEventTimeWindows {
+    /// Back-to-back windows of `size`, aligned to the epoch.
+    pub fn of(size: Duration) -> EventTimeWindows {
+        let size = millis(size).max(1);
+        EventTimeWindows {
+            size,
+            slide: size,
+            offset: 0,
+        }
+    }
+}
+
+/// Sliding event-time windows (Flink's `SlidingEventTimeWindows`).
+pub struct SlidingEventTimeWindows;
+
+impl SlidingEventTimeWindows {
+    /// Windows of `size` starting every `slide`, aligned to the epoch.
+    pub fn of(size: Duration, slide: Duration) -> EventTimeWindows {
+        EventTimeWindows {
+            size: millis(size).max(1),
+            slide: millis(slide).max(1),
+            offset: 0,
+        }
+    }
+}
+
+impl EventTimeWindows {
+    /// Shifts the windows by `offset` (e.g. to align daily windows to a time zone).
+    pub fn with_offset(mut self, offset: Duration) -> Self {
+        self.offset = millis(offset);
+        self
+    }
+
+    fn pane(&self) -> Timestamp {
+        gcd(self.size, self.slide)
+    }
+
+    /// The start of the pane holding `ts`.
+    fn pane_start(&self, ts: Timestamp) -> Timestamp {
+        ts - (ts - self.offset).rem_euclid(self.pane())
+    }
+
+    /// The start of the last window that holds `ts` (window starts are `offset + k * slide`).
+    fn last_start(&self, ts: Timestamp) -> Timestamp {
+        ts - (ts - self.offset).rem_euclid(self.slide)
+    }
+
+    /// The end of the first window that holds `ts`: the first start after `ts - size`.
+    fn first_end(&self, ts: Timestamp) -> Timestamp {
+        self.last_start(ts - self.size) + self.slide + self.size
+    }
+
+    /// The end of the last window that holds `ts`.
+    fn last_end(&self, ts: Timestamp) -> Timestamp {
+        self.last_start(ts) + self.size
+    }
+}
+
+/// Incremental window aggregation (Flink's `AggregateFunction`): an accumulator per pane,
+/// merged into the window's result when it fires.
+pub trait AggregateFunction<V>: Clone + Send + 'static {
+    /// The accumulator.
+    type Acc: Clone + Serialize + DeserializeOwned + Send + 'static;
+    /// The window's result.
+    type Out: Send + 'static;
+    /// A fresh accumulator.
+    fn create_accumulator(&mut self) -> Self::Acc;
+    /// Adds a record.
+    fn add(&mut self, acc: &mut Self::Acc, value: V);
+    /// Merges `other` into `acc`.
+    fn merge(&mut self, acc: &mut Self::Acc, other: &Self::Acc);
+    /// The result of an accumulator.
+    fn result(&mut self, acc: &Self::Acc) -> Self::Out;
+}
+
+/// `reduce(f)` as an aggregate: the accumulator is the reduced value.
+#[derive(Clone)]
+pub struct ReduceAggregate<F, V> {
+    f: F,
+    _value: PhantomData<fn(V) -> V>,
+}
+
+impl<V, F> AggregateFunction<V> for ReduceAggregate<F, V>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
+    F: FnMut(V, V) -> V + Clone + Send + 'static,
+{
+    type Acc = Option<V>;
+    type Out = V;
+
+    fn create_accumulator(&mut self) -> Option<V> {
+        None
+    }
+
+    #[inline]
+    fn add(&mut self, acc: &mut Option<V>, value: V) {
+        *acc = Some(match acc.take() {
+            Some(previous) => (self.f)(previous, value),
+            None => value,
+        });
+    }
+
+    fn merge(&mut self, acc: &mut Option<V>, other: &Option<V>) {
+        if let Some(other) = other {
+            self.add(acc, other.clone());
+        }
+    }
+
+    fn result(&mut self, acc: &Option<V>) -> V {
+        acc.clone()
+            .expect("a fired window holds at least one record")
+    }
+}
+
+/// A window operator's per-key state: the panes that may still be part of a window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
+pub struct Panes<A> {
+    panes: BTreeMap<Timestamp, A>,
+}
+
+impl<A> Default for Panes<A> {
+    fn default() -> Self {
+        Panes {
+            panes: BTreeMap::new(),
+        }
+    }
+}
+
+/// A keyed window operator: windows from `windows`, aggregated by `aggregate`. Records later
+/// than every window they belong to are dropped (and counted).
+pub struct WindowAggregate<G, V> {
+    windows: EventTimeWindows,
+    aggregate: G,
+    _value: PhantomData<fn(V)>,
+}
+
+impl<G: Clone, V> Clone for WindowAggregate<G, V> {
+    fn clone(&self) -> Self {
+        WindowAggregate {
+            windows: self.windows,
+            aggregate: self.aggregate.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<K, V, G> KeyedProcessFunction<K, V> for WindowAggregate<G, V>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: 'static,
+    G: AggregateFunction<V>,
+{
+    type State = Panes<G::Acc>;
+    type Out = G::Out;
+
+    fn process_element(
+        &mut self,
+        _key: &K,
+        state: &mut Panes<G::Acc>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, G::Out>,
+    ) {
+        let Some(ts) = ctx.timestamp() else {
+            panic!(
+                "a window needs records with timestamps: call `.assign_timestamps(..)` before it"
+            );
+        };
+        let watermark = ctx.current_watermark();
+        let w = self.windows;
+        if w.first_end(ts) > w.last_end(ts) {
+            // Between two windows (a slide longer than the size): in no window.
+            return;
+        }
+        if w.last_end(ts) - 1 <= watermark {
+            // Every window of this record has fired: it is late.
+            return;
+        }
+        let pane = w.pane_start(ts);
+        let aggregate = &mut self.aggregate;
+        let acc = state
+            .panes
+            .entry(pane)
+            .or_insert_with(|| aggregate.create_accumulator());
+        aggregate.add(acc, value);
+        // The first window of this record that has not fired yet: its end - 1 is the timer.
+        let mut end = w.first_end(ts);
+        if end - 1 <= watermark {
+            end += ((watermark + 1 - end).div_euclid(w.slide) + 1) * w.slide;
+        }
+        ctx.register_event_time_timer(end - 1);
+        // The later windows fire through `on_timer`, each registering the next; the last one
+        // is registered too, so that the pass at end of input (which fires timers up to the
+        // latest one registered) reaches it.
+        let last = w.last_end(ts);
+        if last != end {
+            ctx.register_event_time_timer(last - 1);
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        _key: &K,
+        state: &mut Panes<G::Acc>,
+        timestamp: Timestamp,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, K, G::Out>,
+    ) {
+        let w = self.windows;
+        let end = timestamp + 1;
+        let start = end - w.size;
+        let mut window: Option<G::Acc> = None;
+        for (_, acc) in state.panes.range(start..end) {
+            match &mut window {
+                Some(total) => self.aggregate.merge(total, acc),
+                None => window = Some(acc.clone()),
+            }
+        }
+        if let Some(total) = &window {
+            ctx.output(self.aggregate.result(total));
+        }
+        // Panes before the next window's start are no part of any later window.
+        let next_start = start + w.slide;
+        state.panes = state.panes.split_off(&next_start);
+        match state.panes.keys().next() {
+            Some(&first) => {
+                let next_end = w.first_end(first).max(end + w.slide);
+                ctx.register_event_time_timer(next_end - 1);
+            }
+            None => ctx.clear_state(),
+        }
+    }
+}
+
+/// The typed guard of `window(w).reduce(f)`: fixes `f`'s argument type to the keyed
+/// stream's values.
+pub fn reduce<C, K, V, F>(
+    _upstream: &C,
+    windows: EventTimeWindows,
+    f: F,
+) -> WindowAggregate<ReduceAggregate<F, V>, V>
+where
+    C: Produces<Out = Keyed<K, V>>,
+    F: FnMut(V, V) -> V + Clone + Send + 'static,
+{
+    WindowAggregate {
+        windows,
+        aggregate: ReduceAggregate {
+            f,
+            _value: PhantomData,
+        },
+        _value: PhantomData,
+    }
+}
+
+/// The typed guard of `window(w).aggregate(agg)`.
+pub fn aggregate<C, K, V, G>(
+    _upstream: &C,
+    windows: EventTimeWindows,
+    aggregate: G,
+) -> WindowAggregate<G, V>
+where
+    C: Produces<Out = Keyed<K, V>>,
+    G: AggregateFunction<V>,
+{
+    WindowAggregate {
+        windows,
+        aggregate,
+        _value: PhantomData,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panes_and_window_ends() {
+        let tumbling = TumblingEventTimeWindows::of(Duration::from_millis(10));
+        assert_eq!(tumbling.pane_start(17), 10);
+        assert_eq!(tumbling.pane_start(-3), -10);
+        assert_eq!((tumbling.first_end(17), tumbling.last_end(17)), (20, 20));
+        assert_eq!((tumbling.first_end(20), tumbling.last_end(20)), (30, 30));
+        let sliding =
+            SlidingEventTimeWindows::of(Duration::from_millis(10), Duration::from_millis(4));
+        assert_eq!(sliding.pane(), 2);
+        // 17 is in [8, 18), [12, 22), [16, 26).
+        assert_eq!((sliding.first_end(17), sliding.last_end(17)), (18, 26));
+        let shifted = tumbling.with_offset(Duration::from_millis(3));
+        assert_eq!((shifted.pane_start(17), shifted.first_end(17)), (13, 23));
+    }
+}

@@ -1,0 +1,9 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job windows() {
+        generate(10, |i| i).key_by(|x| *x % 2).aggregate(Counter).print();
+    }
+}
+
+fn main() {}

@@ -1,0 +1,186 @@
+//! Event-time windows on keyed streams: tumbling and sliding, `reduce` and `aggregate`,
+//! against a naive model on random out-of-order input.
+
+use std::collections::BTreeMap;
+
+use dataflow::prelude::*;
+use dataflow::runtime::window::EventTimeWindows;
+
+/// Knuth's MMIX LCG: deterministic input without a seed source.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// `n` records `(key, ts, value)` over `keys` keys, timestamps rising with up to 20 ms of
+/// disorder.
+fn events(seed: u64, n: u64, keys: u64) -> Vec<(u64, i64, u64)> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|i| {
+            let ts = (i as i64) * 3 - rng.below(20) as i64;
+            (rng.below(keys), ts, rng.below(100))
+        })
+        .collect()
+}
+
+/// Per key, the sum of the values in every window `[start, start + size)` with
+/// `start = k * slide` that holds a record, with the window's `end - 1`.
+fn model(events: &[(u64, i64, u64)], size: i64, slide: i64) -> Vec<(u64, i64, u64)> {
+    let mut windows: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for &(key, ts, value) in events {
+        let mut start = ts - ts.rem_euclid(slide);
+        while start > ts - size {
+            *windows.entry((key, start + size - 1)).or_default() += value;
+            start -= slide;
+        }
+    }
+    let mut out: Vec<(u64, i64, u64)> = windows.into_iter().map(|((k, t), s)| (k, t, s)).collect();
+    out.sort();
+    out
+}
+
+dataflow! {
+    /// Sums per key and window; each result is paired with its timestamp (`end - 1`).
+    job window_sums(events: Vec<(u64, i64, u64)>, windows: EventTimeWindows, out: Collected<(u64, i64, u64)>) {
+        from_iter(events)
+            .assign_timestamps(|e| e.1, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(25)))
+            .key_by(|e| e.0)
+            .window(windows)
+            .reduce(|a, b| (a.0, a.1, a.2 + b.2))
+            .process(|e, ctx| ctx.output((e.0, ctx.timestamp().unwrap(), e.2)))
+            .collect(out);
+    }
+}
+
+fn run_sums(
+    events: &[(u64, i64, u64)],
+    windows: EventTimeWindows,
+    p: usize,
+    streaming: bool,
+) -> Vec<(u64, i64, u64)> {
+    let out = Collected::new();
+    let config = JobConfig {
+        mode: if streaming {
+            ExecutionMode::Streaming
+        } else {
+            ExecutionMode::Batch
+        },
+        ..JobConfig::with_parallelism(p)
+    };
+    window_sums::run(&config, events.to_vec(), windows, out.clone()).unwrap();
+    let mut got = out.take();
+    got.sort();
+    got
+}
+
+#[test]
+fn tumbling_windows_match_the_model_at_any_parallelism() {
+    for seed in 1..4 {
+        let input = events(seed, 2000, 7);
+        let expected = model(&input, 50, 50);
+        for p in [1, 2, 4] {
+            for streaming in [false, true] {
+                let got = run_sums(
+                    &input,
+                    TumblingEventTimeWindows::of(Duration::from_millis(50)),
+                    p,
+                    streaming,
+                );
+                assert_eq!(
+                    got, expected,
+                    "seed {seed}, p = {p}, streaming = {streaming}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sliding_windows_share_panes_and_match_the_model() {
+    for (size, slide) in [(50, 10), (50, 20), (30, 45)] {
+        let input = events(7, 1500, 5);
+        let expected = model(&input, size, slide);
+        for p in [1, 3] {
+            let windows = SlidingEventTimeWindows::of(
+                Duration::from_millis(size as u64),
+                Duration::from_millis(slide as u64),
+            );
+            let got = run_sums(&input, windows, p, true);
+            let missing: Vec<_> = expected
+                .iter()
+                .filter(|e| !got.contains(e))
+                .take(5)
+                .collect();
+            let extra: Vec<_> = got
+                .iter()
+                .filter(|g| !expected.contains(g))
+                .take(5)
+                .collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "size {size}, slide {slide}, p = {p}: missing {missing:?}, extra {extra:?}"
+            );
+        }
+    }
+}
+
+dataflow! {
+    job late_records(events: Vec<(u64, i64)>, out: Collected<(i64, u64)>) {
+        from_iter(events)
+            .assign_timestamps(|e| e.1, WatermarkStrategy::punctuated(|e: &(u64, i64), _| Some(e.1 - 1)))
+            .parallelism(1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+            .aggregate(CountAndMax)
+            .collect(out);
+    }
+}
+
+/// Counts a window's records and keeps their highest timestamp.
+#[derive(Clone)]
+struct CountAndMax;
+
+impl AggregateFunction<(u64, i64)> for CountAndMax {
+    type Acc = (u64, i64);
+    type Out = (i64, u64);
+
+    fn create_accumulator(&mut self) -> (u64, i64) {
+        (0, i64::MIN)
+    }
+
+    fn add(&mut self, acc: &mut (u64, i64), value: (u64, i64)) {
+        acc.0 += 1;
+        acc.1 = acc.1.max(value.1);
+    }
+
+    fn merge(&mut self, acc: &mut (u64, i64), other: &(u64, i64)) {
+        acc.0 += other.0;
+        acc.1 = acc.1.max(other.1);
+    }
+
+    fn result(&mut self, acc: &(u64, i64)) -> (i64, u64) {
+        (acc.1, acc.0)
+    }
+}
+
+#[test]
+fn a_window_fires_at_end_minus_one_and_later_records_of_it_are_dropped() {
+    // Watermark = ts - 1 after each record. The record at 10 makes it 9 = end - 1 of [0, 10):
+    // that window fires (with 0, 5, 9); the record at 3 that follows is late and dropped.
+    let input = vec![(1, 0), (1, 5), (1, 9), (1, 10), (1, 3), (1, 12), (1, 25)];
+    let out = Collected::new();
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        ..JobConfig::with_parallelism(1)
+    };
+    late_records::run(&config, input, out.clone()).unwrap();
+    assert_eq!(out.take(), [(9, 3), (12, 2), (25, 1)]);
+}
