@@ -184,3 +184,90 @@ fn a_window_fires_at_end_minus_one_and_later_records_of_it_are_dropped() {
     late_records::run(&config, input, out.clone()).unwrap();
     assert_eq!(out.take(), [(9, 3), (12, 2), (25, 1)]);
 }
+
+dataflow! {
+    /// The built-in window aggregates over the same tumbling windows.
+    job builtins(
+        events: Vec<(u64, i64, u64)>,
+        counts: Collected<(u64, u64)>,
+        sums: Collected<(u64, u64)>,
+        mins: Collected<(u64, u64)>,
+        maxes: Collected<(u64, u64)>,
+        means: Collected<(u64, f64)>,
+    ) {
+        let keyed = from_iter(events)
+            .assign_timestamps(|e| e.1, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(25)))
+            .key_by(|e| e.0);
+        keyed.window(TumblingEventTimeWindows::of(Duration::from_millis(100))).count().collect(counts);
+        keyed.window(TumblingEventTimeWindows::of(Duration::from_millis(100))).sum(|e| e.2).collect(sums);
+        keyed.window(TumblingEventTimeWindows::of(Duration::from_millis(100))).min(|e| e.2).collect(mins);
+        keyed.window(TumblingEventTimeWindows::of(Duration::from_millis(100))).max(|e| e.2).collect(maxes);
+        keyed.window(TumblingEventTimeWindows::of(Duration::from_millis(100))).avg(|e| e.2 as f64).collect(means);
+    }
+}
+
+#[test]
+fn count_sum_min_max_and_avg_per_key_and_window() {
+    let input = events(11, 1200, 4);
+    // The model: per (key, window start), the values.
+    let mut windows: BTreeMap<(u64, i64), Vec<u64>> = BTreeMap::new();
+    for &(key, ts, value) in &input {
+        windows
+            .entry((key, ts - ts.rem_euclid(100)))
+            .or_default()
+            .push(value);
+    }
+    let per_window = |f: &dyn Fn(&[u64]) -> u64| -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = windows.iter().map(|((k, _), v)| (*k, f(v))).collect();
+        out.sort();
+        out
+    };
+    for p in [1, 2] {
+        let (counts, sums, mins, maxes, means) = (
+            Collected::new(),
+            Collected::new(),
+            Collected::new(),
+            Collected::new(),
+            Collected::new(),
+        );
+        builtins::run(
+            &JobConfig::with_parallelism(p),
+            input.clone(),
+            counts.clone(),
+            sums.clone(),
+            mins.clone(),
+            maxes.clone(),
+            means.clone(),
+        )
+        .unwrap();
+        let sorted = |c: Collected<(u64, u64)>| {
+            let mut v = c.take();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(counts), per_window(&|v| v.len() as u64), "p = {p}");
+        assert_eq!(sorted(sums), per_window(&|v| v.iter().sum()), "p = {p}");
+        assert_eq!(
+            sorted(mins),
+            per_window(&|v| *v.iter().min().unwrap()),
+            "p = {p}"
+        );
+        assert_eq!(
+            sorted(maxes),
+            per_window(&|v| *v.iter().max().unwrap()),
+            "p = {p}"
+        );
+        let mut got_means = means.take();
+        got_means.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut expected_means: Vec<(u64, f64)> = windows
+            .iter()
+            .map(|((k, _), v)| (*k, v.iter().sum::<u64>() as f64 / v.len() as f64))
+            .collect();
+        expected_means.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(got_means.len(), expected_means.len());
+        for (got, expected) in got_means.iter().zip(&expected_means) {
+            assert_eq!(got.0, expected.0);
+            assert!((got.1 - expected.1).abs() < 1e-9, "{got:?} vs {expected:?}");
+        }
+    }
+}

@@ -323,18 +323,18 @@ impl Wiring<'_> {
             if node.spec.family == Family::WindowFunction {
                 // The window function's guard fixes its closure's argument type to the keyed
                 // stream's values; it needs the chain before the operator, so it comes first.
-                let kind = Ident::new(
-                    if node.spec.name == "window_reduce" {
-                        "reduce"
-                    } else {
-                        "aggregate"
-                    },
-                    name.span(),
-                );
-                let (assigner, function) = (&node.call.args[0], &node.call.args[1]);
+                let kind = Ident::new(node.spec.name.trim_start_matches("window_"), name.span());
+                let assigner = &node.call.args[0];
+                let v = internal("value");
+                // The function: the user's, or (for `sum()` and the like) the value itself.
+                let function = match (node.call.args.get(1), node.spec.name) {
+                    (Some(f), _) => quote!(, #f),
+                    (None, "window_count") => quote!(),
+                    (None, _) => quote!(, |#v| #v),
+                };
                 let window_fn = internal(&format!("window_fn_{n}"));
                 self.out.extend(quote_spanned!(name.span()=>
-                    let #window_fn = #rt::window::#kind(&#var, #assigner, #function);
+                    let #window_fn = #rt::window::#kind(&#var, #assigner #function);
                 ));
             }
             let call = operator_call(self.graph, n);

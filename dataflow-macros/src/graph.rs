@@ -271,16 +271,14 @@ impl Builder {
             // After `window(..)`, `reduce` and `aggregate` are window functions: one node whose
             // arguments are the assigner and the function.
             if let Some(window) = windowed.take() {
-                let window_spec = match call.name.to_string().as_str() {
-                    "reduce" => &ops::WINDOW_REDUCE,
-                    "aggregate" => &ops::WINDOW_AGGREGATE,
-                    _ => {
-                        self.errors.push(error(
-                            call.name.span(),
-                            format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner).reduce(|a, b| ..)` or `.window(assigner).aggregate(agg)`", call.name),
-                        ));
-                        return;
-                    }
+                let name = format!("window_{}", call.name);
+                let Some(window_spec) = ops::WINDOW_FUNCTIONS.iter().find(|op| op.name == name)
+                else {
+                    self.errors.push(error(
+                        call.name.span(),
+                        format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner)` followed by `.reduce(|a, b| ..)`, `.aggregate(agg)`, `.count()`, `.sum(..)`, `.min(..)`, `.max(..)` or `.avg(..)`", call.name),
+                    ));
+                    return;
                 };
                 let mut merged = call.clone();
                 merged.args = std::iter::once(window.args[0].clone())

@@ -315,6 +315,230 @@ where
     }
 }
 
+/// A window aggregate that emits `(key, result)`: the built-in `count`, `sum`, `min`, `max`
+/// and `avg` after `window(..)`.
+pub struct KeyedWindowAggregate<G, V> {
+    inner: WindowAggregate<G, V>,
+}
+
+impl<G: Clone, V> Clone for KeyedWindowAggregate<G, V> {
+    fn clone(&self) -> Self {
+        KeyedWindowAggregate {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, V, G> KeyedProcessFunction<K, V> for KeyedWindowAggregate<G, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: 'static,
+    G: AggregateFunction<V>,
+{
+    type State = Panes<G::Acc>;
+    type Out = (K, G::Out);
+
+    fn process_element(
+        &mut self,
+        key: &K,
+        state: &mut Panes<G::Acc>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
+    ) {
+        let inner = &mut self.inner;
+        let ((), output) = ctx.with_separate_output(|inner_ctx| {
+            inner.process_element(key, state, value, inner_ctx);
+        });
+        debug_assert!(output.is_empty(), "adding a record emits nothing");
+    }
+
+    fn on_timer(
+        &mut self,
+        key: &K,
+        state: &mut Panes<G::Acc>,
+        timestamp: Timestamp,
+        domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
+    ) {
+        let inner = &mut self.inner;
+        let ((), output) = ctx.with_separate_output(|inner_ctx| {
+            inner.on_timer(key, state, timestamp, domain, inner_ctx);
+        });
+        for (result, _) in output {
+            ctx.output((key.clone(), result));
+        }
+    }
+}
+
+/// The built-in window aggregates, each over a projection of the record.
+pub struct Builtin<P, Kind> {
+    project: P,
+    _kind: PhantomData<fn() -> Kind>,
+}
+
+impl<P: Clone, Kind> Clone for Builtin<P, Kind> {
+    fn clone(&self) -> Self {
+        Builtin {
+            project: self.project.clone(),
+            _kind: PhantomData,
+        }
+    }
+}
+
+/// `count()`.
+pub struct CountKind;
+/// `sum(..)`.
+pub struct SumKind;
+/// `min(..)`.
+pub struct MinKind;
+/// `max(..)`.
+pub struct MaxKind;
+/// `avg(..)`.
+pub struct AvgKind;
+
+impl<V, P> AggregateFunction<V> for Builtin<P, CountKind>
+where
+    P: Clone + Send + 'static,
+{
+    type Acc = u64;
+    type Out = u64;
+    fn create_accumulator(&mut self) -> u64 {
+        0
+    }
+    fn add(&mut self, acc: &mut u64, _value: V) {
+        *acc += 1;
+    }
+    fn merge(&mut self, acc: &mut u64, other: &u64) {
+        *acc += other;
+    }
+    fn result(&mut self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+macro_rules! ordered_builtin {
+    ($kind:ident, $better:expr, $bound:path) => {
+        impl<V, A, P> AggregateFunction<V> for Builtin<P, $kind>
+        where
+            A: $bound + Clone + Serialize + DeserializeOwned + Send + 'static,
+            P: FnMut(V) -> A + Clone + Send + 'static,
+        {
+            type Acc = Option<A>;
+            type Out = A;
+            fn create_accumulator(&mut self) -> Option<A> {
+                None
+            }
+            #[inline]
+            fn add(&mut self, acc: &mut Option<A>, value: V) {
+                let next = (self.project)(value);
+                self.merge(acc, &Some(next));
+            }
+            fn merge(&mut self, acc: &mut Option<A>, other: &Option<A>) {
+                let combine: fn(A, A) -> A = $better;
+                if let Some(other) = other {
+                    *acc = Some(match acc.take() {
+                        Some(current) => combine(current, other.clone()),
+                        None => other.clone(),
+                    });
+                }
+            }
+            fn result(&mut self, acc: &Option<A>) -> A {
+                acc.clone()
+                    .expect("a fired window holds at least one record")
+            }
+        }
+    };
+}
+
+ordered_builtin!(SumKind, |a, b| a + b, std::ops::Add<Output = A>);
+ordered_builtin!(MinKind, |a, b| if b < a { b } else { a }, PartialOrd);
+ordered_builtin!(MaxKind, |a, b| if b > a { b } else { a }, PartialOrd);
+
+impl<V, P> AggregateFunction<V> for Builtin<P, AvgKind>
+where
+    P: FnMut(V) -> f64 + Clone + Send + 'static,
+{
+    type Acc = (f64, u64);
+    type Out = f64;
+    fn create_accumulator(&mut self) -> (f64, u64) {
+        (0.0, 0)
+    }
+    fn add(&mut self, acc: &mut (f64, u64), value: V) {
+        acc.0 += (self.project)(value);
+        acc.1 += 1;
+    }
+    fn merge(&mut self, acc: &mut (f64, u64), other: &(f64, u64)) {
+        acc.0 += other.0;
+        acc.1 += other.1;
+    }
+    fn result(&mut self, acc: &(f64, u64)) -> f64 {
+        acc.0 / acc.1 as f64
+    }
+}
+
+macro_rules! builtin_guard {
+    ($(#[$doc:meta])* $name:ident, $kind:ident, $out:ty, <$($extra:ident),*>) => {
+        $(#[$doc])*
+        pub fn $name<C, K, V, $($extra,)* P>(
+            _upstream: &C,
+            windows: EventTimeWindows,
+            project: P,
+        ) -> KeyedWindowAggregate<Builtin<P, $kind>, V>
+        where
+            C: Produces<Out = Keyed<K, V>>,
+            P: FnMut(V) -> $out + Clone + Send + 'static,
+        {
+            KeyedWindowAggregate {
+                inner: WindowAggregate {
+                    windows,
+                    aggregate: Builtin {
+                        project,
+                        _kind: PhantomData,
+                    },
+                    _value: PhantomData,
+                },
+            }
+        }
+    };
+}
+
+builtin_guard!(
+    /// `window(w).sum(|x| field)`: emits `(key, sum)` per window.
+    sum, SumKind, A, <A>
+);
+builtin_guard!(
+    /// `window(w).min(|x| field)`: emits `(key, min)` per window.
+    min, MinKind, A, <A>
+);
+builtin_guard!(
+    /// `window(w).max(|x| field)`: emits `(key, max)` per window.
+    max, MaxKind, A, <A>
+);
+builtin_guard!(
+    /// `window(w).avg(|x| field as f64)`: emits `(key, mean)` per window.
+    avg, AvgKind, f64, <>
+);
+
+/// `window(w).count()`: emits `(key, number of records)` per window.
+pub fn count<C, K, V>(
+    _upstream: &C,
+    windows: EventTimeWindows,
+) -> KeyedWindowAggregate<Builtin<(), CountKind>, V>
+where
+    C: Produces<Out = Keyed<K, V>>,
+{
+    KeyedWindowAggregate {
+        inner: WindowAggregate {
+            windows,
+            aggregate: Builtin {
+                project: (),
+                _kind: PhantomData,
+            },
+            _value: PhantomData,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

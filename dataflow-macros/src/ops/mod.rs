@@ -163,6 +163,8 @@ pub static OPERATORS: &[OpSpec] = &[
         "After `key_by`, on a stream with timestamps: `TumblingEventTimeWindows::of(d)` or `SlidingEventTimeWindows::of(size, slide)`, then `.reduce(|a, b| ..)` or `.aggregate(agg)`; emits one result per key and window, at `end - 1`."),
     op!("aggregate", WindowFunction, 1, 1, "aggregate(agg)",
         "After `window(..)`: an `AggregateFunction` (accumulator per pane: create, add, merge, result)."),
+    op!("avg", WindowFunction, 0, 1, "avg() or avg(|x| field as f64)",
+        "After `window(..)`: the mean per key and window, as `(key, f64)`; `count`, `sum`, `min` and `max` after `window(..)` also emit `(key, value)` per window."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
@@ -186,24 +188,18 @@ pub static OPERATORS: &[OpSpec] = &[
         "On a keyed `process`: a key's state expires once the watermark passes its last record's timestamp by this much."),
 ];
 
-/// `window(..).reduce(f)`, one node in the graph.
-pub static WINDOW_REDUCE: OpSpec = op!(
-    "window_reduce",
-    WindowFunction,
-    1,
-    1,
-    "window(assigner).reduce(|a, b| ...)",
-    "A keyed window reduce."
-);
-/// `window(..).aggregate(agg)`, one node in the graph.
-pub static WINDOW_AGGREGATE: OpSpec = op!(
-    "window_aggregate",
-    WindowFunction,
-    1,
-    1,
-    "window(assigner).aggregate(agg)",
-    "A keyed window aggregate."
-);
+/// The window functions: `window(..).reduce(f)` and the others, each one node in the graph,
+/// named `window_<function>`.
+#[rustfmt::skip]
+pub static WINDOW_FUNCTIONS: &[OpSpec] = &[
+    op!("window_reduce", WindowFunction, 1, 1, "window(assigner).reduce(|a, b| ...)", ""),
+    op!("window_aggregate", WindowFunction, 1, 1, "window(assigner).aggregate(agg)", ""),
+    op!("window_count", WindowFunction, 0, 0, "window(assigner).count()", ""),
+    op!("window_sum", WindowFunction, 0, 1, "window(assigner).sum(|x| field)", ""),
+    op!("window_min", WindowFunction, 0, 1, "window(assigner).min(|x| field)", ""),
+    op!("window_max", WindowFunction, 0, 1, "window(assigner).max(|x| field)", ""),
+    op!("window_avg", WindowFunction, 0, 1, "window(assigner).avg(|x| field as f64)", ""),
+];
 
 /// The entry for `name`.
 pub fn lookup(name: &str) -> Option<&'static OpSpec> {
