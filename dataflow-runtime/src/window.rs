@@ -162,12 +162,16 @@ where
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
 pub struct Panes<A> {
     panes: BTreeMap<Timestamp, A>,
+    /// The timers this key registered last (first and last window of a record): a record of
+    /// the same windows registers nothing, so the per-record cost is the pane update.
+    registered: (Timestamp, Timestamp),
 }
 
 impl<A> Default for Panes<A> {
     fn default() -> Self {
         Panes {
             panes: BTreeMap::new(),
+            registered: (Timestamp::MIN, Timestamp::MIN),
         }
     }
 }
@@ -213,15 +217,21 @@ where
         };
         let watermark = ctx.current_watermark();
         let w = self.windows;
-        if w.first_end(ts) > w.last_end(ts) {
+        let (first_end, last_end, pane) = if w.size == w.slide {
+            // Tumbling: one window, one pane, one division.
+            let start = w.last_start(ts);
+            (start + w.size, start + w.size, start)
+        } else {
+            (w.first_end(ts), w.last_end(ts), w.pane_start(ts))
+        };
+        if first_end > last_end {
             // Between two windows (a slide longer than the size): in no window.
             return;
         }
-        if w.last_end(ts) - 1 <= watermark {
+        if last_end - 1 <= watermark {
             // Every window of this record has fired: it is late.
             return;
         }
-        let pane = w.pane_start(ts);
         let aggregate = &mut self.aggregate;
         let acc = state
             .panes
@@ -229,17 +239,20 @@ where
             .or_insert_with(|| aggregate.create_accumulator());
         aggregate.add(acc, value);
         // The first window of this record that has not fired yet: its end - 1 is the timer.
-        let mut end = w.first_end(ts);
+        let mut end = first_end;
         if end - 1 <= watermark {
             end += ((watermark + 1 - end).div_euclid(w.slide) + 1) * w.slide;
         }
-        ctx.register_event_time_timer(end - 1);
         // The later windows fire through `on_timer`, each registering the next; the last one
         // is registered too, so that the pass at end of input (which fires timers up to the
-        // latest one registered) reaches it.
-        let last = w.last_end(ts);
-        if last != end {
-            ctx.register_event_time_timer(last - 1);
+        // latest one registered) reaches it. A timer registered before for this key has not
+        // fired yet if it is one of these (they are above the watermark).
+        if state.registered != (end - 1, last_end - 1) {
+            ctx.register_event_time_timer(end - 1);
+            if last_end != end {
+                ctx.register_event_time_timer(last_end - 1);
+            }
+            state.registered = (end - 1, last_end - 1);
         }
     }
 
