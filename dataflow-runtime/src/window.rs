@@ -8,7 +8,6 @@
 //! pane merges per window when it fires. A window operator is a keyed process function over
 //! the per-key panes, so it shares the keyed state, timers and key groups of `process`.
 
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -161,7 +160,10 @@ where
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
 pub struct Panes<A> {
-    panes: BTreeMap<Timestamp, A>,
+    /// By start, ascending: a key has few open panes (size/slide of them for a sliding
+    /// window), and records mostly go to the newest, so a vector searched from the back beats
+    /// a tree.
+    panes: Vec<(Timestamp, A)>,
     /// The timers this key registered last (first and last window of a record): a record of
     /// the same windows registers nothing, so the per-record cost is the pane update.
     registered: (Timestamp, Timestamp),
@@ -170,7 +172,7 @@ pub struct Panes<A> {
 impl<A> Default for Panes<A> {
     fn default() -> Self {
         Panes {
-            panes: BTreeMap::new(),
+            panes: Vec::new(),
             registered: (Timestamp::MIN, Timestamp::MIN),
         }
     }
@@ -194,22 +196,17 @@ impl<G: Clone, V> Clone for WindowAggregate<G, V> {
     }
 }
 
-impl<K, V, G> KeyedProcessFunction<K, V> for WindowAggregate<G, V>
+impl<G, V> WindowAggregate<G, V>
 where
-    K: std::hash::Hash + Eq + Clone,
     V: 'static,
     G: AggregateFunction<V>,
 {
-    type State = Panes<G::Acc>;
-    type Out = G::Out;
-
-    fn process_element(
-        &mut self,
-        _key: &K,
-        state: &mut Panes<G::Acc>,
-        value: V,
-        ctx: &mut KeyedContext<'_, K, G::Out>,
-    ) {
+    /// Adds a record to its pane and makes sure its windows' timers are registered.
+    #[inline]
+    fn add<K, O>(&mut self, state: &mut Panes<G::Acc>, value: V, ctx: &mut KeyedContext<'_, K, O>)
+    where
+        K: std::hash::Hash + Eq + Clone,
+    {
         let Some(ts) = ctx.timestamp() else {
             panic!(
                 "a window needs records with timestamps: call `.assign_timestamps(..)` before it"
@@ -233,11 +230,18 @@ where
             return;
         }
         let aggregate = &mut self.aggregate;
-        let acc = state
-            .panes
-            .entry(pane)
-            .or_insert_with(|| aggregate.create_accumulator());
-        aggregate.add(acc, value);
+        let panes = &mut state.panes;
+        // The pane's position, searching from the newest (records come mostly in order).
+        let position = panes.iter().rposition(|(start, _)| *start <= pane);
+        let index = match position {
+            Some(i) if panes[i].0 == pane => i,
+            found => {
+                let at = found.map_or(0, |i| i + 1);
+                panes.insert(at, (pane, aggregate.create_accumulator()));
+                at
+            }
+        };
+        aggregate.add(&mut panes[index].1, value);
         // The first window of this record that has not fired yet: its end - 1 is the timer.
         let mut end = first_end;
         if end - 1 <= watermark {
@@ -256,6 +260,70 @@ where
         }
     }
 
+    /// Fires the window ending at `timestamp + 1`: emits its result through `emit`, drops
+    /// the panes no later window needs, registers the next window's timer.
+    fn fire<K, O>(
+        &mut self,
+        state: &mut Panes<G::Acc>,
+        timestamp: Timestamp,
+        ctx: &mut KeyedContext<'_, K, O>,
+        emit: impl FnOnce(G::Out) -> O,
+    ) where
+        K: std::hash::Hash + Eq + Clone,
+    {
+        let w = self.windows;
+        let end = timestamp + 1;
+        let start = end - w.size;
+        let mut in_window = state
+            .panes
+            .iter()
+            .filter(|(pane, _)| (start..end).contains(pane));
+        if let Some((_, first)) = in_window.next() {
+            if w.size == w.slide {
+                // Tumbling: the window is one pane.
+                ctx.output(emit(self.aggregate.result(first)));
+            } else {
+                let mut total = first.clone();
+                for (_, acc) in in_window {
+                    self.aggregate.merge(&mut total, acc);
+                }
+                ctx.output(emit(self.aggregate.result(&total)));
+            }
+        }
+        // Panes before the next window's start are no part of any later window.
+        let next_start = start + w.slide;
+        let expired = state.panes.partition_point(|(pane, _)| *pane < next_start);
+        state.panes.drain(..expired);
+        match state.panes.first().map(|(pane, _)| *pane) {
+            Some(first) => {
+                let next_end = w.first_end(first).max(end + w.slide);
+                ctx.register_event_time_timer(next_end - 1);
+            }
+            None => ctx.clear_state(),
+        }
+    }
+}
+
+impl<K, V, G> KeyedProcessFunction<K, V> for WindowAggregate<G, V>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: 'static,
+    G: AggregateFunction<V>,
+{
+    type State = Panes<G::Acc>;
+    type Out = G::Out;
+
+    #[inline]
+    fn process_element(
+        &mut self,
+        _key: &K,
+        state: &mut Panes<G::Acc>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, G::Out>,
+    ) {
+        self.add(state, value, ctx);
+    }
+
     fn on_timer(
         &mut self,
         _key: &K,
@@ -264,29 +332,7 @@ where
         _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, K, G::Out>,
     ) {
-        let w = self.windows;
-        let end = timestamp + 1;
-        let start = end - w.size;
-        let mut window: Option<G::Acc> = None;
-        for (_, acc) in state.panes.range(start..end) {
-            match &mut window {
-                Some(total) => self.aggregate.merge(total, acc),
-                None => window = Some(acc.clone()),
-            }
-        }
-        if let Some(total) = &window {
-            ctx.output(self.aggregate.result(total));
-        }
-        // Panes before the next window's start are no part of any later window.
-        let next_start = start + w.slide;
-        state.panes = state.panes.split_off(&next_start);
-        match state.panes.keys().next() {
-            Some(&first) => {
-                let next_end = w.first_end(first).max(end + w.slide);
-                ctx.register_event_time_timer(next_end - 1);
-            }
-            None => ctx.clear_state(),
-        }
+        self.fire(state, timestamp, ctx, |result| result);
     }
 }
 
@@ -351,18 +397,15 @@ where
     type State = Panes<G::Acc>;
     type Out = (K, G::Out);
 
+    #[inline]
     fn process_element(
         &mut self,
-        key: &K,
+        _key: &K,
         state: &mut Panes<G::Acc>,
         value: V,
         ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
     ) {
-        let inner = &mut self.inner;
-        let ((), output) = ctx.with_separate_output(|inner_ctx| {
-            inner.process_element(key, state, value, inner_ctx);
-        });
-        debug_assert!(output.is_empty(), "adding a record emits nothing");
+        self.inner.add(state, value, ctx);
     }
 
     fn on_timer(
@@ -370,16 +413,11 @@ where
         key: &K,
         state: &mut Panes<G::Acc>,
         timestamp: Timestamp,
-        domain: TimeDomain,
+        _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
     ) {
-        let inner = &mut self.inner;
-        let ((), output) = ctx.with_separate_output(|inner_ctx| {
-            inner.on_timer(key, state, timestamp, domain, inner_ctx);
-        });
-        for (result, _) in output {
-            ctx.output((key.clone(), result));
-        }
+        self.inner
+            .fire(state, timestamp, ctx, |result| (key.clone(), result));
     }
 }
 

@@ -80,30 +80,6 @@ pub struct KeyedContext<'a, K, O> {
     clear_state: bool,
 }
 
-impl<K, O> KeyedContext<'_, K, O> {
-    /// Runs `f` with a context that shares this one's key, time, timers and state, but
-    /// collects its output separately (for functions built on other functions).
-    pub(crate) fn with_separate_output<O2, R>(
-        &mut self,
-        f: impl FnOnce(&mut KeyedContext<'_, K, O2>) -> R,
-    ) -> (R, Vec<(O2, Option<Timestamp>)>) {
-        let mut output = Vec::new();
-        let mut inner = KeyedContext {
-            key_group: self.key_group,
-            key: self.key,
-            timestamp: self.timestamp,
-            watermark: self.watermark,
-            timers: &mut *self.timers,
-            output: &mut output,
-            side: &mut *self.side,
-            clear_state: false,
-        };
-        let result = f(&mut inner);
-        self.clear_state |= inner.clear_state;
-        (result, output)
-    }
-}
-
 impl<K: Hash + Eq + Clone, O> KeyedContext<'_, K, O> {
     /// Emits a record; it carries the timestamp of the record (or event-time timer) being
     /// handled.
