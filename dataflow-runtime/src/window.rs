@@ -160,10 +160,12 @@ where
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
 pub struct Panes<A> {
-    /// By start, ascending: a key has few open panes (size/slide of them for a sliding
-    /// window), and records mostly go to the newest, so a vector searched from the back beats
-    /// a tree.
-    panes: Vec<(Timestamp, A)>,
+    /// The newest pane, inline: records mostly go to it, and reaching it then costs no
+    /// pointer chase.
+    newest: Option<(Timestamp, A)>,
+    /// The older panes, by start, ascending (a key has few: size/slide of them for a sliding
+    /// window); searched from the back.
+    older: Vec<(Timestamp, A)>,
     /// The timers this key registered last (first and last window of a record): a record of
     /// the same windows registers nothing, so the per-record cost is the pane update.
     registered: (Timestamp, Timestamp),
@@ -172,7 +174,8 @@ pub struct Panes<A> {
 impl<A> Default for Panes<A> {
     fn default() -> Self {
         Panes {
-            panes: Vec::new(),
+            newest: None,
+            older: Vec::new(),
             registered: (Timestamp::MIN, Timestamp::MIN),
         }
     }
@@ -230,18 +233,30 @@ where
             return;
         }
         let aggregate = &mut self.aggregate;
-        let panes = &mut state.panes;
-        // The pane's position, searching from the newest (records come mostly in order).
-        let position = panes.iter().rposition(|(start, _)| *start <= pane);
-        let index = match position {
-            Some(i) if panes[i].0 == pane => i,
-            found => {
-                let at = found.map_or(0, |i| i + 1);
-                panes.insert(at, (pane, aggregate.create_accumulator()));
-                at
+        match &mut state.newest {
+            Some((start, acc)) if *start == pane => aggregate.add(acc, value),
+            Some((start, _)) if *start > pane => {
+                // An older pane: searched from the back (records come mostly in order).
+                let older = &mut state.older;
+                let position = older.iter().rposition(|(start, _)| *start <= pane);
+                let index = match position {
+                    Some(i) if older[i].0 == pane => i,
+                    found => {
+                        let at = found.map_or(0, |i| i + 1);
+                        older.insert(at, (pane, aggregate.create_accumulator()));
+                        at
+                    }
+                };
+                aggregate.add(&mut older[index].1, value);
             }
-        };
-        aggregate.add(&mut panes[index].1, value);
+            newest => {
+                let mut acc = aggregate.create_accumulator();
+                aggregate.add(&mut acc, value);
+                if let Some(previous) = newest.replace((pane, acc)) {
+                    state.older.push(previous);
+                }
+            }
+        }
         // The first window of this record that has not fired yet: its end - 1 is the timer.
         let mut end = first_end;
         if end - 1 <= watermark {
@@ -275,8 +290,9 @@ where
         let end = timestamp + 1;
         let start = end - w.size;
         let mut in_window = state
-            .panes
+            .older
             .iter()
+            .chain(&state.newest)
             .filter(|(pane, _)| (start..end).contains(pane));
         if let Some((_, first)) = in_window.next() {
             if w.size == w.slide {
@@ -292,9 +308,17 @@ where
         }
         // Panes before the next window's start are no part of any later window.
         let next_start = start + w.slide;
-        let expired = state.panes.partition_point(|(pane, _)| *pane < next_start);
-        state.panes.drain(..expired);
-        match state.panes.first().map(|(pane, _)| *pane) {
+        let expired = state.older.partition_point(|(pane, _)| *pane < next_start);
+        state.older.drain(..expired);
+        if state
+            .newest
+            .as_ref()
+            .is_some_and(|(pane, _)| *pane < next_start)
+        {
+            state.newest = None;
+        }
+        let first = state.older.first().or(state.newest.as_ref());
+        match first.map(|(pane, _)| *pane) {
             Some(first) => {
                 let next_end = w.first_end(first).max(end + w.slide);
                 ctx.register_event_time_timer(next_end - 1);
