@@ -17,7 +17,7 @@ pub mod prelude {
     pub use dataflow_runtime::state::{ListState, MapState, ValueState};
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use dataflow_runtime::window::{
-        AggregateFunction, SlidingEventTimeWindows, TumblingEventTimeWindows,
+        late_data, AggregateFunction, SlidingEventTimeWindows, TumblingEventTimeWindows,
     };
     pub use std::path::PathBuf;
     pub use std::time::Duration;

@@ -132,15 +132,18 @@ fn sliding_windows_share_panes_and_match_the_model() {
     }
 }
 
+const LATE: OutputTag<(u64, i64)> = dataflow::runtime::window::late_data();
+
 dataflow! {
-    job late_records(events: Vec<(u64, i64)>, out: Collected<(i64, u64)>) {
-        from_iter(events)
+    job late_records(events: Vec<(u64, i64)>, out: Collected<(i64, u64)>, late: Collected<(u64, i64)>) {
+        let counted = from_iter(events)
             .assign_timestamps(|e| e.1, WatermarkStrategy::punctuated(|e: &(u64, i64), _| Some(e.1 - 1)))
             .parallelism(1)
             .key_by(|e| e.0)
             .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
-            .aggregate(CountAndMax)
-            .collect(out);
+            .aggregate(CountAndMax);
+        counted.collect(out);
+        counted.side_output(LATE).collect(late);
     }
 }
 
@@ -172,17 +175,21 @@ impl AggregateFunction<(u64, i64)> for CountAndMax {
 }
 
 #[test]
-fn a_window_fires_at_end_minus_one_and_later_records_of_it_are_dropped() {
+fn a_window_fires_at_end_minus_one_and_later_records_of_it_go_to_the_late_data_output() {
     // Watermark = ts - 1 after each record. The record at 10 makes it 9 = end - 1 of [0, 10):
-    // that window fires (with 0, 5, 9); the record at 3 that follows is late and dropped.
+    // that window fires (with 0, 5, 9); the record at 3 that follows is late: it goes to the
+    // late-data side output.
     let input = vec![(1, 0), (1, 5), (1, 9), (1, 10), (1, 3), (1, 12), (1, 25)];
     let out = Collected::new();
     let config = JobConfig {
         mode: ExecutionMode::Streaming,
         ..JobConfig::with_parallelism(1)
     };
-    late_records::run(&config, input, out.clone()).unwrap();
+    let late = Collected::new();
+    late_records::run(&config, input, out.clone(), late.clone()).unwrap();
     assert_eq!(out.take(), [(9, 3), (12, 2), (25, 1)]);
+    // The late record is not lost: it reaches the late-data side output.
+    assert_eq!(late.take(), [(1, 3)]);
 }
 
 dataflow! {

@@ -168,7 +168,10 @@ fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
     };
     let emits_side_outputs = |p: usize| {
         let producer = &graph.nodes[p];
-        producer.spec.family == Family::Process || producer.call.name == "co_process"
+        matches!(
+            producer.spec.family,
+            Family::Process | Family::WindowFunction
+        ) || producer.call.name == "co_process"
     };
     let Some(producer) = producer.filter(|&p| emits_side_outputs(p)) else {
         return Some(error(

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::element::{Keyed, Timestamp};
-use crate::operator::{KeyedContext, KeyedProcessFunction, Produces};
+use crate::operator::{KeyedContext, KeyedProcessFunction, OutputTag, Produces};
 use crate::time::TimeDomain;
 
 fn millis(d: Duration) -> Timestamp {
@@ -98,6 +98,13 @@ impl EventTimeWindows {
     fn last_end(&self, ts: Timestamp) -> Timestamp {
         self.last_start(ts) + self.size
     }
+}
+
+/// The tag of a window's late-data side output: the records that arrived after every window
+/// they belong to had fired. Read it with
+/// `const LATE: OutputTag<T> = late_data();` and `windowed.side_output(LATE)`.
+pub const fn late_data<T>() -> OutputTag<T> {
+    OutputTag::new("window-late-data")
 }
 
 /// Incremental window aggregation (Flink's `AggregateFunction`): an accumulator per pane,
@@ -201,7 +208,7 @@ impl<G: Clone, V> Clone for WindowAggregate<G, V> {
 
 impl<G, V> WindowAggregate<G, V>
 where
-    V: 'static,
+    V: Send + 'static,
     G: AggregateFunction<V>,
 {
     /// Adds a record to its pane and makes sure its windows' timers are registered.
@@ -229,7 +236,9 @@ where
             return;
         }
         if last_end - 1 <= watermark {
-            // Every window of this record has fired: it is late.
+            // Every window of this record has fired: it is late, and goes to the late-data
+            // side output (dropped only if nobody reads it).
+            ctx.side_output(&late_data::<V>(), value);
             return;
         }
         let aggregate = &mut self.aggregate;
@@ -331,7 +340,7 @@ where
 impl<K, V, G> KeyedProcessFunction<K, V> for WindowAggregate<G, V>
 where
     K: std::hash::Hash + Eq + Clone,
-    V: 'static,
+    V: Send + 'static,
     G: AggregateFunction<V>,
 {
     type State = Panes<G::Acc>;
@@ -415,7 +424,7 @@ impl<G: Clone, V> Clone for KeyedWindowAggregate<G, V> {
 impl<K, V, G> KeyedProcessFunction<K, V> for KeyedWindowAggregate<G, V>
 where
     K: std::hash::Hash + Eq + Clone + Send + 'static,
-    V: 'static,
+    V: Send + 'static,
     G: AggregateFunction<V>,
 {
     type State = Panes<G::Acc>;
