@@ -521,3 +521,65 @@ fn session_timeout_closes_sessions_mid_stream_on_a_long_out_of_order_input() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The windowed word count's input, as the example defines it (event `i`: a word and its
+/// timestamp), counted per 5 s window offline.
+fn windowed_word_count_model(events: u64) -> Vec<String> {
+    const WORDS: [&str; 12] = [
+        "stream",
+        "batch",
+        "window",
+        "event",
+        "time",
+        "state",
+        "key",
+        "watermark",
+        "timer",
+        "operator",
+        "sink",
+        "source",
+    ];
+    let mut counts: std::collections::BTreeMap<(i64, &str), u64> = Default::default();
+    for i in 0..events {
+        let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let word = WORDS[((mixed >> 40) % WORDS.len() as u64) as usize];
+        let ts = (i as i64 - ((mixed >> 20) % 2000) as i64).max(0);
+        *counts.entry((ts - ts % 5000 + 5000, word)).or_default() += 1;
+    }
+    let mut lines: Vec<String> = counts
+        .into_iter()
+        .map(|((end, word), n)| format!("{end} {word} {n}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn windowed_word_count_counts_each_word_per_event_time_window() {
+    let expected = windowed_word_count_model(200_000);
+    assert_eq!(expected.len(), 480);
+    for args in [
+        &[][..],
+        &["--parallelism", "2"][..],
+        &["50000", "--mode", "batch"][..],
+    ] {
+        let output = run("windowed_word_count", args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut lines: Vec<String> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        let expected = if args.first() == Some(&"50000") {
+            windowed_word_count_model(50_000)
+        } else {
+            expected.clone()
+        };
+        assert_eq!(lines, expected, "{args:?}");
+    }
+}
