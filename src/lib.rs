@@ -17,7 +17,8 @@ pub mod prelude {
     pub use dataflow_runtime::state::{ListState, MapState, ValueState};
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use dataflow_runtime::window::{
-        late_data, AggregateFunction, SlidingEventTimeWindows, TumblingEventTimeWindows,
+        late_data, AggregateFunction, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows,
     };
     pub use std::path::PathBuf;
     pub use std::time::Duration;

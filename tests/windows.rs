@@ -278,3 +278,59 @@ fn count_sum_min_max_and_avg_per_key_and_window() {
         }
     }
 }
+
+dataflow! {
+    /// Sums per key in 20 ms processing-time windows; records need no timestamps.
+    job processing_time_sums(n: u64, out: Collected<(u64, i64, u64)>) {
+        generate(n, |i| {
+            (i % 3, i)
+        })
+        .key_by(|e| e.0)
+        .window(TumblingProcessingTimeWindows::of(Duration::from_millis(20)))
+        .sum(|e| e.1)
+        .process(|(key, sum), ctx| ctx.output((key, ctx.timestamp().unwrap(), sum)))
+        .collect(out);
+    }
+}
+
+#[test]
+fn processing_time_windows_count_every_record_once_in_windows_of_the_clock() {
+    for (p, mode) in [
+        (1, ExecutionMode::Streaming),
+        (2, ExecutionMode::Streaming),
+        (2, ExecutionMode::Batch),
+    ] {
+        let out = Collected::new();
+        let config = JobConfig {
+            mode,
+            ..JobConfig::with_parallelism(p)
+        };
+        let before = dataflow::runtime::time::processing_time_now();
+        processing_time_sums::run(&config, 5000, out.clone()).unwrap();
+        let after = dataflow::runtime::time::processing_time_now();
+        let results = out.take();
+        // Every record is in exactly one window: per key, the sums add up to the input's.
+        for key in 0..3 {
+            let total: u64 = results.iter().filter(|r| r.0 == key).map(|r| r.2).sum();
+            assert_eq!(
+                total,
+                (0..5000u64).filter(|i| i % 3 == key).sum::<u64>(),
+                "p = {p}, {mode:?}"
+            );
+        }
+        // Results carry their window's end - 1, a window of the run's wall-clock time.
+        for &(_, ts, _) in &results {
+            assert_eq!((ts + 1) % 20, 0, "{ts}");
+            assert!(
+                ts >= before && ts < after + 20,
+                "{ts} outside [{before}, {after}]"
+            );
+        }
+        // One result per key and window: no window fired twice.
+        let mut windows: Vec<(u64, i64)> = results.iter().map(|r| (r.0, r.1)).collect();
+        let all = windows.len();
+        windows.sort();
+        windows.dedup();
+        assert_eq!(windows.len(), all);
+    }
+}

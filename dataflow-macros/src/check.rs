@@ -158,6 +158,15 @@ pub fn co_kind(graph: &Graph, n: usize) -> Option<CoKind> {
     }
 }
 
+/// Whether a window assigner is written as one of the processing-time ones (which need no
+/// timestamps): the macro sees the expression, not its type.
+fn processing_time_assigner(assigner: &syn::Expr) -> bool {
+    assigner
+        .to_token_stream()
+        .to_string()
+        .contains("ProcessingTimeWindows")
+}
+
 /// `side_output(TAG)` reads the `process` right before it, inside its chain, once per tag.
 fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
     let node = &graph.nodes[n];
@@ -255,7 +264,7 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
                     span,
                     "`window` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.window(..)`",
                 ));
-            } else if !inputs_timestamped {
+            } else if !inputs_timestamped && !processing_time_assigner(&node.call.args[0]) {
                 errors.push(error(
                     span,
                     "an event-time window needs timestamps, but this stream has none\nhelp: call `.assign_timestamps(|x| ts, WatermarkStrategy::bounded_out_of_orderness(..))` (or `.ingestion_time()`) after the source",

@@ -37,6 +37,36 @@ pub struct EventTimeWindows {
     size: Timestamp,
     slide: Timestamp,
     offset: Timestamp,
+    /// Event time (records' timestamps, fired by watermarks) or processing time (the wall
+    /// clock when a record arrives, fired by the clock).
+    domain: TimeDomain,
+}
+
+/// Tumbling processing-time windows (Flink's `TumblingProcessingTimeWindows`): a record
+/// belongs to the window of the wall clock when it reaches the operator.
+pub struct TumblingProcessingTimeWindows;
+
+impl TumblingProcessingTimeWindows {
+    /// Back-to-back windows of `size` of wall-clock time.
+    pub fn of(size: Duration) -> EventTimeWindows {
+        EventTimeWindows {
+            domain: TimeDomain::ProcessingTime,
+            ..TumblingEventTimeWindows::of(size)
+        }
+    }
+}
+
+/// Sliding processing-time windows (Flink's `SlidingProcessingTimeWindows`).
+pub struct SlidingProcessingTimeWindows;
+
+impl SlidingProcessingTimeWindows {
+    /// Windows of `size` of wall-clock time starting every `slide`.
+    pub fn of(size: Duration, slide: Duration) -> EventTimeWindows {
+        EventTimeWindows {
+            domain: TimeDomain::ProcessingTime,
+            ..SlidingEventTimeWindows::of(size, slide)
+        }
+    }
 }
 
 /// Tumbling event-time windows (Flink's `TumblingEventTimeWindows`).
@@ -50,6 +80,7 @@ impl TumblingEventTimeWindows {
             size,
             slide: size,
             offset: 0,
+            domain: TimeDomain::EventTime,
         }
     }
 }
@@ -64,6 +95,7 @@ impl SlidingEventTimeWindows {
             size: millis(size).max(1),
             slide: millis(slide).max(1),
             offset: 0,
+            domain: TimeDomain::EventTime,
         }
     }
 }
@@ -105,6 +137,18 @@ impl EventTimeWindows {
 /// `const LATE: OutputTag<T> = late_data();` and `windowed.side_output(LATE)`.
 pub const fn late_data<T>() -> OutputTag<T> {
     OutputTag::new("window-late-data")
+}
+
+/// Registers a window's timer in the windows' time domain.
+fn register<K: std::hash::Hash + Eq + Clone, O>(
+    ctx: &mut KeyedContext<'_, K, O>,
+    domain: TimeDomain,
+    timestamp: Timestamp,
+) {
+    match domain {
+        TimeDomain::EventTime => ctx.register_event_time_timer(timestamp),
+        TimeDomain::ProcessingTime => ctx.register_processing_time_timer(timestamp),
+    }
 }
 
 /// Incremental window aggregation (Flink's `AggregateFunction`): an accumulator per pane,
@@ -217,13 +261,20 @@ where
     where
         K: std::hash::Hash + Eq + Clone,
     {
-        let Some(ts) = ctx.timestamp() else {
-            panic!(
-                "a window needs records with timestamps: call `.assign_timestamps(..)` before it"
-            );
-        };
-        let watermark = ctx.current_watermark();
         let w = self.windows;
+        let (ts, watermark) = match w.domain {
+            TimeDomain::EventTime => {
+                let Some(ts) = ctx.timestamp() else {
+                    panic!("an event-time window needs records with timestamps: call `.assign_timestamps(..)` before it");
+                };
+                (ts, ctx.current_watermark())
+            }
+            // The clock has passed everything before now: windows ending by now have fired.
+            TimeDomain::ProcessingTime => {
+                let now = ctx.current_processing_time();
+                (now, now - 1)
+            }
+        };
         let (first_end, last_end, pane) = if w.size == w.slide {
             // Tumbling: one window, one pane, one division.
             let start = w.last_start(ts);
@@ -276,9 +327,9 @@ where
         // latest one registered) reaches it. A timer registered before for this key has not
         // fired yet if it is one of these (they are above the watermark).
         if state.registered != (end - 1, last_end - 1) {
-            ctx.register_event_time_timer(end - 1);
+            register(ctx, w.domain, end - 1);
             if last_end != end {
-                ctx.register_event_time_timer(last_end - 1);
+                register(ctx, w.domain, last_end - 1);
             }
             state.registered = (end - 1, last_end - 1);
         }
@@ -306,13 +357,13 @@ where
         if let Some((_, first)) = in_window.next() {
             if w.size == w.slide {
                 // Tumbling: the window is one pane.
-                ctx.output(emit(self.aggregate.result(first)));
+                ctx.output_at(emit(self.aggregate.result(first)), timestamp);
             } else {
                 let mut total = first.clone();
                 for (_, acc) in in_window {
                     self.aggregate.merge(&mut total, acc);
                 }
-                ctx.output(emit(self.aggregate.result(&total)));
+                ctx.output_at(emit(self.aggregate.result(&total)), timestamp);
             }
         }
         // Panes before the next window's start are no part of any later window.
@@ -330,7 +381,7 @@ where
         match first.map(|(pane, _)| *pane) {
             Some(first) => {
                 let next_end = w.first_end(first).max(end + w.slide);
-                ctx.register_event_time_timer(next_end - 1);
+                register(ctx, w.domain, next_end - 1);
             }
             None => ctx.clear_state(),
         }
@@ -345,6 +396,10 @@ where
 {
     type State = Panes<G::Acc>;
     type Out = G::Out;
+
+    fn fires_processing_timers_at_end(&self) -> bool {
+        self.windows.domain == TimeDomain::ProcessingTime
+    }
 
     #[inline]
     fn process_element(
@@ -429,6 +484,10 @@ where
 {
     type State = Panes<G::Acc>;
     type Out = (K, G::Out);
+
+    fn fires_processing_timers_at_end(&self) -> bool {
+        self.inner.windows.domain == TimeDomain::ProcessingTime
+    }
 
     #[inline]
     fn process_element(

@@ -40,6 +40,13 @@ pub trait KeyedProcessFunction<K, I>: Clone + Send + 'static {
         ctx: &mut KeyedContext<'_, K, Self::Out>,
     );
 
+    /// Whether processing-time timers still pending at the end of a streaming job fire (they
+    /// do not by default, as in Flink; windows say yes, so that the last processing-time
+    /// windows are not lost).
+    fn fires_processing_timers_at_end(&self) -> bool {
+        false
+    }
+
     /// A timer of `key` fired: `timestamp` is the time it was registered for.
     fn on_timer(
         &mut self,
@@ -111,6 +118,12 @@ impl<K: Hash + Eq + Clone, O> KeyedContext<'_, K, O> {
     /// The wall clock, in milliseconds since the epoch.
     pub fn current_processing_time(&self) -> Timestamp {
         processing_time_now()
+    }
+
+    /// Emits a record with the given timestamp (window results carry their window's
+    /// `end - 1`, whichever clock fired them).
+    pub(crate) fn output_at(&mut self, value: O, timestamp: Timestamp) {
+        self.output.push((value, Some(timestamp)));
     }
 
     /// The key being handled.
@@ -569,9 +582,13 @@ where
         super::earliest(self.timers.processing.next_timestamp(), sweep)
     }
 
-    fn end_of_input<E: Emit<F::Out>>(&mut self, _out: &mut E) {
+    fn end_of_input<E: Emit<F::Out>>(&mut self, out: &mut E) {
         // Processing-time timers still pending at the end of a streaming job do not fire
-        // (as in Flink); in batch mode the task already fired them at the end of time.
+        // (as in Flink) unless the function asks (windows); in batch mode the task already
+        // fired them at the end of time.
+        if self.function.fires_processing_timers_at_end() {
+            self.fire_due(TimeDomain::ProcessingTime, Timestamp::MAX, out);
+        }
         self.timers.processing.clear();
     }
 
