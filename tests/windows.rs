@@ -334,3 +334,51 @@ fn processing_time_windows_count_every_record_once_in_windows_of_the_clock() {
         assert_eq!(windows.len(), all);
     }
 }
+
+dataflow! {
+    /// Count windows: tumbling sums of 3 records and sliding sums of the last 4 every 2.
+    job count_windows(events: Vec<(u64, u64)>, tumbling: Collected<(u64, u64)>, sliding: Collected<(u64, u64)>) {
+        let keyed = from_iter(events).key_by(|e| e.0);
+        keyed.count_window(3).sum(|e| e.1).collect(tumbling);
+        keyed.count_window(4, 2).reduce(|a, b| (a.0, a.1 + b.1)).collect(sliding);
+    }
+}
+
+/// Per key, the sums of the last `size` values every `slide` values (fewer at the start; a
+/// slide that never completes does not fire).
+fn count_model(events: &[(u64, u64)], size: usize, slide: usize) -> Vec<(u64, u64)> {
+    let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for &(key, value) in events {
+        let values = seen.entry(key).or_default();
+        values.push(value);
+        if values.len() % slide == 0 {
+            let from = values.len().saturating_sub(size);
+            out.push((key, values[from..].iter().sum()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn count_windows_fire_every_slide_records_over_the_last_size() {
+    let mut rng = Lcg(5);
+    let events: Vec<(u64, u64)> = (0..500).map(|_| (rng.below(4), rng.below(50))).collect();
+    for p in [1, 2, 3] {
+        let (tumbling, sliding) = (Collected::new(), Collected::new());
+        count_windows::run(
+            &JobConfig::with_parallelism(p),
+            events.clone(),
+            tumbling.clone(),
+            sliding.clone(),
+        )
+        .unwrap();
+        let mut t = tumbling.take();
+        t.sort();
+        assert_eq!(t, count_model(&events, 3, 3), "p = {p}");
+        let mut s = sliding.take();
+        s.sort();
+        assert_eq!(s, count_model(&events, 4, 2), "p = {p}");
+    }
+}

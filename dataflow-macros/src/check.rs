@@ -161,10 +161,9 @@ pub fn co_kind(graph: &Graph, n: usize) -> Option<CoKind> {
 /// Whether a window assigner is written as one of the processing-time ones (which need no
 /// timestamps): the macro sees the expression, not its type.
 fn processing_time_assigner(assigner: &syn::Expr) -> bool {
-    assigner
-        .to_token_stream()
-        .to_string()
-        .contains("ProcessingTimeWindows")
+    let text = assigner.to_token_stream().to_string();
+    // Count windows (made by `count_window`) need no time at all.
+    text.contains("ProcessingTimeWindows") || text.contains("CountWindows")
 }
 
 /// `side_output(TAG)` reads the `process` right before it, inside its chain, once per tag.

@@ -302,7 +302,16 @@ impl Builder {
                     return;
                 }
                 Family::Window => {
-                    windowed = Some(call.clone());
+                    let mut window = call.clone();
+                    if call.name == "count_window" {
+                        // The assigner of a count window, from its sizes.
+                        let size = &call.args[0];
+                        let slide = call.args.get(1).unwrap_or(size);
+                        window.args = vec![syn::parse_quote_spanned!(call.name.span()=>
+                            ::dataflow::runtime::window::CountWindows::new(#size, #slide)
+                        )];
+                    }
+                    windowed = Some(window);
                     last_node = None;
                 }
                 Family::WindowFunction => {

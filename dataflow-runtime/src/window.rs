@@ -426,39 +426,55 @@ where
 
 /// The typed guard of `window(w).reduce(f)`: fixes `f`'s argument type to the keyed
 /// stream's values.
-pub fn reduce<C, K, V, F>(
-    _upstream: &C,
-    windows: EventTimeWindows,
-    f: F,
-) -> WindowAggregate<ReduceAggregate<F, V>, V>
+pub fn reduce<C, K, V, F, W>(_upstream: &C, windows: W, f: F) -> W::Plain<ReduceAggregate<F, V>, V>
 where
     C: Produces<Out = Keyed<K, V>>,
     F: FnMut(V, V) -> V + Clone + Send + 'static,
+    W: Assigner,
 {
-    WindowAggregate {
-        windows,
-        aggregate: ReduceAggregate {
-            f,
-            _value: PhantomData,
-        },
+    windows.plain(ReduceAggregate {
+        f,
         _value: PhantomData,
-    }
+    })
 }
 
 /// The typed guard of `window(w).aggregate(agg)`.
-pub fn aggregate<C, K, V, G>(
-    _upstream: &C,
-    windows: EventTimeWindows,
-    aggregate: G,
-) -> WindowAggregate<G, V>
+pub fn aggregate<C, K, V, G, W>(_upstream: &C, windows: W, aggregate: G) -> W::Plain<G, V>
 where
     C: Produces<Out = Keyed<K, V>>,
     G: AggregateFunction<V>,
+    W: Assigner,
 {
-    WindowAggregate {
-        windows,
-        aggregate,
-        _value: PhantomData,
+    windows.plain(aggregate)
+}
+
+/// What `window(..)` or `count_window(..)` makes of a window aggregate: the keyed process
+/// function computing it, emitting the result alone (`Plain`) or with its key (`Keyed`).
+pub trait Assigner: Copy + Send + 'static {
+    /// The function emitting results.
+    type Plain<G, V>;
+    /// The function emitting `(key, result)`.
+    type Keyed<G, V>;
+    /// The function for `aggregate`.
+    fn plain<G, V>(self, aggregate: G) -> Self::Plain<G, V>;
+    /// The function for `aggregate`, with keys.
+    fn keyed<G, V>(self, aggregate: G) -> Self::Keyed<G, V>;
+}
+
+impl Assigner for EventTimeWindows {
+    type Plain<G, V> = WindowAggregate<G, V>;
+    type Keyed<G, V> = KeyedWindowAggregate<G, V>;
+    fn plain<G, V>(self, aggregate: G) -> WindowAggregate<G, V> {
+        WindowAggregate {
+            windows: self,
+            aggregate,
+            _value: PhantomData,
+        }
+    }
+    fn keyed<G, V>(self, aggregate: G) -> KeyedWindowAggregate<G, V> {
+        KeyedWindowAggregate {
+            inner: self.plain(aggregate),
+        }
     }
 }
 
@@ -622,25 +638,20 @@ where
 macro_rules! builtin_guard {
     ($(#[$doc:meta])* $name:ident, $kind:ident, $out:ty, <$($extra:ident),*>) => {
         $(#[$doc])*
-        pub fn $name<C, K, V, $($extra,)* P>(
+        pub fn $name<C, K, V, $($extra,)* P, W>(
             _upstream: &C,
-            windows: EventTimeWindows,
+            windows: W,
             project: P,
-        ) -> KeyedWindowAggregate<Builtin<P, $kind>, V>
+        ) -> W::Keyed<Builtin<P, $kind>, V>
         where
             C: Produces<Out = Keyed<K, V>>,
             P: FnMut(V) -> $out + Clone + Send + 'static,
+            W: Assigner,
         {
-            KeyedWindowAggregate {
-                inner: WindowAggregate {
-                    windows,
-                    aggregate: Builtin {
-                        project,
-                        _kind: PhantomData,
-                    },
-                    _value: PhantomData,
-                },
-            }
+            windows.keyed(Builtin {
+                project,
+                _kind: PhantomData,
+            })
         }
     };
 }
@@ -663,22 +674,183 @@ builtin_guard!(
 );
 
 /// `window(w).count()`: emits `(key, number of records)` per window.
-pub fn count<C, K, V>(
-    _upstream: &C,
-    windows: EventTimeWindows,
-) -> KeyedWindowAggregate<Builtin<(), CountKind>, V>
+pub fn count<C, K, V, W>(_upstream: &C, windows: W) -> W::Keyed<Builtin<(), CountKind>, V>
 where
     C: Produces<Out = Keyed<K, V>>,
+    W: Assigner,
 {
-    KeyedWindowAggregate {
-        inner: WindowAggregate {
-            windows,
-            aggregate: Builtin {
-                project: (),
-                _kind: PhantomData,
-            },
+    windows.keyed(Builtin {
+        project: (),
+        _kind: PhantomData,
+    })
+}
+
+/// Count windows (`count_window(size)` or `count_window(size, slide)`): per key, a window of
+/// the last `size` records fires every `slide` records (tumbling: `slide == size`). As in
+/// Flink, a window that never fills up (at end of input) does not fire. Results carry the
+/// timestamp of the record that completed the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountWindows {
+    size: u64,
+    slide: u64,
+}
+
+impl CountWindows {
+    /// Windows of `size` records every `slide` records.
+    pub fn new(size: u64, slide: u64) -> Self {
+        CountWindows {
+            size: size.max(1),
+            slide: slide.max(1),
+        }
+    }
+
+    /// Records per pane: windows are made of whole panes.
+    fn pane(&self) -> u64 {
+        let (mut a, mut b) = (self.size, self.slide);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+}
+
+/// A count window operator's per-key state: the panes of the last records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
+pub struct CountPanes<A> {
+    panes: std::collections::VecDeque<A>,
+    in_newest: u64,
+    since_fire: u64,
+}
+
+impl<A> Default for CountPanes<A> {
+    fn default() -> Self {
+        CountPanes {
+            panes: std::collections::VecDeque::new(),
+            in_newest: 0,
+            since_fire: 0,
+        }
+    }
+}
+
+/// A keyed count window operator; `WITH_KEY` emits `(key, result)`.
+pub struct CountWindowAggregate<G, V, const WITH_KEY: bool> {
+    windows: CountWindows,
+    aggregate: G,
+    _value: PhantomData<fn(V)>,
+}
+
+impl<G: Clone, V, const WITH_KEY: bool> Clone for CountWindowAggregate<G, V, WITH_KEY> {
+    fn clone(&self) -> Self {
+        CountWindowAggregate {
+            windows: self.windows,
+            aggregate: self.aggregate.clone(),
             _value: PhantomData,
-        },
+        }
+    }
+}
+
+impl<G: AggregateFunction<V>, V, const WITH_KEY: bool> CountWindowAggregate<G, V, WITH_KEY> {
+    /// Adds a record; returns the window's result when this record completes a slide.
+    #[inline]
+    fn add(&mut self, state: &mut CountPanes<G::Acc>, value: V) -> Option<G::Out> {
+        let w = self.windows;
+        let pane = w.pane();
+        if state.panes.is_empty() || state.in_newest == pane {
+            state.panes.push_back(self.aggregate.create_accumulator());
+            state.in_newest = 0;
+        }
+        let newest = state.panes.back_mut().expect("a pane was just ensured");
+        self.aggregate.add(newest, value);
+        state.in_newest += 1;
+        state.since_fire += 1;
+        if state.since_fire < w.slide {
+            return None;
+        }
+        state.since_fire = 0;
+        let in_window = (w.size / pane) as usize;
+        let skip = state.panes.len().saturating_sub(in_window);
+        let mut panes = state.panes.iter().skip(skip);
+        let first = panes.next()?;
+        let mut total = first.clone();
+        for acc in panes {
+            self.aggregate.merge(&mut total, acc);
+        }
+        let result = self.aggregate.result(&total);
+        // The next window needs the newest `size - slide` records' panes.
+        let keep = ((w.size.saturating_sub(w.slide)) / pane) as usize;
+        while state.panes.len() > keep {
+            state.panes.pop_front();
+        }
+        if state.panes.is_empty() {
+            state.in_newest = 0;
+        }
+        Some(result)
+    }
+}
+
+impl<K, V, G> KeyedProcessFunction<K, V> for CountWindowAggregate<G, V, false>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+{
+    type State = CountPanes<G::Acc>;
+    type Out = G::Out;
+
+    #[inline]
+    fn process_element(
+        &mut self,
+        _key: &K,
+        state: &mut CountPanes<G::Acc>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, G::Out>,
+    ) {
+        if let Some(result) = self.add(state, value) {
+            ctx.output(result);
+        }
+    }
+}
+
+impl<K, V, G> KeyedProcessFunction<K, V> for CountWindowAggregate<G, V, true>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+{
+    type State = CountPanes<G::Acc>;
+    type Out = (K, G::Out);
+
+    #[inline]
+    fn process_element(
+        &mut self,
+        key: &K,
+        state: &mut CountPanes<G::Acc>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
+    ) {
+        if let Some(result) = self.add(state, value) {
+            ctx.output((key.clone(), result));
+        }
+    }
+}
+
+impl Assigner for CountWindows {
+    type Plain<G, V> = CountWindowAggregate<G, V, false>;
+    type Keyed<G, V> = CountWindowAggregate<G, V, true>;
+    fn plain<G, V>(self, aggregate: G) -> CountWindowAggregate<G, V, false> {
+        CountWindowAggregate {
+            windows: self,
+            aggregate,
+            _value: PhantomData,
+        }
+    }
+    fn keyed<G, V>(self, aggregate: G) -> CountWindowAggregate<G, V, true> {
+        CountWindowAggregate {
+            windows: self,
+            aggregate,
+            _value: PhantomData,
+        }
     }
 }
 

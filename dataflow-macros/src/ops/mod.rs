@@ -161,6 +161,8 @@ pub static OPERATORS: &[OpSpec] = &[
         "After `connect`: a `CoProcessFunction`; both inputs keyed: a `KeyedCoProcessFunction` sharing state and timers; keyed + `broadcast()`: a `KeyedBroadcastProcessFunction`."),
     op!("window", Window, 1, 1, "window(assigner)",
         "After `key_by`, on a stream with timestamps: `TumblingEventTimeWindows::of(d)` or `SlidingEventTimeWindows::of(size, slide)`, then `.reduce(|a, b| ..)` or `.aggregate(agg)`; emits one result per key and window, at `end - 1`."),
+    op!("count_window", Window, 1, 2, "count_window(size) or count_window(size, slide)",
+        "After `key_by`: per key, a window of the last `size` records every `slide` records (default `size`), then a window function as after `window`; a window that never fills does not fire."),
     op!("aggregate", WindowFunction, 1, 1, "aggregate(agg)",
         "After `window(..)`: an `AggregateFunction` (accumulator per pane: create, add, merge, result)."),
     op!("avg", WindowFunction, 0, 1, "avg() or avg(|x| field as f64)",
