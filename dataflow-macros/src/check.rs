@@ -259,9 +259,18 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
             // Errors point at the assigner, the argument of `window(..)`.
             let span = syn::spanned::Spanned::span(&node.call.args[0]);
             if keyed_input(graph, n) != Some(true) {
+                let window = if node.call.args[0]
+                    .to_token_stream()
+                    .to_string()
+                    .contains("CountWindows")
+                {
+                    "count_window"
+                } else {
+                    "window"
+                };
                 errors.push(error(
                     span,
-                    "`window` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.window(..)`",
+                    format!("`{window}` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.{window}(..)`"),
                 ));
             } else if !inputs_timestamped && !processing_time_assigner(&node.call.args[0]) {
                 errors.push(error(
