@@ -18,7 +18,7 @@ pub mod prelude {
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use dataflow_runtime::window::{
         late_data, AggregateFunction, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-        TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window,
     };
     pub use std::path::PathBuf;
     pub use std::time::Duration;

@@ -382,3 +382,45 @@ fn count_windows_fire_every_slide_records_over_the_last_size() {
         assert_eq!(s, count_model(&events, 4, 2), "p = {p}");
     }
 }
+
+dataflow! {
+    /// A window process function: per key and window, its bounds, the number of records and
+    /// the largest value, as two outputs.
+    job window_process(events: Vec<(u64, i64, u64)>, out: Collected<(u64, i64, i64, u64)>) {
+        from_iter(events)
+            .assign_timestamps(|e| e.1, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(25)))
+            .key_by(|e| e.0)
+            .window(SlidingEventTimeWindows::of(Duration::from_millis(50), Duration::from_millis(25)))
+            .process(|key, window, records| {
+                let max = records.iter().map(|r| r.2).max().unwrap_or(0);
+                [(*key, window.start, window.end, records.len() as u64), (*key, window.start, window.end, max)]
+            })
+            .collect(out);
+    }
+}
+
+#[test]
+fn a_window_process_function_sees_all_records_and_the_window() {
+    let input = events(3, 800, 3);
+    let mut windows: BTreeMap<(u64, i64), Vec<u64>> = BTreeMap::new();
+    for &(key, ts, value) in &input {
+        let mut start = ts - ts.rem_euclid(25);
+        while start > ts - 50 {
+            windows.entry((key, start)).or_default().push(value);
+            start -= 25;
+        }
+    }
+    let mut expected: Vec<(u64, i64, i64, u64)> = Vec::new();
+    for ((key, start), values) in &windows {
+        expected.push((*key, *start, start + 50, values.len() as u64));
+        expected.push((*key, *start, start + 50, *values.iter().max().unwrap()));
+    }
+    expected.sort();
+    for p in [1, 2] {
+        let out = Collected::new();
+        window_process::run(&JobConfig::with_parallelism(p), input.clone(), out.clone()).unwrap();
+        let mut got = out.take();
+        got.sort();
+        assert_eq!(got, expected, "p = {p}");
+    }
+}

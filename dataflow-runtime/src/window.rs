@@ -337,14 +337,15 @@ where
 
     /// Fires the window ending at `timestamp + 1`: emits its result through `emit`, drops
     /// the panes no later window needs, registers the next window's timer.
-    fn fire<K, O>(
+    fn fire<K, O, R>(
         &mut self,
         state: &mut Panes<G::Acc>,
         timestamp: Timestamp,
         ctx: &mut KeyedContext<'_, K, O>,
-        emit: impl FnOnce(G::Out) -> O,
+        emit: impl FnOnce(G::Out) -> R,
     ) where
         K: std::hash::Hash + Eq + Clone,
+        R: IntoIterator<Item = O>,
     {
         let w = self.windows;
         let end = timestamp + 1;
@@ -357,13 +358,17 @@ where
         if let Some((_, first)) = in_window.next() {
             if w.size == w.slide {
                 // Tumbling: the window is one pane.
-                ctx.output_at(emit(self.aggregate.result(first)), timestamp);
+                for output in emit(self.aggregate.result(first)) {
+                    ctx.output_at(output, timestamp);
+                }
             } else {
                 let mut total = first.clone();
                 for (_, acc) in in_window {
                     self.aggregate.merge(&mut total, acc);
                 }
-                ctx.output_at(emit(self.aggregate.result(&total)), timestamp);
+                for output in emit(self.aggregate.result(&total)) {
+                    ctx.output_at(output, timestamp);
+                }
             }
         }
         // Panes before the next window's start are no part of any later window.
@@ -420,7 +425,7 @@ where
         _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, K, G::Out>,
     ) {
-        self.fire(state, timestamp, ctx, |result| result);
+        self.fire(state, timestamp, ctx, std::iter::once);
     }
 }
 
@@ -446,6 +451,119 @@ where
     W: Assigner,
 {
     windows.plain(aggregate)
+}
+
+/// A time window's bounds, `[start, end)`, as `window(..).process(f)` sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Window {
+    /// The first millisecond in the window.
+    pub start: Timestamp,
+    /// The first millisecond after it.
+    pub end: Timestamp,
+}
+
+/// Gathers a window's records (for `process`, which sees them all).
+pub struct CollectAll<V>(PhantomData<fn(V) -> V>);
+
+impl<V> Clone for CollectAll<V> {
+    fn clone(&self) -> Self {
+        CollectAll(PhantomData)
+    }
+}
+
+impl<V> AggregateFunction<V> for CollectAll<V>
+where
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
+{
+    type Acc = Vec<V>;
+    type Out = Vec<V>;
+    fn create_accumulator(&mut self) -> Vec<V> {
+        Vec::new()
+    }
+    #[inline]
+    fn add(&mut self, acc: &mut Vec<V>, value: V) {
+        acc.push(value);
+    }
+    fn merge(&mut self, acc: &mut Vec<V>, other: &Vec<V>) {
+        acc.extend(other.iter().cloned());
+    }
+    fn result(&mut self, acc: &Vec<V>) -> Vec<V> {
+        acc.clone()
+    }
+}
+
+/// `window(w).process(f)`: `f(&key, window, records)` sees all the records of each window
+/// and returns any number of outputs (as Flink's `ProcessWindowFunction`). Records are kept
+/// in their panes until their last window fires; no incremental aggregation.
+pub struct WindowProcess<F, V> {
+    inner: WindowAggregate<CollectAll<V>, V>,
+    f: F,
+}
+
+impl<F: Clone, V> Clone for WindowProcess<F, V> {
+    fn clone(&self) -> Self {
+        WindowProcess {
+            inner: self.inner.clone(),
+            f: self.f.clone(),
+        }
+    }
+}
+
+impl<K, V, F, R> KeyedProcessFunction<K, V> for WindowProcess<F, V>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: Clone + Serialize + DeserializeOwned + Send + 'static,
+    F: FnMut(&K, Window, Vec<V>) -> R + Clone + Send + 'static,
+    R: IntoIterator,
+    R::Item: Send + 'static,
+{
+    type State = Panes<Vec<V>>;
+    type Out = R::Item;
+
+    fn fires_processing_timers_at_end(&self) -> bool {
+        self.inner.windows.domain == TimeDomain::ProcessingTime
+    }
+
+    #[inline]
+    fn process_element(
+        &mut self,
+        _key: &K,
+        state: &mut Panes<Vec<V>>,
+        value: V,
+        ctx: &mut KeyedContext<'_, K, R::Item>,
+    ) {
+        self.inner.add(state, value, ctx);
+    }
+
+    fn on_timer(
+        &mut self,
+        key: &K,
+        state: &mut Panes<Vec<V>>,
+        timestamp: Timestamp,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, K, R::Item>,
+    ) {
+        let window = Window {
+            start: timestamp + 1 - self.inner.windows.size,
+            end: timestamp + 1,
+        };
+        let f = &mut self.f;
+        self.inner
+            .fire(state, timestamp, ctx, |records| f(key, window, records));
+    }
+}
+
+/// The typed guard of `window(w).process(f)` (time windows).
+pub fn process<C, K, V, F, R>(_upstream: &C, windows: EventTimeWindows, f: F) -> WindowProcess<F, V>
+where
+    C: Produces<Out = Keyed<K, V>>,
+    F: FnMut(&K, Window, Vec<V>) -> R + Clone + Send + 'static,
+    R: IntoIterator,
+{
+    WindowProcess {
+        inner: windows.plain(CollectAll(PhantomData)),
+        f,
+    }
 }
 
 /// What `window(..)` or `count_window(..)` makes of a window aggregate: the keyed process
@@ -524,8 +642,9 @@ where
         _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
     ) {
-        self.inner
-            .fire(state, timestamp, ctx, |result| (key.clone(), result));
+        self.inner.fire(state, timestamp, ctx, |result| {
+            std::iter::once((key.clone(), result))
+        });
     }
 }
 

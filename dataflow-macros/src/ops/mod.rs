@@ -201,6 +201,7 @@ pub static WINDOW_FUNCTIONS: &[OpSpec] = &[
     op!("window_min", WindowFunction, 0, 1, "window(assigner).min(|x| field)", ""),
     op!("window_max", WindowFunction, 0, 1, "window(assigner).max(|x| field)", ""),
     op!("window_avg", WindowFunction, 0, 1, "window(assigner).avg(|x| field as f64)", ""),
+    op!("window_process", WindowFunction, 1, 1, "window(assigner).process(|key, window, records| ...)", ""),
 ];
 
 /// The entry for `name`.
