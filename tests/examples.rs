@@ -30,6 +30,17 @@ fn run(name: &str, args: &[&str]) -> Output {
     Command::new(example(name)).args(args).output().unwrap()
 }
 
+/// Runs an example that must succeed; its stderr is the failure message otherwise.
+fn run_ok(name: &str, args: &[&str]) -> Output {
+    let output = run(name, args);
+    assert!(
+        output.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 fn naive_word_count(text: &str) -> HashMap<String, u64> {
     let mut counts = HashMap::new();
     for word in text.split_whitespace() {
@@ -58,12 +69,7 @@ fn parse_counts(text: &str) -> HashMap<String, u64> {
 fn word_count_on_the_bundled_input_equals_a_naive_count() {
     let expected = naive_word_count(&std::fs::read_to_string(sample()).unwrap());
     for p in ["1", "2", "4"] {
-        let output = run("word_count", &["--parallelism", p]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = run_ok("word_count", &["--parallelism", p]);
         assert_eq!(
             parse_counts(&String::from_utf8(output.stdout).unwrap()),
             expected,
@@ -77,7 +83,7 @@ fn word_count_writes_part_files_at_parallelism_above_one() {
     let dir = std::env::temp_dir().join(format!("dataflow-example-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let input = sample();
-    let output = run(
+    let output = run_ok(
         "word_count",
         &[
             input.to_str().unwrap(),
@@ -85,11 +91,6 @@ fn word_count_writes_part_files_at_parallelism_above_one() {
             "--parallelism",
             "2",
         ],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let mut text = String::new();
     for part in ["part-0", "part-1"] {
@@ -104,8 +105,7 @@ fn word_count_writes_part_files_at_parallelism_above_one() {
 
 #[test]
 fn explain_prints_the_plan_and_runs_nothing() {
-    let output = run("word_count", &["--explain", "--parallelism", "3"]);
-    assert!(output.status.success());
+    let output = run_ok("word_count", &["--explain", "--parallelism", "3"]);
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(
         text.contains("chain 0 (parallelism 3)\n    read_lines -> flat_map"),
@@ -157,12 +157,7 @@ fn failures_exit_non_zero_with_the_operator_named() {
 
 #[test]
 fn socket_word_count_runs_by_itself_on_its_bundled_input() {
-    let output = run("socket_word_count", &["--parallelism", "2"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok("socket_word_count", &["--parallelism", "2"]);
     // Streaming mode: one updated count per word occurrence, the last of each word its total.
     let expected = naive_word_count(&std::fs::read_to_string(sample()).unwrap());
     let lines = String::from_utf8(output.stdout).unwrap();
@@ -284,12 +279,7 @@ fn data(file: &str) -> PathBuf {
 
 /// The lines the binary wrote to standard output, sorted; fails on a non-zero exit.
 fn sorted_stdout(name: &str, args: &[&str]) -> Vec<String> {
-    let output = run(name, args);
-    assert!(
-        output.status.success(),
-        "{name} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(name, args);
     let mut lines: Vec<String> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -363,14 +353,9 @@ fn fraud_detection_writes_alerts_to_a_file() {
     )
     .unwrap();
     let output = dir.join("alerts.txt");
-    let result = run(
+    let result = run_ok(
         "fraud_detection",
         &[input.to_str().unwrap(), output.to_str().unwrap(), "-p", "1"],
-    );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
     );
     assert_eq!(
         std::fs::read_to_string(&output).unwrap(),
@@ -489,7 +474,7 @@ fn session_timeout_closes_sessions_mid_stream_on_a_long_out_of_order_input() {
     for p in ["1", "3"] {
         let output = dir.join(format!("sessions-{p}"));
         let started = Instant::now();
-        let result = run(
+        let result = run_ok(
             "session_timeout",
             &[
                 input.to_str().unwrap(),
@@ -500,11 +485,6 @@ fn session_timeout_closes_sessions_mid_stream_on_a_long_out_of_order_input() {
                 "-p",
                 p,
             ],
-        );
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
         );
         eprintln!("parallelism {p}: {:?}", started.elapsed());
         let text = if p == "1" {
@@ -563,18 +543,7 @@ fn windowed_word_count_counts_each_word_per_event_time_window() {
         &["--parallelism", "2"][..],
         &["50000", "--mode", "batch"][..],
     ] {
-        let output = run("windowed_word_count", args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut lines: Vec<String> = String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
+        let lines = sorted_stdout("windowed_word_count", args);
         let expected = if args.first() == Some(&"50000") {
             windowed_word_count_model(50_000)
         } else {
