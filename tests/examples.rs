@@ -83,7 +83,7 @@ fn word_count_writes_part_files_at_parallelism_above_one() {
     let dir = std::env::temp_dir().join(format!("dataflow-example-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let input = sample();
-    let output = run_ok(
+    run_ok(
         "word_count",
         &[
             input.to_str().unwrap(),
@@ -353,7 +353,7 @@ fn fraud_detection_writes_alerts_to_a_file() {
     )
     .unwrap();
     let output = dir.join("alerts.txt");
-    let result = run_ok(
+    run_ok(
         "fraud_detection",
         &[input.to_str().unwrap(), output.to_str().unwrap(), "-p", "1"],
     );
@@ -474,7 +474,7 @@ fn session_timeout_closes_sessions_mid_stream_on_a_long_out_of_order_input() {
     for p in ["1", "3"] {
         let output = dir.join(format!("sessions-{p}"));
         let started = Instant::now();
-        let result = run_ok(
+        run_ok(
             "session_timeout",
             &[
                 input.to_str().unwrap(),
