@@ -18,8 +18,8 @@ pub const MAX_WATERMARK: Timestamp = Timestamp::MAX;
 /// crosses an exchange.
 ///
 /// The timestamp is stored as a plain `i64` with `Timestamp::MIN` meaning "none" (8 bytes
-/// instead of an `Option`'s 16: records cross exchanges by the billion), so a record stamped
-/// `Timestamp::MIN` arrives without a timestamp.
+/// instead of an `Option`'s 16: records cross exchanges by the billion); a record stamped
+/// exactly `Timestamp::MIN` arrives stamped `Timestamp::MIN + 1`, so it keeps a timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<T> {
     /// The user's value.
@@ -33,7 +33,7 @@ impl<T> Record<T> {
     pub fn new(value: T, timestamp: Option<Timestamp>) -> Self {
         Record {
             value,
-            timestamp: timestamp.unwrap_or(Timestamp::MIN),
+            timestamp: timestamp.map_or(Timestamp::MIN, |t| t.max(Timestamp::MIN + 1)),
         }
     }
 
@@ -89,4 +89,20 @@ pub enum TwoInputs<A, B> {
     First(A),
     /// From the second input (the argument of `connect`).
     Second(B),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_whether_it_has_a_timestamp() {
+        assert_eq!(Record::new(1, None).into_parts(), (1, None));
+        assert_eq!(Record::new(1, Some(-5)).into_parts(), (1, Some(-5)));
+        // The smallest timestamp is the marker of "none": it moves up by one millisecond.
+        assert_eq!(
+            Record::new(1, Some(Timestamp::MIN)).into_parts(),
+            (1, Some(Timestamp::MIN + 1))
+        );
+    }
 }
