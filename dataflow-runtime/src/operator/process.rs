@@ -87,38 +87,47 @@ pub struct KeyedContext<'a, K, O> {
     clear_state: bool,
 }
 
+/// The methods both contexts have: emitting, side outputs, time. (A macro rather than
+/// `Deref` from one context to the other: through `DerefMut`, `ctx.output(ctx.timestamp())`
+/// would no longer borrow-check.)
+macro_rules! common_context_methods {
+    () => {
+        /// Emits a record; it carries the timestamp of the record (or event-time timer) being
+        /// handled.
+        #[inline]
+        pub fn output(&mut self, value: O) {
+            self.output.push((value, self.timestamp));
+        }
+
+        /// Emits a record to the side output `tag` (read with `stream.side_output(TAG)`).
+        pub fn side_output<T: Send + 'static>(&mut self, tag: &OutputTag<T>, value: T) {
+            self.side.push(SideRecord {
+                tag: tag.name(),
+                value: Box::new(value),
+                timestamp: self.timestamp,
+            });
+        }
+
+        /// The event timestamp of the record being handled, or of the event-time timer firing
+        /// (`None` for records without timestamps and for processing-time timers).
+        pub fn timestamp(&self) -> Option<Timestamp> {
+            self.timestamp
+        }
+
+        /// The operator's current watermark (`Timestamp::MIN` before the first).
+        pub fn current_watermark(&self) -> Timestamp {
+            self.watermark
+        }
+
+        /// The wall clock, in milliseconds since the epoch.
+        pub fn current_processing_time(&self) -> Timestamp {
+            processing_time_now()
+        }
+    };
+}
+
 impl<K: Hash + Eq + Clone, O> KeyedContext<'_, K, O> {
-    /// Emits a record; it carries the timestamp of the record (or event-time timer) being
-    /// handled.
-    #[inline]
-    pub fn output(&mut self, value: O) {
-        self.output.push((value, self.timestamp));
-    }
-
-    /// Emits a record to the side output `tag` (read with `stream.side_output(TAG)`).
-    pub fn side_output<T: Send + 'static>(&mut self, tag: &OutputTag<T>, value: T) {
-        self.side.push(SideRecord {
-            tag: tag.name(),
-            value: Box::new(value),
-            timestamp: self.timestamp,
-        });
-    }
-
-    /// The event timestamp of the record being handled, or of the event-time timer firing
-    /// (`None` for records without timestamps and for processing-time timers).
-    pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
-    }
-
-    /// The operator's current watermark (`Timestamp::MIN` before the first).
-    pub fn current_watermark(&self) -> Timestamp {
-        self.watermark
-    }
-
-    /// The wall clock, in milliseconds since the epoch.
-    pub fn current_processing_time(&self) -> Timestamp {
-        processing_time_now()
-    }
+    common_context_methods!();
 
     /// Emits a record with the given timestamp (window results carry their window's
     /// `end - 1`, whichever clock fired them).
@@ -172,35 +181,7 @@ pub struct Context<'a, O> {
 }
 
 impl<O> Context<'_, O> {
-    /// Emits a record with the timestamp of the record being handled.
-    #[inline]
-    pub fn output(&mut self, value: O) {
-        self.output.push((value, self.timestamp));
-    }
-
-    /// Emits a record to the side output `tag` (read with `stream.side_output(TAG)`).
-    pub fn side_output<T: Send + 'static>(&mut self, tag: &OutputTag<T>, value: T) {
-        self.side.push(SideRecord {
-            tag: tag.name(),
-            value: Box::new(value),
-            timestamp: self.timestamp,
-        });
-    }
-
-    /// The event timestamp of the record being handled.
-    pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
-    }
-
-    /// The operator's current watermark.
-    pub fn current_watermark(&self) -> Timestamp {
-        self.watermark
-    }
-
-    /// The wall clock, in milliseconds since the epoch.
-    pub fn current_processing_time(&self) -> Timestamp {
-        processing_time_now()
-    }
+    common_context_methods!();
 }
 
 /// The closure form of a keyed process function: `|key, state: &mut S, value, ctx| ...`
