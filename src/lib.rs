@@ -17,8 +17,12 @@ pub mod prelude {
     pub use dataflow_runtime::state::{ListState, MapState, ValueState};
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use dataflow_runtime::window::{
-        late_data, AggregateFunction, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-        TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window,
+        late_data, AggregateFunction, ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger,
+        CountEvictor, CountTrigger, EventTimeSessionWindows, EventTimeTrigger, Evictor,
+        GlobalWindows, ProcessingTimeSessionWindows, ProcessingTimeTrigger, PurgingTrigger,
+        Records, SlidingEventTimeWindows, SlidingProcessingTimeWindows, TimeEvictor, Trigger,
+        TriggerContext, TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
+        Window,
     };
     pub use std::path::PathBuf;
     pub use std::time::Duration;

@@ -162,8 +162,10 @@ pub fn co_kind(graph: &Graph, n: usize) -> Option<CoKind> {
 /// timestamps): the macro sees the expression, not its type.
 fn processing_time_assigner(assigner: &syn::Expr) -> bool {
     let text = assigner.to_token_stream().to_string();
-    // Count windows (made by `count_window`) need no time at all.
-    text.contains("ProcessingTimeWindows") || text.contains("CountWindows")
+    // Count windows (made by `count_window`) and global windows need no time at all.
+    text.contains("ProcessingTime")
+        || text.contains("CountWindows")
+        || text.contains("GlobalWindows")
 }
 
 /// `side_output(TAG)` reads the `process` right before it, inside its chain, once per tag.
@@ -255,24 +257,16 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
         if node.spec.family == Family::SideOutput {
             errors.extend(check_side_output(graph, n));
         }
-        if node.spec.family == Family::WindowFunction {
+        if let Some(info) = &node.window {
             // Errors point at the assigner, the argument of `window(..)`.
-            let span = syn::spanned::Spanned::span(&node.call.args[0]);
+            let span = syn::spanned::Spanned::span(&info.assigner);
             if keyed_input(graph, n) != Some(true) {
-                let window = if node.call.args[0]
-                    .to_token_stream()
-                    .to_string()
-                    .contains("CountWindows")
-                {
-                    "count_window"
-                } else {
-                    "window"
-                };
+                let window = if info.count { "count_window" } else { "window" };
                 errors.push(error(
                     span,
                     format!("`{window}` needs a keyed stream, but this stream is not partitioned by key\nhelp: call `.key_by(|x| key)` right before `.{window}(..)`"),
                 ));
-            } else if !inputs_timestamped && !processing_time_assigner(&node.call.args[0]) {
+            } else if !inputs_timestamped && !processing_time_assigner(&info.assigner) {
                 errors.push(error(
                     span,
                     "an event-time window needs timestamps, but this stream has none\nhelp: call `.assign_timestamps(|x| ts, WatermarkStrategy::bounded_out_of_orderness(..))` (or `.ingestion_time()`) after the source",

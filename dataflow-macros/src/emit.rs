@@ -323,12 +323,24 @@ impl Wiring<'_> {
             if node.spec.family == Family::WindowFunction {
                 // The window function's guard fixes its closure's argument type to the keyed
                 // stream's values; it needs the chain before the operator, so it comes first.
-                let kind = Ident::new(node.spec.name.trim_start_matches("window_"), name.span());
+                let mut kind = node.spec.name.trim_start_matches("window_").to_string();
+                // `reduce(f, p)` and `aggregate(agg, p)` hand results to a process function.
+                if node.call.args.len() == 3 {
+                    kind.push_str("_process");
+                }
+                // `window_all`'s process functions take no key.
+                if node.window.as_ref().is_some_and(|w| w.all) && kind.ends_with("process") {
+                    kind.push_str("_all");
+                }
+                let kind = Ident::new(&kind, name.span());
                 let assigner = &node.call.args[0];
                 let v = internal("value");
                 // The function: the user's, or (for `sum()` and the like) the value itself.
                 let function = match (node.call.args.get(1), node.spec.name) {
-                    (Some(f), _) => quote!(, #f),
+                    (Some(f), _) => {
+                        let p = node.call.args.get(2).map(|p| quote!(, #p));
+                        quote!(, #f #p)
+                    }
                     (None, "window_count") => quote!(),
                     (None, _) => quote!(, |#v| #v),
                 };

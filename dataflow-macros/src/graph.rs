@@ -6,6 +6,7 @@
 //! Errors found while building (unknown operators, wrong argument counts, undefined or
 //! duplicate names, operators after a sink) are collected, one per mistake.
 
+use quote::ToTokens;
 use std::collections::{HashMap, HashSet};
 
 use proc_macro2::Span;
@@ -22,6 +23,25 @@ pub struct Node {
     /// Indices into [`Graph::edges`].
     pub inputs: Vec<usize>,
     pub outputs: Vec<usize>,
+    /// For a window function: the window it computes.
+    pub window: Option<WindowInfo>,
+}
+
+/// How a window function's windows were written.
+pub struct WindowInfo {
+    /// The assigner as written (`count_window`'s synthesized).
+    pub assigner: Expr,
+    /// `window_all`: the whole stream, no key.
+    pub all: bool,
+    /// `count_window(..)`.
+    pub count: bool,
+}
+
+/// A `window(..)` call and the modifiers after it, before its function.
+struct Windowing {
+    call: Call,
+    assigner: Expr,
+    modifiers: Vec<Call>,
 }
 
 /// The settings attached to an operator.
@@ -115,6 +135,7 @@ impl Builder {
             settings: Settings::default(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            window: None,
         });
         for producer in stream {
             self.pending.push(PendingEdge {
@@ -230,7 +251,7 @@ impl Builder {
         }
         let mut sink: Option<&Ident> = None;
         let mut connected = false;
-        let mut windowed: Option<Call> = None;
+        let mut windowed: Option<Windowing> = None;
         for call in &chain.calls {
             let Some(spec) = ops::lookup(&call.name.to_string()) else {
                 self.unknown_operator(&call.name, false);
@@ -244,7 +265,23 @@ impl Builder {
                 ));
                 return;
             }
-            if !self.check_arity(spec, call) {
+            // After `window(..)` a function name means the window function.
+            let window_spec = match (&windowed, spec.family) {
+                (Some(_), Family::WindowModifier) | (None, _) => spec,
+                (Some(_), _) => {
+                    let name = format!("window_{}", call.name);
+                    let Some(window_spec) = ops::WINDOW_FUNCTIONS.iter().find(|op| op.name == name)
+                    else {
+                        self.errors.push(error(
+                            call.name.span(),
+                            format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner)` followed by `.reduce(|a, b| ..)`, `.aggregate(agg)`, `.process(|key, window, records| ..)`, `.count()`, `.sum(..)`, `.min(..)`, `.max(..)` or `.avg(..)`", call.name),
+                        ));
+                        return;
+                    };
+                    window_spec
+                }
+            };
+            if !self.check_arity(window_spec, call) {
                 return;
             }
             last_span = call.name.span();
@@ -268,23 +305,46 @@ impl Builder {
                 return;
             }
             connected = spec.family == Family::Connect;
-            // After `window(..)`, `reduce` and `aggregate` are window functions: one node whose
-            // arguments are the assigner and the function.
-            if let Some(window) = windowed.take() {
-                let name = format!("window_{}", call.name);
-                let Some(window_spec) = ops::WINDOW_FUNCTIONS.iter().find(|op| op.name == name)
-                else {
+            if spec.family == Family::WindowModifier {
+                let Some(windowing) = &mut windowed else {
                     self.errors.push(error(
                         call.name.span(),
-                        format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner)` followed by `.reduce(|a, b| ..)`, `.aggregate(agg)`, `.count()`, `.sum(..)`, `.min(..)`, `.max(..)` or `.avg(..)`", call.name),
+                        format!("`{}` configures a window, so it goes right after `.window(assigner)`\nhelp: write `.key_by(|x| key).window(assigner).{}` followed by a window function", call.name, spec.signature),
                     ));
                     return;
                 };
+                if let Some(e) = check_window_modifier(windowing, call) {
+                    self.errors.push(e);
+                    return;
+                }
+                windowing.modifiers.push(call.clone());
+                continue;
+            }
+            // After `window(..)`, `reduce`, `aggregate` and the others are window functions:
+            // one node whose arguments are the window and the function.
+            if let Some(windowing) = windowed.take() {
+                if let Some(e) = check_window_complete(&windowing) {
+                    self.errors.push(e);
+                    return;
+                }
+                let all = windowing.call.name == "window_all";
                 let mut merged = call.clone();
-                merged.args = std::iter::once(window.args[0].clone())
+                merged.args = std::iter::once(window_expression(&windowing, all))
                     .chain(call.args.iter().cloned())
                     .collect();
                 let id = self.add_node(window_spec, &merged, &stream);
+                self.nodes[id].window = Some(WindowInfo {
+                    assigner: windowing.assigner,
+                    all,
+                    count: windowing.call.name == "count_window",
+                });
+                if all {
+                    // All records meet in one subtask.
+                    self.nodes[id].settings.parallelism = Some((
+                        syn::parse_quote_spanned!(windowing.call.name.span()=> 1),
+                        windowing.call.name.span(),
+                    ));
+                }
                 stream = vec![Producer {
                     origin: Origin::Node(id),
                     partition: None,
@@ -302,18 +362,48 @@ impl Builder {
                     return;
                 }
                 Family::Window => {
-                    let mut window = call.clone();
-                    if call.name == "count_window" {
+                    let assigner: Expr = if call.name == "count_window" {
                         // The assigner of a count window, from its sizes.
                         let size = &call.args[0];
                         let slide = call.args.get(1).unwrap_or(size);
-                        window.args = vec![syn::parse_quote_spanned!(call.name.span()=>
+                        syn::parse_quote_spanned!(call.name.span()=>
                             ::dataflow::runtime::window::CountWindows::new(#size, #slide)
-                        )];
+                        )
+                    } else {
+                        call.args[0].clone()
+                    };
+                    if call.name == "window_all" {
+                        // The whole stream under one key, `()`.
+                        let key_by = Call {
+                            name: Ident::new("key_by", call.name.span()),
+                            args: vec![syn::parse_quote_spanned!(call.name.span()=> |_| ())],
+                            args_span: call.args_span,
+                        };
+                        let use_ = PartitionUse {
+                            kind: Partitioning::Hash,
+                            call: key_by,
+                            id: self.partition_uses,
+                        };
+                        self.partition_uses += 1;
+                        for producer in &mut stream {
+                            if producer.partition.is_some() {
+                                self.errors.push(error(
+                                    call.name.span(),
+                                    "`window_all` gathers the whole stream into one subtask, so it takes a stream that is not partitioned\nhelp: for windows per key write `.key_by(|x| key).window(assigner)`; otherwise remove the partitioning before `window_all`",
+                                ));
+                                return;
+                            }
+                            producer.partition = Some(use_.clone());
+                        }
                     }
-                    windowed = Some(window);
+                    windowed = Some(Windowing {
+                        call: call.clone(),
+                        assigner,
+                        modifiers: Vec::new(),
+                    });
                     last_node = None;
                 }
+                Family::WindowModifier => unreachable!("window modifiers are handled above"),
                 Family::WindowFunction => {
                     self.errors.push(error(
                         call.name.span(),
@@ -656,4 +746,62 @@ impl Graph {
             .unwrap_or(0);
         Err(edge)
     }
+}
+
+/// A modifier after `window(..)`: not on count windows (their trigger and evictor are the
+/// count), at most once each.
+fn check_window_modifier(windowing: &Windowing, call: &Call) -> Option<syn::Error> {
+    if windowing.call.name == "count_window" {
+        return Some(error(
+            call.name.span(),
+            format!("`count_window` already has its trigger and evictor (the count), so it takes no `{}`\nhelp: for other triggers or evictors write `.window(GlobalWindows::create()).trigger(CountTrigger::of(n)).{}`", call.name, call.name),
+        ));
+    }
+    if windowing.modifiers.iter().any(|m| m.name == call.name) {
+        return Some(error(
+            call.name.span(),
+            format!(
+                "this window already has a `{}`\nhelp: keep one `.{}(..)`",
+                call.name, call.name
+            ),
+        ));
+    }
+    None
+}
+
+/// Before the window function: global windows need a trigger.
+fn check_window_complete(windowing: &Windowing) -> Option<syn::Error> {
+    let global = windowing
+        .assigner
+        .to_token_stream()
+        .to_string()
+        .contains("GlobalWindows");
+    let triggered = windowing.modifiers.iter().any(|m| m.name == "trigger");
+    (global && !triggered).then(|| {
+        error(
+            syn::spanned::Spanned::span(&windowing.assigner),
+            "global windows never fire on their own: they need a trigger\nhelp: add one after the window, e.g. `.window(GlobalWindows::create()).trigger(CountTrigger::of(100))`",
+        )
+    })
+}
+
+/// The window a function computes: the assigner, wrapped in a `WindowSpec` with the
+/// modifiers if there are any, and in `AllWindows` for `window_all`.
+fn window_expression(windowing: &Windowing, all: bool) -> Expr {
+    let assigner = &windowing.assigner;
+    let span = syn::spanned::Spanned::span(assigner);
+    let mut expr = assigner.clone();
+    if !windowing.modifiers.is_empty() {
+        expr =
+            syn::parse_quote_spanned!(span=> ::dataflow::runtime::window::WindowSpec::new(#expr));
+        for modifier in &windowing.modifiers {
+            let name = &modifier.name;
+            let arg = &modifier.args[0];
+            expr = syn::parse_quote_spanned!(name.span()=> #expr.#name(#arg));
+        }
+    }
+    if all {
+        expr = syn::parse_quote_spanned!(span=> ::dataflow::runtime::window::AllWindows(#expr));
+    }
+    expr
 }

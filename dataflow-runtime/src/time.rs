@@ -23,7 +23,7 @@ pub fn processing_time_now() -> Timestamp {
 }
 
 /// Which clock a timer follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
     /// Event time: fires when the watermark reaches the timer's timestamp.
     EventTime,

@@ -71,6 +71,8 @@ pub enum Family {
     Co,
     /// `window(assigner)`: makes the next `reduce`/`aggregate` a window function.
     Window,
+    /// `trigger(..)`, `evictor(..)`, `allowed_lateness(..)`: configure the window before.
+    WindowModifier,
     /// A keyed window function (`window(..).reduce(..)`, `window(..).aggregate(..)`).
     WindowFunction,
     /// Ends a stream.
@@ -160,11 +162,19 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("co_process", Co, 1, 1, "co_process(f)",
         "After `connect`: a `CoProcessFunction`; both inputs keyed: a `KeyedCoProcessFunction` sharing state and timers; keyed + `broadcast()`: a `KeyedBroadcastProcessFunction`."),
     op!("window", Window, 1, 1, "window(assigner)",
-        "After `key_by`, on a stream with timestamps: `TumblingEventTimeWindows::of(d)` or `SlidingEventTimeWindows::of(size, slide)`, then `.reduce(|a, b| ..)` or `.aggregate(agg)`; emits one result per key and window, at `end - 1`."),
+        "After `key_by`: tumbling, sliding or session windows in event or processing time, or `GlobalWindows::create()` with a trigger; then a window function (`reduce`, `aggregate`, `process`, `count`, `sum`, `min`, `max`, `avg`); results carry `end - 1`."),
+    op!("window_all", Window, 1, 1, "window_all(assigner)",
+        "On a stream not partitioned by key: windows over all records, at parallelism 1; the window functions emit no key."),
+    op!("trigger", WindowModifier, 1, 1, "trigger(trigger)",
+        "Right after `window(..)`: when windows fire (`CountTrigger::of(n)`, `PurgingTrigger::of(t)`, `ContinuousEventTimeTrigger::of(d)`, or a `Trigger`)."),
+    op!("evictor", WindowModifier, 1, 1, "evictor(evictor)",
+        "Right after `window(..)`: removes records before the function runs (`CountEvictor::of(n)`, `TimeEvictor::of(d)`, or an `Evictor`); windows then keep their records."),
+    op!("allowed_lateness", WindowModifier, 1, 1, "allowed_lateness(duration)",
+        "Right after `window(..)`: keeps event-time windows this long after they fire; late records re-fire them, later ones go to `late_data()`."),
     op!("count_window", Window, 1, 2, "count_window(size) or count_window(size, slide)",
         "After `key_by`: per key, a window of the last `size` records every `slide` records (default `size`), then a window function as after `window`; a window that never fills does not fire."),
-    op!("aggregate", WindowFunction, 1, 1, "aggregate(agg)",
-        "After `window(..)`: an `AggregateFunction` (accumulator per pane: create, add, merge, result)."),
+    op!("aggregate", WindowFunction, 1, 2, "aggregate(agg) or aggregate(agg, |key, window, result| ..)",
+        "After `window(..)`: an `AggregateFunction` (accumulator: create, add, merge, result), optionally handing each result to a process function."),
     op!("avg", WindowFunction, 0, 1, "avg() or avg(|x| field as f64)",
         "After `window(..)`: the mean per key and window, as `(key, f64)`; `count`, `sum`, `min` and `max` after `window(..)` also emit `(key, value)` per window."),
     op!("print", Sink, 0, 0, "print()",
@@ -194,8 +204,8 @@ pub static OPERATORS: &[OpSpec] = &[
 /// named `window_<function>`.
 #[rustfmt::skip]
 pub static WINDOW_FUNCTIONS: &[OpSpec] = &[
-    op!("window_reduce", WindowFunction, 1, 1, "window(assigner).reduce(|a, b| ...)", ""),
-    op!("window_aggregate", WindowFunction, 1, 1, "window(assigner).aggregate(agg)", ""),
+    op!("window_reduce", WindowFunction, 1, 2, "window(assigner).reduce(|a, b| ...) or reduce(|a, b| ..., |key, window, value| ...)", ""),
+    op!("window_aggregate", WindowFunction, 1, 2, "window(assigner).aggregate(agg) or aggregate(agg, |key, window, result| ...)", ""),
     op!("window_count", WindowFunction, 0, 0, "window(assigner).count()", ""),
     op!("window_sum", WindowFunction, 0, 1, "window(assigner).sum(|x| field)", ""),
     op!("window_min", WindowFunction, 0, 1, "window(assigner).min(|x| field)", ""),

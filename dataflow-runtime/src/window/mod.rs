@@ -18,6 +18,18 @@ use crate::element::{Keyed, Timestamp};
 use crate::operator::{KeyedContext, KeyedProcessFunction, OutputTag, Produces};
 use crate::time::TimeDomain;
 
+mod general;
+
+pub use general::{
+    Contents, ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, ContinuousTrigger,
+    CountEvictor, CountTrigger, DefaultTrigger, DynamicGap, EventTimeSessionWindows,
+    EventTimeTrigger, Evicting, Evictor, EvictorChoice, FixedGap, GlobalWindows, Incremental,
+    NoDefaultTrigger, NoEvictor, OpenWindow, OpenWindows, ProcessingTimeSessionWindows,
+    ProcessingTimeTrigger, PurgingTrigger, Records, SessionWindows, TimeEvictor, TimeTrigger,
+    Trigger, TriggerContext, TriggerResult, WindowAssigner, WindowOperator, WindowSpec,
+    WithEvictor,
+};
+
 fn millis(d: Duration) -> Timestamp {
     d.as_millis().min(i64::MAX as u128) as Timestamp
 }
@@ -232,25 +244,29 @@ impl<A> Default for Panes<A> {
     }
 }
 
-/// A keyed window operator: windows from `windows`, aggregated by `aggregate`. Records later
-/// than every window they belong to are dropped (and counted).
-pub struct WindowAggregate<G, V> {
+/// The keyed operator of aligned time windows (tumbling and sliding) with their default
+/// trigger: records go into panes, aggregated by `aggregate`; each window's result goes
+/// through `finish`. Records later than every window they belong to go to the late-data
+/// side output.
+pub struct WindowAggregate<G, V, Fin> {
     windows: EventTimeWindows,
     aggregate: G,
+    finish: Fin,
     _value: PhantomData<fn(V)>,
 }
 
-impl<G: Clone, V> Clone for WindowAggregate<G, V> {
+impl<G: Clone, V, Fin: Clone> Clone for WindowAggregate<G, V, Fin> {
     fn clone(&self) -> Self {
         WindowAggregate {
             windows: self.windows,
             aggregate: self.aggregate.clone(),
+            finish: self.finish.clone(),
             _value: PhantomData,
         }
     }
 }
 
-impl<G, V> WindowAggregate<G, V>
+impl<G, V, Fin> WindowAggregate<G, V, Fin>
 where
     V: Send + 'static,
     G: AggregateFunction<V>,
@@ -337,39 +353,39 @@ where
 
     /// Fires the window ending at `timestamp + 1`: emits its result through `emit`, drops
     /// the panes no later window needs, registers the next window's timer.
-    fn fire<K, O, R>(
+    fn fire<K>(
         &mut self,
+        key: &K,
         state: &mut Panes<G::Acc>,
         timestamp: Timestamp,
-        ctx: &mut KeyedContext<'_, K, O>,
-        emit: impl FnOnce(G::Out) -> R,
+        ctx: &mut KeyedContext<'_, K, Fin::Out>,
     ) where
         K: std::hash::Hash + Eq + Clone,
-        R: IntoIterator<Item = O>,
+        Fin: Finish<K, G::Out>,
     {
         let w = self.windows;
         let end = timestamp + 1;
         let start = end - w.size;
+        let window = Window { start, end };
         let mut in_window = state
             .older
             .iter()
             .chain(&state.newest)
             .filter(|(pane, _)| (start..end).contains(pane));
         if let Some((_, first)) = in_window.next() {
-            if w.size == w.slide {
+            let result = if w.size == w.slide {
                 // Tumbling: the window is one pane.
-                for output in emit(self.aggregate.result(first)) {
-                    ctx.output_at(output, timestamp);
-                }
+                self.aggregate.result(first)
             } else {
                 let mut total = first.clone();
                 for (_, acc) in in_window {
                     self.aggregate.merge(&mut total, acc);
                 }
-                for output in emit(self.aggregate.result(&total)) {
-                    ctx.output_at(output, timestamp);
-                }
-            }
+                self.aggregate.result(&total)
+            };
+            self.finish.finish(key, window, result, |output| {
+                ctx.output_at(output, timestamp)
+            });
         }
         // Panes before the next window's start are no part of any later window.
         let next_start = start + w.slide;
@@ -393,14 +409,15 @@ where
     }
 }
 
-impl<K, V, G> KeyedProcessFunction<K, V> for WindowAggregate<G, V>
+impl<K, V, G, Fin> KeyedProcessFunction<K, V> for WindowAggregate<G, V, Fin>
 where
     K: std::hash::Hash + Eq + Clone,
     V: Send + 'static,
     G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
 {
     type State = Panes<G::Acc>;
-    type Out = G::Out;
+    type Out = Fin::Out;
 
     fn fires_processing_timers_at_end(&self) -> bool {
         self.windows.domain == TimeDomain::ProcessingTime
@@ -412,54 +429,279 @@ where
         _key: &K,
         state: &mut Panes<G::Acc>,
         value: V,
-        ctx: &mut KeyedContext<'_, K, G::Out>,
+        ctx: &mut KeyedContext<'_, K, Fin::Out>,
     ) {
         self.add(state, value, ctx);
     }
 
     fn on_timer(
         &mut self,
-        _key: &K,
+        key: &K,
         state: &mut Panes<G::Acc>,
         timestamp: Timestamp,
         _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, K, G::Out>,
+        ctx: &mut KeyedContext<'_, K, Fin::Out>,
     ) {
-        self.fire(state, timestamp, ctx, std::iter::once);
+        self.fire(key, state, timestamp, ctx);
+    }
+}
+
+/// What a window operator does with a window's result: emit it ([`EmitResult`]), emit it
+/// with the key ([`EmitWithKey`]), or hand it, with the key and the window's bounds, to a
+/// process function ([`ProcessResult`]).
+pub trait Finish<K, R>: Clone + Send + 'static {
+    /// What the operator emits.
+    type Out: Send + 'static;
+    /// Emits what a window's `result` becomes, through `emit`.
+    fn finish(&mut self, key: &K, window: Window, result: R, emit: impl FnMut(Self::Out));
+}
+
+/// Emits a window's result as it is (`reduce`, `aggregate`).
+#[derive(Debug, Clone, Copy)]
+pub struct EmitResult;
+
+impl<K, R: Send + 'static> Finish<K, R> for EmitResult {
+    type Out = R;
+    #[inline]
+    fn finish(&mut self, _key: &K, _window: Window, result: R, mut emit: impl FnMut(R)) {
+        emit(result);
+    }
+}
+
+/// Emits `(key, result)` (the built-in `count`, `sum`, `min`, `max` and `avg`).
+#[derive(Debug, Clone, Copy)]
+pub struct EmitWithKey;
+
+impl<K: Clone + Send + 'static, R: Send + 'static> Finish<K, R> for EmitWithKey {
+    type Out = (K, R);
+    #[inline]
+    fn finish(&mut self, key: &K, _window: Window, result: R, mut emit: impl FnMut((K, R))) {
+        emit((key.clone(), result));
+    }
+}
+
+/// Hands the window's result (its records, for `process`) to `f(&key, window, result)`,
+/// which returns any number of outputs (Flink's `ProcessWindowFunction`).
+#[derive(Debug, Clone)]
+pub struct ProcessResult<P>(P);
+
+impl<K, R, P, I> Finish<K, R> for ProcessResult<P>
+where
+    P: FnMut(&K, Window, R) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+{
+    type Out = I::Item;
+    #[inline]
+    fn finish(&mut self, key: &K, window: Window, result: R, emit: impl FnMut(I::Item)) {
+        (self.0)(key, window, result).into_iter().for_each(emit);
     }
 }
 
 /// The typed guard of `window(w).reduce(f)`: fixes `f`'s argument type to the keyed
 /// stream's values.
-pub fn reduce<C, K, V, F, W>(_upstream: &C, windows: W, f: F) -> W::Plain<ReduceAggregate<F, V>, V>
+pub fn reduce<C, K, V, F, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+) -> W::Operator<ReduceAggregate<F, V>, V, EmitResult>
 where
     C: Produces<Out = Keyed<K, V>>,
     F: FnMut(V, V) -> V + Clone + Send + 'static,
     W: Assigner,
 {
-    windows.plain(ReduceAggregate {
-        f,
-        _value: PhantomData,
-    })
+    windows.operator(
+        ReduceAggregate {
+            f,
+            _value: PhantomData,
+        },
+        EmitResult,
+    )
+}
+
+/// The typed guard of `window(w).reduce(f, p)`: reduces incrementally, then hands the one
+/// reduced value, with the key and window, to `p(&key, window, value)`.
+pub fn reduce_process<C, K, V, F, P, I, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+    p: P,
+) -> W::Operator<ReduceAggregate<F, V>, V, ProcessResult<P>>
+where
+    C: Produces<Out = Keyed<K, V>>,
+    F: FnMut(V, V) -> V + Clone + Send + 'static,
+    P: FnMut(&K, Window, V) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
+{
+    windows.operator(
+        ReduceAggregate {
+            f,
+            _value: PhantomData,
+        },
+        ProcessResult(p),
+    )
 }
 
 /// The typed guard of `window(w).aggregate(agg)`.
-pub fn aggregate<C, K, V, G, W>(_upstream: &C, windows: W, aggregate: G) -> W::Plain<G, V>
+pub fn aggregate<C, K, V, G, W>(
+    _upstream: &C,
+    windows: W,
+    aggregate: G,
+) -> W::Operator<G, V, EmitResult>
 where
     C: Produces<Out = Keyed<K, V>>,
     G: AggregateFunction<V>,
     W: Assigner,
 {
-    windows.plain(aggregate)
+    windows.operator(aggregate, EmitResult)
 }
 
-/// A time window's bounds, `[start, end)`, as `window(..).process(f)` sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The typed guard of `window(w).aggregate(agg, p)`: aggregates incrementally, then hands
+/// the result, with the key and window, to `p(&key, window, result)`.
+pub fn aggregate_process<C, K, V, G, P, I, W>(
+    _upstream: &C,
+    windows: W,
+    aggregate: G,
+    p: P,
+) -> W::Operator<G, V, ProcessResult<P>>
+where
+    C: Produces<Out = Keyed<K, V>>,
+    G: AggregateFunction<V>,
+    P: FnMut(&K, Window, G::Out) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
+{
+    windows.operator(aggregate, ProcessResult(p))
+}
+
+/// `window_all(assigner)`: windows over a whole stream, gathered into one subtask under
+/// the key `()`; results come without the key, and process functions take
+/// `|window, records|`.
+#[derive(Debug, Clone, Copy)]
+pub struct AllWindows<A>(pub A);
+
+impl<A: Assigner> Assigner for AllWindows<A> {
+    type Operator<G, V, Fin> = A::Operator<G, V, Unkeyed<Fin>>;
+    fn operator<G, V, Fin>(self, aggregate: G, finish: Fin) -> Self::Operator<G, V, Fin> {
+        self.0.operator(aggregate, Unkeyed(finish))
+    }
+}
+
+/// A finisher of `window_all`, which has no key to emit.
+#[derive(Debug, Clone, Copy)]
+pub struct Unkeyed<Fin>(Fin);
+
+impl<R: Send + 'static> Finish<(), R> for Unkeyed<EmitResult> {
+    type Out = R;
+    #[inline]
+    fn finish(&mut self, _key: &(), _window: Window, result: R, mut emit: impl FnMut(R)) {
+        emit(result);
+    }
+}
+
+impl<R: Send + 'static> Finish<(), R> for Unkeyed<EmitWithKey> {
+    type Out = R;
+    #[inline]
+    fn finish(&mut self, _key: &(), _window: Window, result: R, mut emit: impl FnMut(R)) {
+        emit(result);
+    }
+}
+
+/// Hands a `window_all` window's result to `f(window, result)` (Flink's
+/// `ProcessAllWindowFunction`).
+#[derive(Debug, Clone)]
+pub struct ProcessAllResult<P>(P);
+
+impl<R, P, I> Finish<(), R> for Unkeyed<ProcessAllResult<P>>
+where
+    P: FnMut(Window, R) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+{
+    type Out = I::Item;
+    #[inline]
+    fn finish(&mut self, _key: &(), window: Window, result: R, emit: impl FnMut(I::Item)) {
+        (self.0 .0)(window, result).into_iter().for_each(emit);
+    }
+}
+
+/// The typed guard of `window_all(w).process(f)`: `f(window, records)`.
+pub fn process_all<C, V, F, I, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+) -> W::Operator<CollectAll<V>, V, ProcessAllResult<F>>
+where
+    C: Produces<Out = Keyed<(), V>>,
+    F: FnMut(Window, Vec<V>) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
+{
+    windows.operator(CollectAll(PhantomData), ProcessAllResult(f))
+}
+
+/// The typed guard of `window_all(w).reduce(f, p)`: `p(window, reduced)`.
+pub fn reduce_process_all<C, V, F, P, I, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+    p: P,
+) -> W::Operator<ReduceAggregate<F, V>, V, ProcessAllResult<P>>
+where
+    C: Produces<Out = Keyed<(), V>>,
+    F: FnMut(V, V) -> V + Clone + Send + 'static,
+    P: FnMut(Window, V) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
+{
+    windows.operator(
+        ReduceAggregate {
+            f,
+            _value: PhantomData,
+        },
+        ProcessAllResult(p),
+    )
+}
+
+/// The typed guard of `window_all(w).aggregate(agg, p)`: `p(window, result)`.
+pub fn aggregate_process_all<C, V, G, P, I, W>(
+    _upstream: &C,
+    windows: W,
+    aggregate: G,
+    p: P,
+) -> W::Operator<G, V, ProcessAllResult<P>>
+where
+    C: Produces<Out = Keyed<(), V>>,
+    G: AggregateFunction<V>,
+    P: FnMut(Window, G::Out) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
+{
+    windows.operator(aggregate, ProcessAllResult(p))
+}
+
+/// A window's bounds, `[start, end)`, as process functions see them. A global window (and
+/// a count window) is [`Window::GLOBAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Window {
     /// The first millisecond in the window.
     pub start: Timestamp,
     /// The first millisecond after it.
     pub end: Timestamp,
+}
+
+impl Window {
+    /// The window of all time: global windows and count windows.
+    pub const GLOBAL: Window = Window {
+        start: Timestamp::MIN,
+        end: Timestamp::MAX,
+    };
+
+    /// The latest timestamp in the window, `end - 1`: its results carry it.
+    pub fn max_timestamp(&self) -> Timestamp {
+        self.end - 1
+    }
 }
 
 /// Gathers a window's records (for `process`, which sees them all).
@@ -492,159 +734,49 @@ where
     }
 }
 
-/// `window(w).process(f)`: `f(&key, window, records)` sees all the records of each window
-/// and returns any number of outputs (as Flink's `ProcessWindowFunction`). Records are kept
-/// in their panes until their last window fires; no incremental aggregation.
-pub struct WindowProcess<F, V> {
-    inner: WindowAggregate<CollectAll<V>, V>,
+/// The typed guard of `window(w).process(f)`: `f(&key, window, records)` sees all the
+/// records of each window and returns any number of outputs (Flink's
+/// `ProcessWindowFunction`). No incremental aggregation: records are kept until their last
+/// window fires.
+pub fn process<C, K, V, F, I, W>(
+    _upstream: &C,
+    windows: W,
     f: F,
-}
-
-impl<F: Clone, V> Clone for WindowProcess<F, V> {
-    fn clone(&self) -> Self {
-        WindowProcess {
-            inner: self.inner.clone(),
-            f: self.f.clone(),
-        }
-    }
-}
-
-impl<K, V, F, R> KeyedProcessFunction<K, V> for WindowProcess<F, V>
-where
-    K: std::hash::Hash + Eq + Clone,
-    V: Clone + Serialize + DeserializeOwned + Send + 'static,
-    F: FnMut(&K, Window, Vec<V>) -> R + Clone + Send + 'static,
-    R: IntoIterator,
-    R::Item: Send + 'static,
-{
-    type State = Panes<Vec<V>>;
-    type Out = R::Item;
-
-    fn fires_processing_timers_at_end(&self) -> bool {
-        self.inner.windows.domain == TimeDomain::ProcessingTime
-    }
-
-    #[inline]
-    fn process_element(
-        &mut self,
-        _key: &K,
-        state: &mut Panes<Vec<V>>,
-        value: V,
-        ctx: &mut KeyedContext<'_, K, R::Item>,
-    ) {
-        self.inner.add(state, value, ctx);
-    }
-
-    fn on_timer(
-        &mut self,
-        key: &K,
-        state: &mut Panes<Vec<V>>,
-        timestamp: Timestamp,
-        _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, K, R::Item>,
-    ) {
-        let window = Window {
-            start: timestamp + 1 - self.inner.windows.size,
-            end: timestamp + 1,
-        };
-        let f = &mut self.f;
-        self.inner
-            .fire(state, timestamp, ctx, |records| f(key, window, records));
-    }
-}
-
-/// The typed guard of `window(w).process(f)` (time windows).
-pub fn process<C, K, V, F, R>(_upstream: &C, windows: EventTimeWindows, f: F) -> WindowProcess<F, V>
+) -> W::Operator<CollectAll<V>, V, ProcessResult<F>>
 where
     C: Produces<Out = Keyed<K, V>>,
-    F: FnMut(&K, Window, Vec<V>) -> R + Clone + Send + 'static,
-    R: IntoIterator,
+    F: FnMut(&K, Window, Vec<V>) -> I + Clone + Send + 'static,
+    I: IntoIterator,
+    W: Assigner,
 {
-    WindowProcess {
-        inner: windows.plain(CollectAll(PhantomData)),
-        f,
-    }
+    windows.operator(CollectAll(PhantomData), ProcessResult(f))
 }
 
-/// What `window(..)` or `count_window(..)` makes of a window aggregate: the keyed process
-/// function computing it, emitting the result alone (`Plain`) or with its key (`Keyed`).
-pub trait Assigner: Copy + Send + 'static {
-    /// The function emitting results.
-    type Plain<G, V>;
-    /// The function emitting `(key, result)`.
-    type Keyed<G, V>;
-    /// The function for `aggregate`.
-    fn plain<G, V>(self, aggregate: G) -> Self::Plain<G, V>;
-    /// The function for `aggregate`, with keys.
-    fn keyed<G, V>(self, aggregate: G) -> Self::Keyed<G, V>;
+/// What `window(..)` or `count_window(..)` makes of a window function: the keyed process
+/// function computing it. Aligned time windows with their default trigger use panes
+/// ([`WindowAggregate`]), count windows count ([`CountWindowAggregate`]), everything else
+/// (sessions, global windows, triggers, evictors, allowed lateness) the general operator
+/// ([`WindowOperator`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a window assigner that can compute windows on its own",
+    note = "global windows never fire without a trigger: write `.window(GlobalWindows::create()).trigger(CountTrigger::of(n))` (or another trigger)"
+)]
+pub trait Assigner: Send + 'static {
+    /// The operator computing `aggregate` per window and finishing results with `Fin`.
+    type Operator<G, V, Fin>;
+    /// The operator computing `aggregate` per window and finishing results with `finish`.
+    fn operator<G, V, Fin>(self, aggregate: G, finish: Fin) -> Self::Operator<G, V, Fin>;
 }
 
 impl Assigner for EventTimeWindows {
-    type Plain<G, V> = WindowAggregate<G, V>;
-    type Keyed<G, V> = KeyedWindowAggregate<G, V>;
-    fn plain<G, V>(self, aggregate: G) -> WindowAggregate<G, V> {
+    type Operator<G, V, Fin> = WindowAggregate<G, V, Fin>;
+    fn operator<G, V, Fin>(self, aggregate: G, finish: Fin) -> WindowAggregate<G, V, Fin> {
         WindowAggregate {
             windows: self,
             aggregate,
+            finish,
             _value: PhantomData,
         }
-    }
-    fn keyed<G, V>(self, aggregate: G) -> KeyedWindowAggregate<G, V> {
-        KeyedWindowAggregate {
-            inner: self.plain(aggregate),
-        }
-    }
-}
-
-/// A window aggregate that emits `(key, result)`: the built-in `count`, `sum`, `min`, `max`
-/// and `avg` after `window(..)`.
-pub struct KeyedWindowAggregate<G, V> {
-    inner: WindowAggregate<G, V>,
-}
-
-impl<G: Clone, V> Clone for KeyedWindowAggregate<G, V> {
-    fn clone(&self) -> Self {
-        KeyedWindowAggregate {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<K, V, G> KeyedProcessFunction<K, V> for KeyedWindowAggregate<G, V>
-where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
-    V: Send + 'static,
-    G: AggregateFunction<V>,
-{
-    type State = Panes<G::Acc>;
-    type Out = (K, G::Out);
-
-    fn fires_processing_timers_at_end(&self) -> bool {
-        self.inner.windows.domain == TimeDomain::ProcessingTime
-    }
-
-    #[inline]
-    fn process_element(
-        &mut self,
-        _key: &K,
-        state: &mut Panes<G::Acc>,
-        value: V,
-        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
-    ) {
-        self.inner.add(state, value, ctx);
-    }
-
-    fn on_timer(
-        &mut self,
-        key: &K,
-        state: &mut Panes<G::Acc>,
-        timestamp: Timestamp,
-        _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
-    ) {
-        self.inner.fire(state, timestamp, ctx, |result| {
-            std::iter::once((key.clone(), result))
-        });
     }
 }
 
@@ -761,16 +893,19 @@ macro_rules! builtin_guard {
             _upstream: &C,
             windows: W,
             project: P,
-        ) -> W::Keyed<Builtin<P, $kind>, V>
+        ) -> W::Operator<Builtin<P, $kind>, V, EmitWithKey>
         where
             C: Produces<Out = Keyed<K, V>>,
             P: FnMut(V) -> $out + Clone + Send + 'static,
             W: Assigner,
         {
-            windows.keyed(Builtin {
-                project,
-                _kind: PhantomData,
-            })
+            windows.operator(
+                Builtin {
+                    project,
+                    _kind: PhantomData,
+                },
+                EmitWithKey,
+            )
         }
     };
 }
@@ -793,15 +928,21 @@ builtin_guard!(
 );
 
 /// `window(w).count()`: emits `(key, number of records)` per window.
-pub fn count<C, K, V, W>(_upstream: &C, windows: W) -> W::Keyed<Builtin<(), CountKind>, V>
+pub fn count<C, K, V, W>(
+    _upstream: &C,
+    windows: W,
+) -> W::Operator<Builtin<(), CountKind>, V, EmitWithKey>
 where
     C: Produces<Out = Keyed<K, V>>,
     W: Assigner,
 {
-    windows.keyed(Builtin {
-        project: (),
-        _kind: PhantomData,
-    })
+    windows.operator(
+        Builtin {
+            project: (),
+            _kind: PhantomData,
+        },
+        EmitWithKey,
+    )
 }
 
 /// Count windows (`count_window(size)` or `count_window(size, slide)`): per key, a window of
@@ -852,24 +993,27 @@ impl<A> Default for CountPanes<A> {
     }
 }
 
-/// A keyed count window operator; `WITH_KEY` emits `(key, result)`.
-pub struct CountWindowAggregate<G, V, const WITH_KEY: bool> {
+/// A keyed count window operator: each window's result goes through `finish` (a process
+/// function sees [`Window::GLOBAL`]).
+pub struct CountWindowAggregate<G, V, Fin> {
     windows: CountWindows,
     aggregate: G,
+    finish: Fin,
     _value: PhantomData<fn(V)>,
 }
 
-impl<G: Clone, V, const WITH_KEY: bool> Clone for CountWindowAggregate<G, V, WITH_KEY> {
+impl<G: Clone, V, Fin: Clone> Clone for CountWindowAggregate<G, V, Fin> {
     fn clone(&self) -> Self {
         CountWindowAggregate {
             windows: self.windows,
             aggregate: self.aggregate.clone(),
+            finish: self.finish.clone(),
             _value: PhantomData,
         }
     }
 }
 
-impl<G: AggregateFunction<V>, V, const WITH_KEY: bool> CountWindowAggregate<G, V, WITH_KEY> {
+impl<G: AggregateFunction<V>, V, Fin> CountWindowAggregate<G, V, Fin> {
     /// Adds a record; returns the window's result when this record completes a slide.
     #[inline]
     fn add(&mut self, state: &mut CountPanes<G::Acc>, value: V) -> Option<G::Out> {
@@ -908,37 +1052,15 @@ impl<G: AggregateFunction<V>, V, const WITH_KEY: bool> CountWindowAggregate<G, V
     }
 }
 
-impl<K, V, G> KeyedProcessFunction<K, V> for CountWindowAggregate<G, V, false>
+impl<K, V, G, Fin> KeyedProcessFunction<K, V> for CountWindowAggregate<G, V, Fin>
 where
     K: std::hash::Hash + Eq + Clone,
     V: Send + 'static,
     G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
 {
     type State = CountPanes<G::Acc>;
-    type Out = G::Out;
-
-    #[inline]
-    fn process_element(
-        &mut self,
-        _key: &K,
-        state: &mut CountPanes<G::Acc>,
-        value: V,
-        ctx: &mut KeyedContext<'_, K, G::Out>,
-    ) {
-        if let Some(result) = self.add(state, value) {
-            ctx.output(result);
-        }
-    }
-}
-
-impl<K, V, G> KeyedProcessFunction<K, V> for CountWindowAggregate<G, V, true>
-where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
-    V: Send + 'static,
-    G: AggregateFunction<V>,
-{
-    type State = CountPanes<G::Acc>;
-    type Out = (K, G::Out);
+    type Out = Fin::Out;
 
     #[inline]
     fn process_element(
@@ -946,28 +1068,22 @@ where
         key: &K,
         state: &mut CountPanes<G::Acc>,
         value: V,
-        ctx: &mut KeyedContext<'_, K, (K, G::Out)>,
+        ctx: &mut KeyedContext<'_, K, Fin::Out>,
     ) {
         if let Some(result) = self.add(state, value) {
-            ctx.output((key.clone(), result));
+            self.finish
+                .finish(key, Window::GLOBAL, result, |output| ctx.output(output));
         }
     }
 }
 
 impl Assigner for CountWindows {
-    type Plain<G, V> = CountWindowAggregate<G, V, false>;
-    type Keyed<G, V> = CountWindowAggregate<G, V, true>;
-    fn plain<G, V>(self, aggregate: G) -> CountWindowAggregate<G, V, false> {
+    type Operator<G, V, Fin> = CountWindowAggregate<G, V, Fin>;
+    fn operator<G, V, Fin>(self, aggregate: G, finish: Fin) -> CountWindowAggregate<G, V, Fin> {
         CountWindowAggregate {
             windows: self,
             aggregate,
-            _value: PhantomData,
-        }
-    }
-    fn keyed<G, V>(self, aggregate: G) -> CountWindowAggregate<G, V, true> {
-        CountWindowAggregate {
-            windows: self,
-            aggregate,
+            finish,
             _value: PhantomData,
         }
     }
