@@ -180,7 +180,7 @@ fn check_side_output(graph: &Graph, n: usize) -> Option<syn::Error> {
         let producer = &graph.nodes[p];
         matches!(
             producer.spec.family,
-            Family::Process | Family::WindowFunction
+            Family::Process | Family::WindowFunction | Family::Join
         ) || producer.call.name == "co_process"
     };
     let Some(producer) = producer.filter(|&p| emits_side_outputs(p)) else {
@@ -270,6 +270,20 @@ fn check_time_and_state(graph: &Graph, order: &[usize]) -> Vec<syn::Error> {
                 errors.push(error(
                     span,
                     "an event-time window needs timestamps, but this stream has none\nhelp: call `.assign_timestamps(|x| ts, WatermarkStrategy::bounded_out_of_orderness(..))` (or `.ingestion_time()`) after the source",
+                ));
+            }
+        }
+        if node.spec.name == "interval_join" {
+            let name = node.call.name.span();
+            if co_kind(graph, n) != Some(CoKind::Keyed) {
+                errors.push(error(
+                    name,
+                    "`interval_join` joins two keyed streams, but not both of these are partitioned by key\nhelp: call `.key_by(|a| key)` before `.interval_join(other)`, and define `other` with `.key_by(|b| key)` at its end",
+                ));
+            } else if !inputs_timestamped {
+                errors.push(error(
+                    name,
+                    "`interval_join` compares timestamps, but not both streams have them\nhelp: call `.assign_timestamps(|x| ts, strategy)` on each stream after its source",
                 ));
             }
         }

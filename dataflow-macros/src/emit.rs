@@ -224,7 +224,8 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
             ));
         }
     }
-    for (c, chain) in plan.chains.iter().enumerate() {
+    for c in upstream_first(plan) {
+        let chain = &plan.chains[c];
         let head = chain.nodes[0];
         let head_node = &graph.nodes[head];
         if matches!(head_node.spec.family, Family::Source { .. }) {
@@ -254,9 +255,9 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 .extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end_var)?;));
         } else {
             let first = internal(&format!("exchange_{}", chain.inputs[0]));
-            let (chain_var, end_var) = wiring.segment(head, &first);
             // The first input fixes the chain's input type; a `union`'s other inputs go through
-            // the typed guard, spanned at the name the user passed to `union`.
+            // the typed guard, spanned at the name the user passed to `union`. The guards come
+            // before the chain: a two-input operator's closures need the second input's type.
             let mut others = Vec::new();
             for &x in &chain.inputs[1..] {
                 let span = graph.edges[plan.exchanges[x].edge]
@@ -272,12 +273,40 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 );
                 others.push(guarded);
             }
+            let (chain_var, end_var) = wiring.segment(head, &first);
             wiring.out.extend(quote!(
                 #job.spawn_input_chain(#c, &mut [&mut #first, #(#others),*], #chain_var, #end_var)?;
             ));
         }
     }
     wiring.out
+}
+
+/// The chains in an order where every chain comes after the chains feeding it, so that
+/// each input's record type is known (from the code feeding it) before the chain's closures
+/// are type-checked: a two-input operator's closures need both inputs' types.
+fn upstream_first(plan: &Plan) -> Vec<usize> {
+    let mut done = vec![false; plan.chains.len()];
+    let mut order = Vec::with_capacity(plan.chains.len());
+    while order.len() < plan.chains.len() {
+        let before = order.len();
+        for (c, chain) in plan.chains.iter().enumerate() {
+            let ready = chain
+                .inputs
+                .iter()
+                .all(|&x| done[plan.exchanges[x].from_chain]);
+            if !done[c] && ready {
+                done[c] = true;
+                order.push(c);
+            }
+        }
+        if order.len() == before {
+            // A cycle (rejected earlier): keep the plan's order for the rest.
+            order.extend((0..plan.chains.len()).filter(|&c| !done[c]));
+            break;
+        }
+    }
+    order
 }
 
 /// State of the code generation of `run`'s body.
@@ -320,7 +349,19 @@ impl Wiring<'_> {
             // does not fit once, there, and not again at the whole macro.
             let name = &node.call.name;
             let var = Ident::new(&chain_name, Span::mixed_site().located_at(name.span()));
-            if node.spec.family == Family::WindowFunction {
+            if node.spec.family == Family::Join && node.window.is_some() {
+                // A window join's window operator takes both inputs as one keyed stream.
+                self.out
+                    .extend(quote_spanned!(name.span()=> let #var = #var.merge_keyed();));
+            }
+            if node.spec.name == "interval_join" {
+                let args = &node.call.args;
+                let join_fn = internal(&format!("join_fn_{n}"));
+                self.out.extend(quote_spanned!(name.span()=>
+                    let #join_fn = #rt::join::interval_join(&#var, #(#args),*);
+                ));
+            }
+            if node.window.is_some() {
                 // The window function's guard fixes its closure's argument type to the keyed
                 // stream's values; it needs the chain before the operator, so it comes first.
                 let mut kind = node.spec.name.trim_start_matches("window_").to_string();
@@ -345,8 +386,13 @@ impl Wiring<'_> {
                     (None, _) => quote!(, |#v| #v),
                 };
                 let window_fn = internal(&format!("window_fn_{n}"));
+                let module = if node.spec.family == Family::Join {
+                    quote!(join)
+                } else {
+                    quote!(window)
+                };
                 self.out.extend(quote_spanned!(name.span()=>
-                    let #window_fn = #rt::window::#kind(&#var, #assigner #function);
+                    let #window_fn = #rt::#module::#kind(&#var, #assigner #function);
                 ));
             }
             let call = operator_call(self.graph, n);
@@ -389,7 +435,10 @@ impl Wiring<'_> {
                     // The inputs of a two-input operator share one gate: each side's records
                     // are wrapped in `TwoInputs::First` or `Second` as they are sent.
                     let edge = &self.graph.edges[edge];
-                    let partitioner = if self.graph.nodes[edge.to].spec.family == Family::Co {
+                    let partitioner = if matches!(
+                        self.graph.nodes[edge.to].spec.family,
+                        Family::Co | Family::Join
+                    ) {
                         let side = if edge.second_input {
                             quote!(SecondInput)
                         } else {
@@ -436,10 +485,18 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     if node.spec.family == Family::Process {
         return process_call(graph, n);
     }
-    if node.spec.family == Family::WindowFunction {
+    if node.window.is_some() {
         let rt = rt();
         let window_fn = internal(&format!("window_fn_{n}"));
+        if node.spec.family == Family::Join {
+            return quote_spanned!(name.span()=> .then_keyed_process(#n, #window_fn, #rt::state::NoTtl));
+        }
         return quote_spanned!(name.span()=> .keyed_process(#n, #window_fn, #rt::state::NoTtl));
+    }
+    if node.spec.name == "interval_join" {
+        let rt = rt();
+        let join_fn = internal(&format!("join_fn_{n}"));
+        return quote_spanned!(name.span()=> .keyed_co_process(#n, #join_fn, #rt::state::NoTtl));
     }
     if name == "co_process" {
         let function = &args[0];
@@ -582,7 +639,7 @@ fn partitioner(
             let node = &graph.nodes[target];
             if matches!(
                 node.spec.family,
-                Family::Process | Family::Co | Family::WindowFunction
+                Family::Process | Family::Co | Family::WindowFunction | Family::Join
             ) {
                 return quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(#op, #selector.clone()));
             }

@@ -42,6 +42,19 @@ struct Windowing {
     call: Call,
     assigner: Expr,
     modifiers: Vec<Call>,
+    /// The join (`join` or `co_group`) the window is of.
+    join: Option<Ident>,
+}
+
+/// A join (`join`, `co_group`, `interval_join`) and its modifiers so far.
+struct Joining {
+    call: Call,
+    keyed_first: bool,
+    keyed_second: bool,
+    /// `between(lower, upper)` and whether each bound is exclusive.
+    between: Option<(Expr, Expr)>,
+    lower_exclusive: bool,
+    upper_exclusive: bool,
 }
 
 /// The settings attached to an operator.
@@ -252,6 +265,7 @@ impl Builder {
         let mut sink: Option<&Ident> = None;
         let mut connected = false;
         let mut windowed: Option<Windowing> = None;
+        let mut joining: Option<Joining> = None;
         for call in &chain.calls {
             let Some(spec) = ops::lookup(&call.name.to_string()) else {
                 self.unknown_operator(&call.name, false);
@@ -265,8 +279,62 @@ impl Builder {
                 ));
                 return;
             }
+            if let Some(join) = &mut joining {
+                match self.join_step(join, spec, call, &mut stream) {
+                    JoinStep::Continue => continue,
+                    JoinStep::Window => {
+                        let join = joining.take().map(|j| j.call.name);
+                        if !self.check_arity(spec, call) {
+                            return;
+                        }
+                        windowed = Some(Windowing {
+                            call: call.clone(),
+                            assigner: call.args[0].clone(),
+                            modifiers: Vec::new(),
+                            join,
+                        });
+                        last_node = None;
+                        continue;
+                    }
+                    JoinStep::Node(id) => {
+                        joining = None;
+                        stream = vec![Producer {
+                            origin: Origin::Node(id),
+                            partition: None,
+                            second_input: false,
+                        }];
+                        last_node = Some(id);
+                        continue;
+                    }
+                    JoinStep::Failed => return,
+                }
+            }
+            if spec.family == Family::JoinModifier {
+                self.errors.push(error(
+                    call.name.span(),
+                    format!("`{}` configures a join, so it goes right after `.join(other)`, `.co_group(other)` or `.interval_join(other)`\nhelp: write e.g. `a.join(b).where(|x| key).equal_to(|y| key).window(assigner).apply(|x, y| ..)`", call.name),
+                ));
+                return;
+            }
             // After `window(..)` a function name means the window function.
             let window_spec = match (&windowed, spec.family) {
+                (Some(w), _) if w.join.is_some() && call.name == "apply" => {
+                    let name = format!(
+                        "window_{}",
+                        w.join.as_ref().map(|j| j.to_string()).unwrap_or_default()
+                    );
+                    ops::JOIN_NODES
+                        .iter()
+                        .find(|op| op.name == name)
+                        .expect("a join node for every join")
+                }
+                (Some(w), _) if w.join.is_some() && spec.family != Family::WindowModifier => {
+                    self.errors.push(error(
+                        call.name.span(),
+                        format!("a window join ends with `.apply(..)`, not `.{}(..)`\nhelp: write `.window(assigner).apply(|a, b| ..)` (for `co_group`: `|left, right| outputs`)", call.name),
+                    ));
+                    return;
+                }
                 (Some(_), Family::WindowModifier) | (None, _) => spec,
                 (Some(_), _) => {
                     let name = format!("window_{}", call.name);
@@ -400,10 +468,48 @@ impl Builder {
                         call: call.clone(),
                         assigner,
                         modifiers: Vec::new(),
+                        join: None,
                     });
                     last_node = None;
                 }
-                Family::WindowModifier => unreachable!("window modifiers are handled above"),
+                Family::WindowModifier | Family::JoinModifier => {
+                    unreachable!("modifiers are handled above")
+                }
+                Family::Join => {
+                    let Some(other) = stream_name(&call.args[0]) else {
+                        if let Some(name) = innermost_name(&call.args[0]) {
+                            self.used.insert(name.to_string());
+                        }
+                        self.errors.push(error(
+                            syn::spanned::Spanned::span(&call.args[0]),
+                            format!("`{0}` takes the name of a stream\nhelp: bind the other stream with `let other = ...;` and write `.{0}(other)`", call.name),
+                        ));
+                        return;
+                    };
+                    self.used.insert(other.to_string());
+                    let keyed_first = stream.iter().any(|p| p.partition.is_some());
+                    if call.name != "interval_join" && keyed_first {
+                        self.errors.push(error(
+                            call.name.span(),
+                            format!("`{}` partitions both streams by the keys of `where` and `equal_to`, so this stream must not be partitioned before it\nhelp: remove the `key_by` (or other partitioning) before `.{}(..)`", call.name, call.name),
+                        ));
+                        return;
+                    }
+                    stream.push(Producer {
+                        origin: Origin::Binding(other),
+                        partition: None,
+                        second_input: true,
+                    });
+                    joining = Some(Joining {
+                        call: call.clone(),
+                        keyed_first,
+                        keyed_second: false,
+                        between: None,
+                        lower_exclusive: false,
+                        upper_exclusive: false,
+                    });
+                    last_node = None;
+                }
                 Family::WindowFunction => {
                     self.errors.push(error(
                         call.name.span(),
@@ -490,6 +596,17 @@ impl Builder {
                     }
                 }
             }
+        }
+        if let Some(join) = joining {
+            self.errors.push(error(
+                join.call.name.span(),
+                format!(
+                    "this `{}` is not finished\nhelp: {}",
+                    join.call.name,
+                    join_help(&join.call.name)
+                ),
+            ));
+            return;
         }
         match (&statement.binding, sink) {
             (Some(name), Some(sink_name)) => self.errors.push(error(
@@ -804,4 +921,134 @@ fn window_expression(windowing: &Windowing, all: bool) -> Expr {
         expr = syn::parse_quote_spanned!(span=> ::dataflow::runtime::window::AllWindows(#expr));
     }
     expr
+}
+
+/// What a call after `join`, `co_group` or `interval_join` did.
+enum JoinStep {
+    /// A modifier, recorded.
+    Continue,
+    /// The join's `window(..)`: windowing starts.
+    Window,
+    /// The join is complete: its node.
+    Node(usize),
+    /// An error was reported.
+    Failed,
+}
+
+/// How to finish a join.
+fn join_help(join: &Ident) -> &'static str {
+    if join == "interval_join" {
+        "write `a.key_by(..).interval_join(b).between(lower_ms, upper_ms).process(|a, b| out)`, `b` keyed too"
+    } else {
+        "write `a.join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)`"
+    }
+}
+
+/// The stream name in `join(name)`.
+fn stream_name(arg: &Expr) -> Option<Ident> {
+    match arg {
+        Expr::Path(path) => path.path.get_ident().cloned(),
+        _ => None,
+    }
+}
+
+impl Builder {
+    /// A call after a join: its modifiers, its `window`, its final `process`.
+    fn join_step(
+        &mut self,
+        join: &mut Joining,
+        spec: &'static OpSpec,
+        call: &Call,
+        stream: &mut [Producer],
+    ) -> JoinStep {
+        let interval = join.call.name == "interval_join";
+        let name = call.name.to_string();
+        let misplaced = |this: &mut Self| {
+            this.errors.push(error(
+                call.name.span(),
+                format!(
+                    "`{}` cannot come here in a `{}`\nhelp: {}",
+                    call.name,
+                    join.call.name,
+                    join_help(&join.call.name)
+                ),
+            ));
+            JoinStep::Failed
+        };
+        if spec.family == Family::JoinModifier && !self.check_arity(spec, call) {
+            return JoinStep::Failed;
+        }
+        match name.as_str() {
+            "where" | "equal_to" if !interval => {
+                let second = name == "equal_to";
+                let done = if second {
+                    join.keyed_second
+                } else {
+                    join.keyed_first
+                };
+                if done || (second && !join.keyed_first) {
+                    return misplaced(self);
+                }
+                let key_by = Call {
+                    name: Ident::new("key_by", call.name.span()),
+                    args: call.args.clone(),
+                    args_span: call.args_span,
+                };
+                let use_ = PartitionUse {
+                    kind: Partitioning::Hash,
+                    call: key_by,
+                    id: self.partition_uses,
+                };
+                self.partition_uses += 1;
+                for producer in stream.iter_mut().filter(|p| p.second_input == second) {
+                    producer.partition = Some(use_.clone());
+                }
+                if second {
+                    join.keyed_second = true;
+                } else {
+                    join.keyed_first = true;
+                }
+                JoinStep::Continue
+            }
+            "window" if !interval && join.keyed_first && join.keyed_second => JoinStep::Window,
+            "between" if interval && join.between.is_none() => {
+                join.between = Some((call.args[0].clone(), call.args[1].clone()));
+                JoinStep::Continue
+            }
+            "lower_bound_exclusive"
+                if interval && join.between.is_some() && !join.lower_exclusive =>
+            {
+                join.lower_exclusive = true;
+                JoinStep::Continue
+            }
+            "upper_bound_exclusive"
+                if interval && join.between.is_some() && !join.upper_exclusive =>
+            {
+                join.upper_exclusive = true;
+                JoinStep::Continue
+            }
+            "process" if interval && join.between.is_some() => {
+                if !self.check_arity(spec, call) {
+                    return JoinStep::Failed;
+                }
+                let (lower, upper) = join.between.clone().expect("checked");
+                let (lower_exclusive, upper_exclusive) =
+                    (join.lower_exclusive, join.upper_exclusive);
+                let mut merged = call.clone();
+                merged.args = vec![
+                    lower,
+                    upper,
+                    syn::parse_quote!(#lower_exclusive),
+                    syn::parse_quote!(#upper_exclusive),
+                    call.args[0].clone(),
+                ];
+                let node_spec = ops::JOIN_NODES
+                    .iter()
+                    .find(|op| op.name == "interval_join")
+                    .expect("the interval join node");
+                JoinStep::Node(self.add_node(node_spec, &merged, stream))
+            }
+            _ => misplaced(self),
+        }
+    }
 }

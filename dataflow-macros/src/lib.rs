@@ -22,7 +22,7 @@ pub fn dataflow(input: TokenStream) -> TokenStream {
 }
 
 fn compile(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let jobs = match parse::parse(input) {
+    let jobs = match parse::parse(parse::raw_where(input)) {
         Ok(jobs) => jobs,
         Err(error) => return error.to_compile_error(),
     };

@@ -149,8 +149,10 @@ impl ChainExpr {
                             "dataflow operators take no type arguments\nhelp: annotate the closure's parameter instead, e.g. `|x: u64| ...`",
                         ));
                     }
+                    // `r#where` (see `raw_where`) is the operator `where`.
+                    let name = syn::ext::IdentExt::unraw(&call.method);
                     calls.push(Call {
-                        name: call.method.clone(),
+                        name: Ident::new(&name.to_string(), call.method.span()),
                         args: call.args.into_iter().collect(),
                         args_span: call.paren_token.span.join(),
                     });
@@ -193,6 +195,31 @@ fn single_ident(expr: &Expr) -> Option<Ident> {
         }
         _ => None,
     }
+}
+
+/// Makes `.where(..)` (a join's key, named as in Flink) parse as a method call: the keyword
+/// after a `.` becomes the raw identifier `r#where`, which the chain reads back as `where`.
+pub fn raw_where(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    let mut after_dot = false;
+    tokens
+        .into_iter()
+        .map(|tree| {
+            let tree = match tree {
+                TokenTree::Ident(ident) if after_dot && ident == "where" => {
+                    TokenTree::Ident(Ident::new_raw("where", ident.span()))
+                }
+                TokenTree::Group(group) => {
+                    let mut inner = Group::new(group.delimiter(), raw_where(group.stream()));
+                    inner.set_span(group.span());
+                    TokenTree::Group(inner)
+                }
+                other => other,
+            };
+            after_dot = matches!(&tree, TokenTree::Punct(p) if p.as_char() == '.');
+            tree
+        })
+        .collect()
 }
 
 /// Parses the macro input.

@@ -20,6 +20,7 @@ pub mod error;
 pub mod exchange;
 pub mod io;
 pub mod job;
+pub mod join;
 pub mod keys;
 pub mod operator;
 pub mod plan;

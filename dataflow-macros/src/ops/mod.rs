@@ -75,6 +75,10 @@ pub enum Family {
     WindowModifier,
     /// A keyed window function (`window(..).reduce(..)`, `window(..).aggregate(..)`).
     WindowFunction,
+    /// `join`, `co_group`, `interval_join`: starts a join with another stream.
+    Join,
+    /// `where`, `equal_to`, `between`, ...: configure the join before.
+    JoinModifier,
     /// Ends a stream.
     Sink,
     /// Configures the operator before it.
@@ -177,6 +181,20 @@ pub static OPERATORS: &[OpSpec] = &[
         "After `window(..)`: an `AggregateFunction` (accumulator: create, add, merge, result), optionally handing each result to a process function."),
     op!("avg", WindowFunction, 0, 1, "avg() or avg(|x| field as f64)",
         "After `window(..)`: the mean per key and window, as `(key, f64)`; `count`, `sum`, `min` and `max` after `window(..)` also emit `(key, value)` per window."),
+    op!("join", Join, 1, 1, "join(other)",
+        "A window join with the stream named `other`: `.where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)` emits one output per pair of a key and window."),
+    op!("co_group", Join, 1, 1, "co_group(other)",
+        "As `join`, but `.apply(|left: Vec<A>, right: Vec<B>| outputs)` gets both sides' records of a key and window, either side possibly empty (outer joins)."),
+    op!("interval_join", Join, 1, 1, "interval_join(other)",
+        "After `key_by`, with `other` keyed too: `.between(lower_ms, upper_ms).process(|a, b| out)` joins `a` at `ta` with each `b` at `tb` in `[ta + lower, ta + upper]`, emitted at `max(ta, tb)`."),
+    op!("where", JoinModifier, 1, 1, "where(|a| key)", "After `join` or `co_group`: the first stream's key."),
+    op!("equal_to", JoinModifier, 1, 1, "equal_to(|b| key)", "After `where`: the second stream's key (of the same type)."),
+    op!("between", JoinModifier, 2, 2, "between(lower_ms, upper_ms)",
+        "After `interval_join`: the bounds (`i64` ms, relative to the first stream's timestamp), inclusive."),
+    op!("lower_bound_exclusive", JoinModifier, 0, 0, "lower_bound_exclusive()", "After `between`: excludes the lower bound."),
+    op!("upper_bound_exclusive", JoinModifier, 0, 0, "upper_bound_exclusive()", "After `between`: excludes the upper bound."),
+    op!("apply", WindowFunction, 1, 1, "apply(f)",
+        "Ends a window `join` (`|a, b| out`) or `co_group` (`|left, right| outputs`) after its `window(..)`."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
@@ -212,6 +230,14 @@ pub static WINDOW_FUNCTIONS: &[OpSpec] = &[
     op!("window_max", WindowFunction, 0, 1, "window(assigner).max(|x| field)", ""),
     op!("window_avg", WindowFunction, 0, 1, "window(assigner).avg(|x| field as f64)", ""),
     op!("window_process", WindowFunction, 1, 1, "window(assigner).process(|key, window, records| ...)", ""),
+];
+
+/// The joins' operators, each one node with two inputs.
+#[rustfmt::skip]
+pub static JOIN_NODES: &[OpSpec] = &[
+    op!("window_join", Join, 1, 1, "a.join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)", ""),
+    op!("window_co_group", Join, 1, 1, "a.co_group(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|left, right| outputs)", ""),
+    op!("interval_join", Join, 1, 1, "a.key_by(..).interval_join(b).between(lower, upper).process(|a, b| out)", ""),
 ];
 
 /// The entry for `name`.

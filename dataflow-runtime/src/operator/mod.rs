@@ -607,6 +607,37 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         })
     }
 
+    /// Moves the key of either input's records out of `TwoInputs`: for a window join,
+    /// whose window operator takes both inputs as one keyed stream.
+    pub fn merge_keyed<K, A, B>(
+        self,
+    ) -> Chain<In, impl Operator<In, Out = Keyed<K, TwoInputs<A, B>>> + Clone>
+    where
+        K: 'static,
+        A: 'static,
+        B: 'static,
+        Op: Operator<In, Out = TwoInputs<Keyed<K, A>, Keyed<K, B>>>,
+    {
+        self.then(MergeKeyed)
+    }
+
+    /// Appends a keyed process function after an operator emitting keyed records (the
+    /// window operator of a window join, after `merge_keyed`).
+    pub fn then_keyed_process<K, V, F, T: TtlPolicy>(
+        self,
+        operator: usize,
+        function: F,
+        ttl: T,
+    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        V: 'static,
+        Op: Operator<In, Out = Keyed<K, V>>,
+        F: KeyedProcessFunction<K, V>,
+    {
+        self.then(KeyedProcess::new(operator, function, ttl))
+    }
+
     /// Appends a `co_process` of a keyed stream connected to a broadcast stream.
     pub fn keyed_broadcast_process<K, A, B, F>(
         self,
