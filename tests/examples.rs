@@ -552,3 +552,54 @@ fn windowed_word_count_counts_each_word_per_event_time_window() {
         assert_eq!(lines, expected, "{args:?}");
     }
 }
+
+/// Top auctions by nested loops over the generated bids: per sliding window end, each
+/// auction's bids; an auction's counts join its description while the window ends within
+/// its 10 s slot; the most bids win, then the smaller id. Written from the example's
+/// description, sharing only its generator.
+fn top_auctions_model(bids: u64) -> Vec<String> {
+    const SLOT: i64 = 10_000;
+    let mut counts: std::collections::BTreeMap<(i64, u64), u64> = Default::default();
+    for i in 0..bids {
+        let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let ts = (i as i64 * 2 - ((mixed >> 20) % 500) as i64).max(0);
+        let pick = (mixed >> 40) % 64;
+        let auction = (ts / SLOT) as u64 * 8 + (pick * pick) / 512;
+        // The sliding windows (10 s every 2 s) holding `ts` end at the next 2 s boundaries.
+        let first_end = ts - ts.rem_euclid(2000) + 2000;
+        for end in (first_end..first_end + SLOT).step_by(2000) {
+            *counts.entry((end, auction)).or_default() += 1;
+        }
+    }
+    let mut top: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+    for ((end, auction), n) in counts {
+        // The auction opened in slot `auction / 8`; the count's timestamp is `end - 1`.
+        if (end - 1).div_euclid(SLOT) != (auction / 8) as i64 {
+            continue;
+        }
+        let best = top.entry(end).or_insert((auction, n));
+        if n > best.1 || (n == best.1 && auction < best.0) {
+            *best = (auction, n);
+        }
+    }
+    let mut lines: Vec<String> = top
+        .into_iter()
+        .map(|(end, (auction, n))| format!("{end} {auction} {} {n}", auction % 5))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn top_auctions_finds_the_most_bid_auction_of_each_sliding_window() {
+    for args in [
+        &[][..],
+        &["--parallelism", "2"][..],
+        &["60000", "--mode", "batch", "--parallelism", "2"][..],
+    ] {
+        let bids = if args.first() == Some(&"60000") { 60_000 } else { 200_000 };
+        let expected = top_auctions_model(bids);
+        assert!(expected.len() > 50);
+        assert_eq!(sorted_stdout("top_auctions", args), expected, "{args:?}");
+    }
+}
