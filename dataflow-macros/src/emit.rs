@@ -391,6 +391,9 @@ impl Wiring<'_> {
                 } else {
                     quote!(window)
                 };
+                // The runtime path at the operator too: a closure of the wrong arity is
+                // reported there, not at the whole macro.
+                let rt = quote_spanned!(name.span()=> ::dataflow::runtime);
                 self.out.extend(quote_spanned!(name.span()=>
                     let #window_fn = #rt::#module::#kind(&#var, #assigner #function);
                 ));

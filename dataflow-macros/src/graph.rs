@@ -340,9 +340,18 @@ impl Builder {
                     let name = format!("window_{}", call.name);
                     let Some(window_spec) = ops::WINDOW_FUNCTIONS.iter().find(|op| op.name == name)
                     else {
+                        let window = windowed
+                            .as_ref()
+                            .map(|w| w.call.name.to_string())
+                            .unwrap_or_default();
+                        let process = if window == "window_all" {
+                            "|window, records| .."
+                        } else {
+                            "|key, window, records| .."
+                        };
                         self.errors.push(error(
                             call.name.span(),
-                            format!("`{}` cannot follow `window(..)`\nhelp: write `.window(assigner)` followed by `.reduce(|a, b| ..)`, `.aggregate(agg)`, `.process(|key, window, records| ..)`, `.count()`, `.sum(..)`, `.min(..)`, `.max(..)` or `.avg(..)`", call.name),
+                            format!("`{}` cannot follow `{window}(..)`\nhelp: write `.{window}(..)` followed by `.reduce(|a, b| ..)`, `.aggregate(agg)`, `.process({process})`, `.count()`, `.sum(..)`, `.min(..)`, `.max(..)` or `.avg(..)`", call.name),
                         ));
                         return;
                     };
@@ -442,8 +451,9 @@ impl Builder {
                     };
                     if call.name == "window_all" {
                         // The whole stream under one key, `()`.
+                        // Named after `window_all`, for errors about this partitioning.
                         let key_by = Call {
-                            name: Ident::new("key_by", call.name.span()),
+                            name: call.name.clone(),
                             args: vec![syn::parse_quote_spanned!(call.name.span()=> |_| ())],
                             args_span: call.args_span,
                         };
@@ -597,6 +607,13 @@ impl Builder {
                 }
             }
         }
+        if let Some(windowing) = windowed {
+            self.errors.push(error(
+                windowing.call.name.span(),
+                format!("`{}(..)` needs its window function right after it (after any `trigger`, `evictor` or `allowed_lateness`)\nhelp: write e.g. `.{}(..).sum(|x| field)`, or bind the result of the window function with `let`", windowing.call.name, windowing.call.name),
+            ));
+            return;
+        }
         if let Some(join) = joining {
             self.errors.push(error(
                 join.call.name.span(),
@@ -705,6 +722,22 @@ fn innermost_name(expr: &Expr) -> Option<&Ident> {
 }
 
 fn double_partition(second: &PartitionUse, first: &PartitionUse) -> syn::Error {
+    // `window_all`, `where` and `equal_to` partition by key themselves.
+    match second.call.name.to_string().as_str() {
+        "window_all" => {
+            return error(
+                second.call.name.span(),
+                format!("`window_all` gathers the whole stream into one subtask, so it takes a stream that is not partitioned, but this one is partitioned by `{}`\nhelp: for windows per key write `.key_by(|x| key).window(assigner)`; otherwise remove the `{}`", first.call.name, first.call.name),
+            )
+        }
+        "where" | "equal_to" => {
+            return error(
+                second.call.name.span(),
+                format!("`{}` partitions its stream by the join key, but that stream is already partitioned by `{}`\nhelp: remove the `{}` from the stream's definition", second.call.name, first.call.name, first.call.name),
+            )
+        }
+        _ => {}
+    }
     error(
         second.call.name.span(),
         format!(
@@ -869,10 +902,17 @@ impl Graph {
 /// count), at most once each.
 fn check_window_modifier(windowing: &Windowing, call: &Call) -> Option<syn::Error> {
     if windowing.call.name == "count_window" {
-        return Some(error(
-            call.name.span(),
-            format!("`count_window` already has its trigger and evictor (the count), so it takes no `{}`\nhelp: for other triggers or evictors write `.window(GlobalWindows::create()).trigger(CountTrigger::of(n)).{}`", call.name, call.name),
-        ));
+        let message = if call.name == "allowed_lateness" {
+            "count windows do not follow time, so they take no `allowed_lateness`\nhelp: remove `.allowed_lateness(..)`; for lateness use time windows".to_string()
+        } else {
+            let written = if call.name == "trigger" {
+                ".trigger(CountTrigger::of(n))".to_string()
+            } else {
+                format!(".trigger(CountTrigger::of(n)).{}(..)", call.name)
+            };
+            format!("`count_window` already has its trigger and evictor (the count), so it takes no `{}`\nhelp: for other triggers or evictors write `.window(GlobalWindows::create()){written}`", call.name)
+        };
+        return Some(error(call.name.span(), message));
     }
     if windowing.modifiers.iter().any(|m| m.name == call.name) {
         return Some(error(
@@ -989,8 +1029,9 @@ impl Builder {
                 if done || (second && !join.keyed_first) {
                     return misplaced(self);
                 }
+                // Named after `where` or `equal_to`, for errors about this partitioning.
                 let key_by = Call {
-                    name: Ident::new("key_by", call.name.span()),
+                    name: call.name.clone(),
                     args: call.args.clone(),
                     args_span: call.args_span,
                 };
@@ -1034,7 +1075,9 @@ impl Builder {
                 let (lower, upper) = join.between.clone().expect("checked");
                 let (lower_exclusive, upper_exclusive) =
                     (join.lower_exclusive, join.upper_exclusive);
+                // The node is named after `interval_join`, where its errors point.
                 let mut merged = call.clone();
+                merged.name = join.call.name.clone();
                 merged.args = vec![
                     lower,
                     upper,

@@ -1,0 +1,14 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job windows() {
+        generate(10, |i| i)
+            .key_by(|x| *x % 2)
+            .count_window(5)
+            .evictor(CountEvictor::of(2))
+            .sum()
+            .print();
+    }
+}
+
+fn main() {}

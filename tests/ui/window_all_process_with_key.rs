@@ -1,0 +1,13 @@
+use dataflow::prelude::*;
+
+dataflow! {
+    job windows() {
+        generate(10, |i| i)
+            .assign_timestamps(|x| *x as i64, WatermarkStrategy::monotonous())
+            .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|key, window, records| [(window.start, records.len() as u64)])
+            .print();
+    }
+}
+
+fn main() {}
