@@ -37,7 +37,12 @@ pub fn bid(i: u64) -> (u64, u64, u64, i64) {
 /// Auction `k`: `(id, seller, category, opening time)`.
 pub fn auction(k: u64) -> (u64, u64, u64, i64) {
     let slot = (k / AUCTIONS_PER_SLOT) as i64;
-    (k, k % 37, k % 5, slot * SLOT_MS + (k % AUCTIONS_PER_SLOT) as i64 * 10)
+    (
+        k,
+        k % 37,
+        k % 5,
+        slot * SLOT_MS + (k % AUCTIONS_PER_SLOT) as i64 * 10,
+    )
 }
 
 /// How many auctions cover the slots of `bids` bids.

@@ -597,7 +597,11 @@ fn top_auctions_finds_the_most_bid_auction_of_each_sliding_window() {
         &["--parallelism", "2"][..],
         &["60000", "--mode", "batch", "--parallelism", "2"][..],
     ] {
-        let bids = if args.first() == Some(&"60000") { 60_000 } else { 200_000 };
+        let bids = if args.first() == Some(&"60000") {
+            60_000
+        } else {
+            200_000
+        };
         let expected = top_auctions_model(bids);
         assert!(expected.len() > 50);
         assert_eq!(sorted_stdout("top_auctions", args), expected, "{args:?}");
