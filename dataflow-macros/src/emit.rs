@@ -491,10 +491,11 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     if node.window.is_some() {
         let rt = rt();
         let window_fn = internal(&format!("window_fn_{n}"));
+        let _ = rt;
         if node.spec.family == Family::Join {
-            return quote_spanned!(name.span()=> .then_keyed_process(#n, #window_fn, #rt::state::NoTtl));
+            return quote_spanned!(name.span()=> .then_keyed_window(#n, #window_fn));
         }
-        return quote_spanned!(name.span()=> .keyed_process(#n, #window_fn, #rt::state::NoTtl));
+        return quote_spanned!(name.span()=> .keyed_window(#n, #window_fn));
     }
     if node.spec.name == "interval_join" {
         let rt = rt();

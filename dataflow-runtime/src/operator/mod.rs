@@ -621,21 +621,18 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self.then(MergeKeyed)
     }
 
-    /// Appends a keyed process function after an operator emitting keyed records (the
-    /// window operator of a window join, after `merge_keyed`).
-    pub fn then_keyed_process<K, V, F, T: TtlPolicy>(
+    /// Appends a window operator after an operator emitting keyed records (the window
+    /// operator of a window join, after `merge_keyed`).
+    pub fn then_keyed_window<K, V, W>(
         self,
         operator: usize,
-        function: F,
-        ttl: T,
-    ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
+        window: W,
+    ) -> Chain<In, impl Operator<In, Out = W::Out> + Clone>
     where
-        K: std::hash::Hash + Eq + Clone + Send + 'static,
-        V: 'static,
         Op: Operator<In, Out = Keyed<K, V>>,
-        F: KeyedProcessFunction<K, V>,
+        W: crate::window::KeyedWindowFunction<K, V>,
     {
-        self.then(KeyedProcess::new(operator, function, ttl))
+        self.then(window.into_operator(operator))
     }
 
     /// Appends a `co_process` of a keyed stream connected to a broadcast stream.
@@ -716,6 +713,18 @@ where
         F: KeyedProcessFunction<K, V>,
     {
         self.then(KeyedProcess::new(operator, function, ttl))
+    }
+
+    /// Appends a window operator: what `window(..)` and its function made.
+    pub fn keyed_window<W>(
+        self,
+        operator: usize,
+        window: W,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = W::Out> + Clone>
+    where
+        W: crate::window::KeyedWindowFunction<K, V>,
+    {
+        self.then(window.into_operator(operator))
     }
 
     /// Appends a keyed `process` written as a closure `|key, state: &mut S, value, ctx| ...`.

@@ -353,8 +353,11 @@ impl TimeTrigger {
                 ctx.register_event_time_timer(window.max_timestamp());
                 TriggerResult::Continue
             }
+            // Processing-time windows fire once the clock reached their end (as in Flink, a
+            // millisecond after their last one), so a record arriving at `end - 1` still
+            // finds its window open.
             TimeDomain::ProcessingTime => {
-                ctx.register_processing_time_timer(window.max_timestamp());
+                ctx.register_processing_time_timer(window.end);
                 TriggerResult::Continue
             }
         }
@@ -396,7 +399,7 @@ impl<V> Trigger<V> for TimeTrigger {
         _state: &mut (),
         _ctx: &mut TriggerContext<'_>,
     ) -> TriggerResult {
-        if self.domain == TimeDomain::ProcessingTime && time == window.max_timestamp() {
+        if self.domain == TimeDomain::ProcessingTime && time == window.end {
             TriggerResult::Fire
         } else {
             TriggerResult::Continue
@@ -1105,9 +1108,7 @@ where
                 TimeDomain::EventTime,
                 window.max_timestamp().saturating_add(self.lateness),
             )),
-            TimeDomain::ProcessingTime => {
-                Some((TimeDomain::ProcessingTime, window.max_timestamp()))
-            }
+            TimeDomain::ProcessingTime => Some((TimeDomain::ProcessingTime, window.end)),
         }
     }
 

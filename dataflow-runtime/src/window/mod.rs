@@ -14,9 +14,16 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::element::{Keyed, Timestamp};
-use crate::operator::{KeyedContext, KeyedProcessFunction, OutputTag, Produces};
-use crate::time::TimeDomain;
+use std::collections::BTreeMap;
+
+use crate::element::{Keyed, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+use crate::job::TaskContext;
+use crate::operator::{
+    Emit, KeyedContext, KeyedProcess, KeyedProcessFunction, Operator, OperatorMetrics,
+    OperatorScope, OutputTag, Produces, SideRecord,
+};
+use crate::state::{Entry, KeyedStore, NoTtl};
+use crate::time::{processing_time_now, TimeDomain};
 
 mod general;
 
@@ -151,18 +158,6 @@ pub const fn late_data<T>() -> OutputTag<T> {
     OutputTag::new("window-late-data")
 }
 
-/// Registers a window's timer in the windows' time domain.
-fn register<K: std::hash::Hash + Eq + Clone, O>(
-    ctx: &mut KeyedContext<'_, K, O>,
-    domain: TimeDomain,
-    timestamp: Timestamp,
-) {
-    match domain {
-        TimeDomain::EventTime => ctx.register_event_time_timer(timestamp),
-        TimeDomain::ProcessingTime => ctx.register_processing_time_timer(timestamp),
-    }
-}
-
 /// Incremental window aggregation (Flink's `AggregateFunction`): an accumulator per pane,
 /// merged into the window's result when it fires.
 pub trait AggregateFunction<V>: Clone + Send + 'static {
@@ -219,7 +214,8 @@ where
     }
 }
 
-/// A window operator's per-key state: the panes that may still be part of a window.
+/// A key's panes in an aligned window operator: the slices of time that may still be part
+/// of a window, each with its accumulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: DeserializeOwned"))]
 pub struct Panes<A> {
@@ -229,9 +225,9 @@ pub struct Panes<A> {
     /// The older panes, by start, ascending (a key has few: size/slide of them for a sliding
     /// window); searched from the back.
     older: Vec<(Timestamp, A)>,
-    /// The timers this key registered last (first and last window of a record): a record of
-    /// the same windows registers nothing, so the per-record cost is the pane update.
-    registered: (Timestamp, Timestamp),
+    /// The `end - 1` of the key's next window to fire, as listed in the operator's due
+    /// windows (`Timestamp::MIN`: none); a due entry at another time is stale.
+    due: Timestamp,
 }
 
 impl<A> Default for Panes<A> {
@@ -239,15 +235,14 @@ impl<A> Default for Panes<A> {
         Panes {
             newest: None,
             older: Vec::new(),
-            registered: (Timestamp::MIN, Timestamp::MIN),
+            due: Timestamp::MIN,
         }
     }
 }
 
-/// The keyed operator of aligned time windows (tumbling and sliding) with their default
-/// trigger: records go into panes, aggregated by `aggregate`; each window's result goes
-/// through `finish`. Records later than every window they belong to go to the late-data
-/// side output.
+/// Aligned time windows (tumbling and sliding) with their default trigger, computed by
+/// `aggregate` and finished by `finish`: what `window(w)` with a time assigner makes of a
+/// window function. [`WindowAggregate::operator`] turns it into the operator.
 pub struct WindowAggregate<G, V, Fin> {
     windows: EventTimeWindows,
     aggregate: G,
@@ -266,31 +261,75 @@ impl<G: Clone, V, Fin: Clone> Clone for WindowAggregate<G, V, Fin> {
     }
 }
 
+/// The operator of aligned windows. Records go into per-key panes (slices of
+/// `gcd(size, slide)`), never copied into each window they belong to. Instead of a timer per
+/// key and window, the operator lists, per window end, the keys with a window ending there:
+/// the watermark (or the clock) walks that list in order, so firing costs one state lookup
+/// per key and window and nothing per record. Records later than every window they belong
+/// to go to the late-data side output.
+pub struct AlignedWindows<K, V, G: AggregateFunction<V>, Fin> {
+    operator: usize,
+    spec: WindowAggregate<G, V, Fin>,
+    store: KeyedStore<K, Panes<G::Acc>, ()>,
+    /// Per `end - 1` of a window, the keys (with their key groups) whose window ends there.
+    due: BTreeMap<Timestamp, Vec<(u16, K)>>,
+    /// The event-time watermark (event-time windows) or the last clock reading that fired
+    /// windows (processing-time windows).
+    watermark: Timestamp,
+    emitted: u64,
+}
+
+impl<K, V, G, Fin> Clone for AlignedWindows<K, V, G, Fin>
+where
+    K: std::hash::Hash + Eq,
+    G: AggregateFunction<V>,
+    Fin: Clone,
+{
+    /// Clones the definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        AlignedWindows {
+            operator: self.operator,
+            spec: self.spec.clone(),
+            store: KeyedStore::new(),
+            due: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+            emitted: 0,
+        }
+    }
+}
+
 impl<G, V, Fin> WindowAggregate<G, V, Fin>
 where
     V: Send + 'static,
     G: AggregateFunction<V>,
 {
-    /// Adds a record to its pane and makes sure its windows' timers are registered.
+    /// The operator computing these windows, as operator number `operator` of the job.
+    pub fn operator<K: std::hash::Hash + Eq>(
+        self,
+        operator: usize,
+    ) -> AlignedWindows<K, V, G, Fin> {
+        AlignedWindows {
+            operator,
+            spec: self,
+            store: KeyedStore::new(),
+            due: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+            emitted: 0,
+        }
+    }
+
+    /// Adds a record at `ts` to its pane, given the current `watermark`. Returns the
+    /// `end - 1` of its first window that has not fired, or the record itself if it is
+    /// late (every window of it fired), or nothing if it is in no window.
     #[inline]
-    fn add<K, O>(&mut self, state: &mut Panes<G::Acc>, value: V, ctx: &mut KeyedContext<'_, K, O>)
-    where
-        K: std::hash::Hash + Eq + Clone,
-    {
+    fn add(
+        &mut self,
+        panes: &mut Panes<G::Acc>,
+        value: V,
+        ts: Timestamp,
+        watermark: Timestamp,
+    ) -> Result<Option<Timestamp>, V> {
         let w = self.windows;
-        let (ts, watermark) = match w.domain {
-            TimeDomain::EventTime => {
-                let Some(ts) = ctx.timestamp() else {
-                    panic!("an event-time window needs records with timestamps: call `.assign_timestamps(..)` before it");
-                };
-                (ts, ctx.current_watermark())
-            }
-            // The clock has passed everything before now: windows ending by now have fired.
-            TimeDomain::ProcessingTime => {
-                let now = ctx.current_processing_time();
-                (now, now - 1)
-            }
-        };
         let (first_end, last_end, pane) = if w.size == w.slide {
             // Tumbling: one window, one pane, one division.
             let start = w.last_start(ts);
@@ -300,20 +339,17 @@ where
         };
         if first_end > last_end {
             // Between two windows (a slide longer than the size): in no window.
-            return;
+            return Ok(None);
         }
         if last_end - 1 <= watermark {
-            // Every window of this record has fired: it is late, and goes to the late-data
-            // side output (dropped only if nobody reads it).
-            ctx.side_output(&late_data::<V>(), value);
-            return;
+            return Err(value);
         }
         let aggregate = &mut self.aggregate;
-        match &mut state.newest {
+        match &mut panes.newest {
             Some((start, acc)) if *start == pane => aggregate.add(acc, value),
             Some((start, _)) if *start > pane => {
                 // An older pane: searched from the back (records come mostly in order).
-                let older = &mut state.older;
+                let older = &mut panes.older;
                 let position = older.iter().rposition(|(start, _)| *start <= pane);
                 let index = match position {
                     Some(i) if older[i].0 == pane => i,
@@ -329,48 +365,38 @@ where
                 let mut acc = aggregate.create_accumulator();
                 aggregate.add(&mut acc, value);
                 if let Some(previous) = newest.replace((pane, acc)) {
-                    state.older.push(previous);
+                    panes.older.push(previous);
                 }
             }
         }
-        // The first window of this record that has not fired yet: its end - 1 is the timer.
+        // The first window of this record that has not fired yet.
         let mut end = first_end;
         if end - 1 <= watermark {
             end += ((watermark + 1 - end).div_euclid(w.slide) + 1) * w.slide;
         }
-        // The later windows fire through `on_timer`, each registering the next; the last one
-        // is registered too, so that the pass at end of input (which fires timers up to the
-        // latest one registered) reaches it. A timer registered before for this key has not
-        // fired yet if it is one of these (they are above the watermark).
-        if state.registered != (end - 1, last_end - 1) {
-            register(ctx, w.domain, end - 1);
-            if last_end != end {
-                register(ctx, w.domain, last_end - 1);
-            }
-            state.registered = (end - 1, last_end - 1);
-        }
+        Ok(Some(end - 1))
     }
 
-    /// Fires the window ending at `timestamp + 1`: emits its result through `emit`, drops
-    /// the panes no later window needs, registers the next window's timer.
+    /// Fires the window ending at `timestamp + 1` through `emit`, drops the panes no later
+    /// window needs; returns the `end - 1` of the key's next window, if it has panes left.
     fn fire<K>(
         &mut self,
         key: &K,
-        state: &mut Panes<G::Acc>,
+        panes: &mut Panes<G::Acc>,
         timestamp: Timestamp,
-        ctx: &mut KeyedContext<'_, K, Fin::Out>,
-    ) where
-        K: std::hash::Hash + Eq + Clone,
+        mut emit: impl FnMut(Fin::Out),
+    ) -> Option<Timestamp>
+    where
         Fin: Finish<K, G::Out>,
     {
         let w = self.windows;
         let end = timestamp + 1;
         let start = end - w.size;
         let window = Window { start, end };
-        let mut in_window = state
+        let mut in_window = panes
             .older
             .iter()
-            .chain(&state.newest)
+            .chain(&panes.newest)
             .filter(|(pane, _)| (start..end).contains(pane));
         if let Some((_, first)) = in_window.next() {
             let result = if w.size == w.slide {
@@ -383,66 +409,240 @@ where
                 }
                 self.aggregate.result(&total)
             };
-            self.finish.finish(key, window, result, |output| {
-                ctx.output_at(output, timestamp)
-            });
+            self.finish.finish(key, window, result, &mut emit);
         }
         // Panes before the next window's start are no part of any later window.
         let next_start = start + w.slide;
-        let expired = state.older.partition_point(|(pane, _)| *pane < next_start);
-        state.older.drain(..expired);
-        if state
+        let expired = panes.older.partition_point(|(pane, _)| *pane < next_start);
+        panes.older.drain(..expired);
+        if panes
             .newest
             .as_ref()
             .is_some_and(|(pane, _)| *pane < next_start)
         {
-            state.newest = None;
+            panes.newest = None;
         }
-        let first = state.older.first().or(state.newest.as_ref());
-        match first.map(|(pane, _)| *pane) {
-            Some(first) => {
-                let next_end = w.first_end(first).max(end + w.slide);
-                register(ctx, w.domain, next_end - 1);
-            }
-            None => ctx.clear_state(),
-        }
+        let first = panes.older.first().or(panes.newest.as_ref());
+        first.map(|(pane, _)| w.first_end(*pane).max(end + w.slide) - 1)
     }
 }
 
-impl<K, V, G, Fin> KeyedProcessFunction<K, V> for WindowAggregate<G, V, Fin>
+impl<K, V, G, Fin> AlignedWindows<K, V, G, Fin>
 where
-    K: std::hash::Hash + Eq + Clone,
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
     V: Send + 'static,
     G: AggregateFunction<V>,
     Fin: Finish<K, G::Out>,
 {
-    type State = Panes<G::Acc>;
+    /// Fires every window due up to `time` (the watermark, or the clock), in time order.
+    fn fire_due<E: Emit<Fin::Out>>(&mut self, time: Timestamp, out: &mut E) {
+        while let Some(entry) = self.due.first_entry() {
+            let due = *entry.key();
+            if due > time {
+                break;
+            }
+            let keys = entry.remove();
+            let scope = OperatorScope::enter(self.operator);
+            for (key_group, key) in keys {
+                let Some(entry) = self.store.get(key_group, &key) else {
+                    continue;
+                };
+                if entry.state.due != due {
+                    // Stale: the key listed an earlier window since.
+                    continue;
+                }
+                let emitted = &mut self.emitted;
+                let next = self.spec.fire(&key, &mut entry.state, due, |output| {
+                    *emitted += 1;
+                    out.emit(output, Some(due));
+                });
+                match next {
+                    Some(next) => {
+                        entry.state.due = next;
+                        self.due.entry(next).or_default().push((key_group, key));
+                    }
+                    None => self.store.remove(key_group, &key),
+                }
+            }
+            scope.exit();
+        }
+    }
+}
+
+impl<K, V, G, Fin> Operator<Keyed<K, V>> for AlignedWindows<K, V, G, Fin>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
     type Out = Fin::Out;
 
-    fn fires_processing_timers_at_end(&self) -> bool {
-        self.windows.domain == TimeDomain::ProcessingTime
+    fn open(&mut self, ctx: &TaskContext) {
+        self.store.open(crate::keys::key_groups_of_subtask(
+            ctx.subtask,
+            ctx.parallelism,
+            ctx.max_parallelism,
+        ));
     }
 
     #[inline]
-    fn process_element(
+    fn process<E: Emit<Fin::Out>>(
         &mut self,
-        _key: &K,
-        state: &mut Panes<G::Acc>,
-        value: V,
-        ctx: &mut KeyedContext<'_, K, Fin::Out>,
+        record: Keyed<K, V>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
     ) {
-        self.add(state, value, ctx);
+        let Keyed {
+            key_group,
+            key,
+            value,
+        } = record;
+        let (ts, watermark) = match self.spec.windows.domain {
+            TimeDomain::EventTime => {
+                let Some(ts) = timestamp else {
+                    let _scope = OperatorScope::enter(self.operator);
+                    panic!("an event-time window needs records with timestamps: call `.assign_timestamps(..)` before it");
+                };
+                (ts, self.watermark)
+            }
+            // The clock has passed everything before now: windows ending by now have fired.
+            TimeDomain::ProcessingTime => {
+                let now = processing_time_now();
+                (now, now - 1)
+            }
+        };
+        let entry = self.store.get_or_insert(key_group, &key, || Entry {
+            key: key.clone(),
+            state: Panes::default(),
+            touched: (),
+        });
+        let scope = OperatorScope::enter(self.operator);
+        let added = self.spec.add(&mut entry.state, value, ts, watermark);
+        scope.exit();
+        match added {
+            Ok(Some(due)) => {
+                // A key lists only its next window; firing it lists the one after.
+                if entry.state.due == Timestamp::MIN || due < entry.state.due {
+                    entry.state.due = due;
+                    self.due.entry(due).or_default().push((key_group, key));
+                }
+            }
+            Ok(None) => {}
+            Err(late) => {
+                // Every window of this record has fired: it goes to the late-data side
+                // output (dropped only if nobody reads it).
+                if entry.state.due == Timestamp::MIN {
+                    self.store.remove(key_group, &key);
+                }
+                out.emit_side(&mut Some(SideRecord {
+                    tag: late_data::<V>().name(),
+                    value: Box::new(late),
+                    timestamp,
+                }));
+            }
+        }
     }
 
-    fn on_timer(
-        &mut self,
-        key: &K,
-        state: &mut Panes<G::Acc>,
-        timestamp: Timestamp,
-        _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, K, Fin::Out>,
-    ) {
-        self.fire(key, state, timestamp, ctx);
+    fn on_watermark<E: Emit<Fin::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        // The final watermark may come twice (from the inputs, then at the end of the task):
+        // the second fires what records arriving in between added.
+        if watermark < self.watermark || (watermark == self.watermark && watermark != MAX_WATERMARK)
+        {
+            return;
+        }
+        self.watermark = watermark;
+        if self.spec.windows.domain == TimeDomain::EventTime {
+            self.fire_due(watermark, out);
+        }
+        out.emit_watermark(watermark);
+    }
+
+    fn on_processing_time<E: Emit<Fin::Out>>(&mut self, now: Timestamp, out: &mut E) {
+        // A window fires once the clock reached its end (as in Flink, a millisecond after
+        // its last one): a record arriving at `end - 1` still finds it open.
+        if self.spec.windows.domain == TimeDomain::ProcessingTime {
+            let fired = if now == Timestamp::MAX { now } else { now - 1 };
+            self.fire_due(fired, out);
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        match self.spec.windows.domain {
+            TimeDomain::ProcessingTime => self.due.keys().next().map(|due| due + 1),
+            TimeDomain::EventTime => None,
+        }
+    }
+
+    fn end_of_input<E: Emit<Fin::Out>>(&mut self, out: &mut E) {
+        // Pending processing-time windows fire at the end (their last records would be lost
+        // otherwise); event-time windows fire with the final watermark.
+        if self.spec.windows.domain == TimeDomain::ProcessingTime {
+            self.fire_due(Timestamp::MAX, out);
+        }
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
+/// A window function as `window(..)` made it, and the keyed operator that computes it.
+pub trait KeyedWindowFunction<K, V> {
+    /// The records it emits.
+    type Out;
+    /// The operator.
+    type Operator: Operator<Keyed<K, V>, Out = Self::Out> + Clone;
+    /// The operator, as operator number `operator` of the job.
+    fn into_operator(self, operator: usize) -> Self::Operator;
+}
+
+impl<K, V, G, Fin> KeyedWindowFunction<K, V> for WindowAggregate<G, V, Fin>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
+    type Out = Fin::Out;
+    type Operator = AlignedWindows<K, V, G, Fin>;
+    fn into_operator(self, operator: usize) -> Self::Operator {
+        self.operator(operator)
+    }
+}
+
+impl<K, V, G, Fin> KeyedWindowFunction<K, V> for CountWindowAggregate<G, V, Fin>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
+    type Out = Fin::Out;
+    type Operator = KeyedProcess<K, V, Self, NoTtl>;
+    fn into_operator(self, operator: usize) -> Self::Operator {
+        KeyedProcess::new(operator, self, NoTtl)
+    }
+}
+
+impl<K, V, A, T, C, Fin> KeyedWindowFunction<K, V> for WindowOperator<A, T, C, Fin, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+    A: WindowAssigner<V>,
+    T: Trigger<V>,
+    C: Contents<V>,
+    Fin: Finish<K, C::Result>,
+{
+    type Out = Fin::Out;
+    type Operator = KeyedProcess<K, V, Self, NoTtl>;
+    fn into_operator(self, operator: usize) -> Self::Operator {
+        KeyedProcess::new(operator, self, NoTtl)
     }
 }
 
