@@ -214,6 +214,8 @@ pub struct TriggerContext<'a> {
     watermark: Timestamp,
     processing_time: Timestamp,
     timers: &'a mut Vec<TriggerTimer>,
+    /// The timers registered during this call, for the key's timer service.
+    added: Vec<TriggerTimer>,
 }
 
 impl TriggerContext<'_> {
@@ -254,6 +256,7 @@ impl TriggerContext<'_> {
     fn register(&mut self, timer: TriggerTimer) {
         if !self.timers.contains(&timer) {
             self.timers.push(timer);
+            self.added.push(timer);
         }
     }
 }
@@ -1137,11 +1140,10 @@ where
 
 /// Registers with the key's timers what a trigger call added to its window's timers.
 fn register_new<K: std::hash::Hash + Eq + Clone, O>(
-    timers: &[TriggerTimer],
-    before: usize,
+    added: &[TriggerTimer],
     ctx: &mut KeyedContext<'_, K, O>,
 ) {
-    for &(domain, at) in timers.get(before..).unwrap_or_default() {
+    for &(domain, at) in added {
         match domain {
             TimeDomain::EventTime => ctx.register_event_time_timer(at),
             TimeDomain::ProcessingTime => ctx.register_processing_time_timer(at),
@@ -1282,11 +1284,11 @@ where
             let window = open.window;
             if let Some(at) = open.timers.iter().position(|t| *t == (domain, time)) {
                 open.timers.swap_remove(at);
-                let before = open.timers.len();
                 let mut trigger_ctx = TriggerContext {
                     watermark,
                     processing_time: now,
                     timers: &mut open.timers,
+                    added: Vec::new(),
                 };
                 let result = match domain {
                     TimeDomain::EventTime => self.trigger.on_event_time(
@@ -1302,7 +1304,7 @@ where
                         &mut trigger_ctx,
                     ),
                 };
-                register_new(&open.timers, before, ctx);
+                register_new(&trigger_ctx.added, ctx);
                 self.act(result, i, key, state, time, ctx);
             }
             if self.cleanup_time(window) == Some((domain, time)) {
@@ -1361,10 +1363,11 @@ where
                 watermark,
                 processing_time: now,
                 timers: &mut open.timers,
+                added: Vec::new(),
             };
             self.trigger
                 .on_merge(cover, &mut open.trigger, &trigger_states, &mut trigger_ctx);
-            register_new(&open.timers, 0, ctx);
+            register_new(&trigger_ctx.added, ctx);
         }
         self.register_cleanup(cover, ctx);
         state.windows.push(open);
@@ -1387,11 +1390,11 @@ where
         Fin: Finish<K, C::Result>,
     {
         let open = &mut state.windows[index];
-        let before = open.timers.len();
         let mut trigger_ctx = TriggerContext {
             watermark,
             processing_time: now,
             timers: &mut open.timers,
+            added: Vec::new(),
         };
         let result = self.trigger.on_element(
             &value,
@@ -1400,7 +1403,7 @@ where
             &mut open.trigger,
             &mut trigger_ctx,
         );
-        register_new(&open.timers, before, ctx);
+        register_new(&trigger_ctx.added, ctx);
         match &mut open.contents {
             Some(data) => self.contents.add(data, value, timestamp),
             None => open.contents = Some(self.contents.first(value, timestamp)),
@@ -1474,6 +1477,7 @@ mod tests {
             watermark: -1,
             processing_time: 0,
             timers: &mut timers,
+            added: Vec::new(),
         };
         let first = Trigger::<u8>::on_element(&mut trigger, &0, 3, window, &mut next, &mut ctx);
         assert_eq!(first, TriggerResult::Continue);
@@ -1484,6 +1488,7 @@ mod tests {
                 watermark: time,
                 processing_time: 0,
                 timers: &mut timers,
+                added: Vec::new(),
             };
             if Trigger::<u8>::on_event_time(&mut trigger, time, window, &mut next, &mut ctx).fires()
             {
