@@ -312,13 +312,20 @@ where
         _domain: TimeDomain,
         ctx: &mut KeyedContext<'_, K, O>,
     ) {
-        // Records whose last partner time the watermark passed.
-        let (first_cleanup, second_cleanup) = (
-            |ta| self.first_cleanup(ta) > timestamp,
-            |tb| self.second_cleanup(tb) > timestamp,
-        );
-        state.first.retain(|&ta, _| first_cleanup(ta));
-        state.second.retain(|&tb, _| second_cleanup(tb));
+        // Records whose last partner time the watermark passed: the oldest ones (cleanup
+        // times grow with timestamps), so each timer pops what is due and looks no further.
+        while let Some((&ta, _)) = state.first.first_key_value() {
+            if self.first_cleanup(ta) > timestamp {
+                break;
+            }
+            state.first.pop_first();
+        }
+        while let Some((&tb, _)) = state.second.first_key_value() {
+            if self.second_cleanup(tb) > timestamp {
+                break;
+            }
+            state.second.pop_first();
+        }
         if state.first.is_empty() && state.second.is_empty() {
             ctx.clear_state();
         }
