@@ -262,13 +262,6 @@ impl<K: Hash + Eq, S, T> KeyedStore<K, S, T> {
         }
     }
 
-    /// The entry of `key`, if it has one.
-    #[inline]
-    pub(crate) fn get(&mut self, key_group: u16, key: &K) -> Option<&mut Entry<K, S, T>> {
-        let hash = hash_key(key);
-        self.group(key_group).find_mut(hash, |e| e.key == *key)
-    }
-
     /// Removes the entry of `key`.
     pub(crate) fn remove(&mut self, key_group: u16, key: &K) {
         let hash = hash_key(key);

@@ -1,0 +1,497 @@
+//! The operator of aligned time windows (tumbling and sliding) with their default trigger.
+//!
+//! State is laid out by time, not by key: a *pane* is a slice of `gcd(size, slide)` of time
+//! with one hash table of `(key, accumulator)`, and a window is the panes it spans. A record
+//! costs one probe into its pane's table (which holds only the keys of that slice of time,
+//! so it stays small and hot); a window fires by walking its panes' tables in order, with no
+//! timer per key and window.
+//!
+//! Sliding windows share work between overlapping windows with the two-stacks scheme of
+//! sliding-window aggregation: panes that time has sealed move into a *back* aggregate (one
+//! table merging them), and when the oldest panes must leave it, the back panes are turned
+//! into a *front* of suffix aggregates (front entry `i` merges panes `i..` up to the
+//! boundary). A window's result per key is then one front entry merged with the back
+//! aggregate: about four merges per key and window, whatever size/slide is, where merging
+//! every pane of every window would cost size/slide. A record that lands in a pane already
+//! sealed (later than the watermark, but still inside a window that has not fired) marks the
+//! aggregates stale; the next window rebuilds them from the panes.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+use hashbrown::HashTable;
+
+use super::{late_data, AggregateFunction, EventTimeWindows, Finish, Window};
+use crate::element::{Keyed, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+use crate::job::TaskContext;
+use crate::operator::{Emit, Operator, OperatorMetrics, OperatorScope, SideRecord};
+use crate::state::hash_key;
+use crate::time::{processing_time_now, TimeDomain};
+
+/// Aligned time windows (tumbling and sliding) with their default trigger, computed by
+/// `aggregate` and finished by `finish`: what `window(w)` with a time assigner makes of a
+/// window function. [`WindowAggregate::operator`] turns it into the operator.
+pub struct WindowAggregate<G, V, Fin> {
+    pub(super) windows: EventTimeWindows,
+    pub(super) aggregate: G,
+    pub(super) finish: Fin,
+    pub(super) _value: PhantomData<fn(V)>,
+}
+
+impl<G: Clone, V, Fin: Clone> Clone for WindowAggregate<G, V, Fin> {
+    fn clone(&self) -> Self {
+        WindowAggregate {
+            windows: self.windows,
+            aggregate: self.aggregate.clone(),
+            finish: self.finish.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+/// A table of accumulators by key.
+type Table<K, A> = HashTable<(K, A)>;
+
+/// One slice of time: its keys' accumulators.
+struct Pane<K, A> {
+    start: Timestamp,
+    /// The `end` of the first and of the last window holding the pane.
+    first_end: Timestamp,
+    last_end: Timestamp,
+    table: Table<K, A>,
+}
+
+/// The operator of aligned windows: see the module documentation.
+pub struct AlignedWindows<K, V, G: AggregateFunction<V>, Fin> {
+    operator: usize,
+    spec: WindowAggregate<G, V, Fin>,
+    /// The panes still part of a window that has not fired, by start, ascending.
+    panes: VecDeque<Pane<K, G::Acc>>,
+    /// Emptied tables, kept for new panes (their memory is reused).
+    spare: Vec<Table<K, G::Acc>>,
+    /// The `end` of the next window to fire (windows before it have fired).
+    next_end: Timestamp,
+    /// Sliding windows: panes starting before this are in the front or back aggregate.
+    sealed_until: Timestamp,
+    /// Sliding windows: the suffix aggregates, by their first pane's start, ascending; each
+    /// merges the panes from its start up to `boundary`.
+    front: VecDeque<(Timestamp, Table<K, G::Acc>)>,
+    /// Sliding windows: the panes in `[boundary, sealed_until)` merged.
+    back: Table<K, G::Acc>,
+    boundary: Timestamp,
+    /// A sealed pane changed: the aggregates must be rebuilt before they are used.
+    stale: bool,
+    /// The event-time watermark (event-time windows) or the clock reading windows last
+    /// fired at (processing-time windows).
+    watermark: Timestamp,
+    emitted: u64,
+}
+
+impl<K, V, G, Fin> Clone for AlignedWindows<K, V, G, Fin>
+where
+    G: AggregateFunction<V>,
+    Fin: Clone,
+{
+    /// Clones the definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        self.spec.clone().operator(self.operator)
+    }
+}
+
+/// Adds `acc` into `table` under `key` (merging with what is there).
+fn merge_into<K: std::hash::Hash + Eq + Clone, V, G: AggregateFunction<V>>(
+    aggregate: &mut G,
+    table: &mut Table<K, G::Acc>,
+    key: &K,
+    acc: &G::Acc,
+) {
+    let hash = hash_key(key);
+    match table.entry(hash, |(k, _)| k == key, |(k, _)| hash_key(k)) {
+        hashbrown::hash_table::Entry::Occupied(mut entry) => {
+            aggregate.merge(&mut entry.get_mut().1, acc);
+        }
+        hashbrown::hash_table::Entry::Vacant(slot) => {
+            slot.insert((key.clone(), acc.clone()));
+        }
+    }
+}
+
+impl<G, V, Fin> WindowAggregate<G, V, Fin>
+where
+    G: AggregateFunction<V>,
+{
+    /// The operator computing these windows, as operator number `operator` of the job.
+    pub fn operator<K>(self, operator: usize) -> AlignedWindows<K, V, G, Fin> {
+        AlignedWindows {
+            operator,
+            spec: self,
+            panes: VecDeque::new(),
+            spare: Vec::new(),
+            next_end: Timestamp::MIN,
+            sealed_until: Timestamp::MIN,
+            front: VecDeque::new(),
+            back: HashTable::new(),
+            boundary: Timestamp::MIN,
+            stale: false,
+            watermark: MIN_WATERMARK,
+            emitted: 0,
+        }
+    }
+}
+
+impl<K, V, G, Fin> AlignedWindows<K, V, G, Fin>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
+    fn tumbling(&self) -> bool {
+        self.spec.windows.size == self.spec.windows.slide
+    }
+
+    /// The index of the pane holding `ts`, created if needed.
+    #[inline]
+    fn pane_of(&mut self, ts: Timestamp) -> usize {
+        let w = self.spec.windows;
+        let width = w.pane();
+        // Records come mostly in order: the newest pane first.
+        if let Some(newest) = self.panes.back() {
+            if ts >= newest.start && ts - newest.start < width {
+                return self.panes.len() - 1;
+            }
+        }
+        let start = w.pane_start(ts);
+        let at = self.panes.partition_point(|p| p.start < start);
+        if self.panes.get(at).is_some_and(|p| p.start == start) {
+            return at;
+        }
+        let (first_end, last_end) = if w.size == w.slide {
+            (start + w.size, start + w.size)
+        } else {
+            (w.first_end(start), w.last_end(start))
+        };
+        let table = self.spare.pop().unwrap_or_default();
+        self.panes.insert(
+            at,
+            Pane {
+                start,
+                first_end,
+                last_end,
+                table,
+            },
+        );
+        at
+    }
+
+    /// The `end` of the next window to fire, if any pane is left.
+    fn next_window_end(&self) -> Option<Timestamp> {
+        self.panes
+            .front()
+            .map(|first| first.first_end.max(self.next_end))
+    }
+
+    /// Fires every window whose `end - 1` is at most `time`, in order.
+    fn fire_until<E: Emit<Fin::Out>>(&mut self, time: Timestamp, out: &mut E) {
+        let scope = OperatorScope::enter(self.operator);
+        while let Some(end) = self.next_window_end() {
+            if end - 1 > time {
+                break;
+            }
+            if self.tumbling() {
+                self.fire_tumbling(end, out);
+            } else {
+                self.fire_sliding(end, out);
+            }
+            self.next_end = end + self.spec.windows.slide;
+            self.evict(self.next_end - self.spec.windows.size);
+        }
+        // Every window ending by `time` is done, fired or not: a record arriving later
+        // counts only in windows ending after it (as in Flink, a window past the watermark
+        // is late even if it never had records).
+        if time != Timestamp::MAX {
+            let w = self.spec.windows;
+            let first_open = w
+                .last_start(time.saturating_add(1).saturating_sub(w.size))
+                .saturating_add(w.size)
+                .saturating_add(w.slide);
+            self.next_end = self.next_end.max(first_open);
+        }
+        scope.exit();
+    }
+
+    /// Emits the result of `key`'s accumulator for the window ending at `end`.
+    fn emit<E: Emit<Fin::Out>>(
+        spec: &mut WindowAggregate<G, V, Fin>,
+        emitted: &mut u64,
+        key: &K,
+        acc: &G::Acc,
+        end: Timestamp,
+        out: &mut E,
+    ) {
+        let window = Window {
+            start: end - spec.windows.size,
+            end,
+        };
+        let result = spec.aggregate.result(acc);
+        spec.finish.finish(key, window, result, |output| {
+            *emitted += 1;
+            out.emit(output, Some(end - 1));
+        });
+    }
+
+    /// Tumbling: the window is its one pane, the first.
+    fn fire_tumbling<E: Emit<Fin::Out>>(&mut self, end: Timestamp, out: &mut E) {
+        let Some(pane) = self.panes.front_mut() else {
+            return;
+        };
+        if pane.start != end - self.spec.windows.size {
+            return;
+        }
+        let mut table = std::mem::take(&mut pane.table);
+        for (key, acc) in table.iter() {
+            Self::emit(&mut self.spec, &mut self.emitted, key, acc, end, out);
+        }
+        table.clear();
+        self.spare.push(table);
+    }
+
+    /// Sliding: one front suffix merged with the back aggregate, per key.
+    fn fire_sliding<E: Emit<Fin::Out>>(&mut self, end: Timestamp, out: &mut E) {
+        let start = end - self.spec.windows.size;
+        // Seal the panes this window reaches into the back aggregate.
+        for pane in self.panes.iter() {
+            if pane.start >= end {
+                break;
+            }
+            if pane.start >= self.sealed_until {
+                for (key, acc) in pane.table.iter() {
+                    merge_into(&mut self.spec.aggregate, &mut self.back, key, acc);
+                }
+            }
+        }
+        self.sealed_until = self.sealed_until.max(end);
+        self.front.retain(|(first, _)| *first >= start);
+        if self.stale {
+            self.rebuild(start, end);
+        } else if self.front.is_empty() && self.boundary < start {
+            self.flip(start);
+        }
+        let front = self.front.front().map(|(_, table)| table);
+        let aggregate = &mut self.spec.aggregate;
+        let mut merged = Vec::new();
+        if let Some(front) = front {
+            for (key, acc) in front.iter() {
+                let hash = hash_key(key);
+                match self.back.find(hash, |(k, _)| k == key) {
+                    Some((_, back)) => {
+                        let mut total = acc.clone();
+                        aggregate.merge(&mut total, back);
+                        merged.push((key.clone(), total));
+                    }
+                    None => merged.push((key.clone(), acc.clone())),
+                }
+            }
+        }
+        for (key, acc) in self.back.iter() {
+            let in_front =
+                front.is_some_and(|front| front.find(hash_key(key), |(k, _)| k == key).is_some());
+            if !in_front {
+                merged.push((key.clone(), acc.clone()));
+            }
+        }
+        for (key, acc) in &merged {
+            Self::emit(&mut self.spec, &mut self.emitted, key, acc, end, out);
+        }
+    }
+
+    /// Turns the back panes from `start` on into front suffix aggregates; the back
+    /// aggregate starts empty at `sealed_until`.
+    fn flip(&mut self, start: Timestamp) {
+        let aggregate = &mut self.spec.aggregate;
+        let mut suffix: Table<K, G::Acc> = HashTable::new();
+        let mut front = VecDeque::new();
+        for pane in self.panes.iter().rev() {
+            if pane.start >= self.sealed_until {
+                continue;
+            }
+            if pane.start < start {
+                break;
+            }
+            for (key, acc) in pane.table.iter() {
+                merge_into(aggregate, &mut suffix, key, acc);
+            }
+            front.push_front((pane.start, suffix.clone()));
+        }
+        self.front = front;
+        self.back.clear();
+        self.boundary = self.sealed_until;
+    }
+
+    /// Rebuilds the aggregates after a sealed pane changed: the back aggregate becomes the
+    /// panes of the window `[start, end)`.
+    fn rebuild(&mut self, start: Timestamp, end: Timestamp) {
+        self.front.clear();
+        self.back.clear();
+        for pane in self.panes.iter() {
+            if pane.start >= end {
+                break;
+            }
+            if pane.start >= start {
+                for (key, acc) in pane.table.iter() {
+                    merge_into(&mut self.spec.aggregate, &mut self.back, key, acc);
+                }
+            }
+        }
+        self.boundary = start;
+        self.sealed_until = end;
+        self.stale = false;
+    }
+
+    /// Drops the panes starting before `start`: no window left needs them.
+    fn evict(&mut self, start: Timestamp) {
+        while self.panes.front().is_some_and(|p| p.start < start) {
+            if let Some(mut pane) = self.panes.pop_front() {
+                pane.table.clear();
+                self.spare.push(pane.table);
+            }
+        }
+        if self.panes.is_empty() {
+            // Nothing left: the aggregates start over with the next pane.
+            self.front.clear();
+            self.back.clear();
+            self.stale = false;
+            self.sealed_until = Timestamp::MIN;
+            self.boundary = Timestamp::MIN;
+        }
+    }
+}
+
+impl<K, V, G, Fin> Operator<Keyed<K, V>> for AlignedWindows<K, V, G, Fin>
+where
+    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
+    type Out = Fin::Out;
+
+    fn open(&mut self, _ctx: &TaskContext) {}
+
+    #[inline]
+    fn process<E: Emit<Fin::Out>>(
+        &mut self,
+        record: Keyed<K, V>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        let Keyed { key, value, .. } = record;
+        let (ts, watermark) = match self.spec.windows.domain {
+            TimeDomain::EventTime => {
+                let Some(ts) = timestamp else {
+                    let _scope = OperatorScope::enter(self.operator);
+                    panic!("an event-time window needs records with timestamps: call `.assign_timestamps(..)` before it");
+                };
+                (ts, self.watermark)
+            }
+            // Windows fire once the clock reaches their end: those ending by now have.
+            TimeDomain::ProcessingTime => {
+                let now = processing_time_now();
+                (now, now - 1)
+            }
+        };
+        let index = self.pane_of(ts);
+        let pane = &mut self.panes[index];
+        if pane.first_end > pane.last_end {
+            // Between two windows (a slide longer than the size): in no window.
+            if pane.table.is_empty() {
+                let pane = self.panes.remove(index).expect("the pane just found");
+                self.spare.push(pane.table);
+            }
+            return;
+        }
+        if pane.last_end - 1 <= watermark
+            || pane.last_end <= self.next_end.saturating_sub(self.spec.windows.slide)
+        {
+            // Every window of this record has fired: it goes to the late-data side output
+            // (dropped only if nobody reads it).
+            if pane.table.is_empty() {
+                let pane = self.panes.remove(index).expect("the pane just found");
+                self.spare.push(pane.table);
+            }
+            out.emit_side(&mut Some(SideRecord {
+                tag: late_data::<V>().name(),
+                value: Box::new(value),
+                timestamp,
+            }));
+            return;
+        }
+        if pane.start < self.sealed_until {
+            self.stale = true;
+        }
+        let scope = OperatorScope::enter(self.operator);
+        let aggregate = &mut self.spec.aggregate;
+        let hash = hash_key(&key);
+        match pane
+            .table
+            .entry(hash, |(k, _)| *k == key, |(k, _)| hash_key(k))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut entry) => {
+                aggregate.add(&mut entry.get_mut().1, value);
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let mut acc = aggregate.create_accumulator();
+                aggregate.add(&mut acc, value);
+                slot.insert((key, acc));
+            }
+        }
+        scope.exit();
+    }
+
+    fn on_watermark<E: Emit<Fin::Out>>(&mut self, watermark: Timestamp, out: &mut E) {
+        // The final watermark may come twice (from the inputs, then at the end of the task):
+        // the second fires what records arriving in between added.
+        if watermark < self.watermark || (watermark == self.watermark && watermark != MAX_WATERMARK)
+        {
+            return;
+        }
+        self.watermark = watermark;
+        if self.spec.windows.domain == TimeDomain::EventTime {
+            self.fire_until(watermark, out);
+        }
+        out.emit_watermark(watermark);
+    }
+
+    fn on_processing_time<E: Emit<Fin::Out>>(&mut self, now: Timestamp, out: &mut E) {
+        // A window fires once the clock reached its end (as in Flink, a millisecond after
+        // its last one): a record arriving at `end - 1` still finds it open.
+        if self.spec.windows.domain == TimeDomain::ProcessingTime {
+            let time = if now == Timestamp::MAX { now } else { now - 1 };
+            self.fire_until(time, out);
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        match self.spec.windows.domain {
+            TimeDomain::ProcessingTime => self.next_window_end(),
+            TimeDomain::EventTime => None,
+        }
+    }
+
+    fn end_of_input<E: Emit<Fin::Out>>(&mut self, out: &mut E) {
+        // Pending processing-time windows fire at the end (their last records would be lost
+        // otherwise); event-time windows fire with the final watermark.
+        if self.spec.windows.domain == TimeDomain::ProcessingTime {
+            self.fire_until(Timestamp::MAX, out);
+        }
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
