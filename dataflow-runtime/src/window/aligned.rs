@@ -65,6 +65,8 @@ struct Pane<K, A> {
 pub struct AlignedWindows<K, V, G: AggregateFunction<V>, Fin> {
     operator: usize,
     spec: WindowAggregate<G, V, Fin>,
+    /// The panes' width, `gcd(size, slide)` (computed once: it is needed per record).
+    pane_width: Timestamp,
     /// The panes still part of a window that has not fired, by start, ascending.
     panes: VecDeque<Pane<K, G::Acc>>,
     /// Emptied tables, kept for new panes (their memory is reused).
@@ -124,6 +126,7 @@ where
     pub fn operator<K>(self, operator: usize) -> AlignedWindows<K, V, G, Fin> {
         AlignedWindows {
             operator,
+            pane_width: self.windows.pane(),
             spec: self,
             panes: VecDeque::new(),
             spare: Vec::new(),
@@ -154,14 +157,14 @@ where
     #[inline]
     fn pane_of(&mut self, ts: Timestamp) -> usize {
         let w = self.spec.windows;
-        let width = w.pane();
+        let width = self.pane_width;
         // Records come mostly in order: the newest pane first.
         if let Some(newest) = self.panes.back() {
             if ts >= newest.start && ts - newest.start < width {
                 return self.panes.len() - 1;
             }
         }
-        let start = w.pane_start(ts);
+        let start = w.pane_start(ts, width);
         let at = self.panes.partition_point(|p| p.start < start);
         if self.panes.get(at).is_some_and(|p| p.start == start) {
             return at;

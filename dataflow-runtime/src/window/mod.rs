@@ -129,9 +129,9 @@ impl EventTimeWindows {
         gcd(self.size, self.slide)
     }
 
-    /// The start of the pane holding `ts`.
-    fn pane_start(&self, ts: Timestamp) -> Timestamp {
-        ts - (ts - self.offset).rem_euclid(self.pane())
+    /// The start of the pane of `width` (the windows' `pane()`) holding `ts`.
+    fn pane_start(&self, ts: Timestamp, width: Timestamp) -> Timestamp {
+        ts - (ts - self.offset).rem_euclid(width)
     }
 
     /// The start of the last window that holds `ts` (window starts are `offset + k * slide`).
@@ -917,8 +917,8 @@ mod tests {
     #[test]
     fn panes_and_window_ends() {
         let tumbling = TumblingEventTimeWindows::of(Duration::from_millis(10));
-        assert_eq!(tumbling.pane_start(17), 10);
-        assert_eq!(tumbling.pane_start(-3), -10);
+        assert_eq!(tumbling.pane_start(17, tumbling.pane()), 10);
+        assert_eq!(tumbling.pane_start(-3, tumbling.pane()), -10);
         assert_eq!((tumbling.first_end(17), tumbling.last_end(17)), (20, 20));
         assert_eq!((tumbling.first_end(20), tumbling.last_end(20)), (30, 30));
         let sliding =
@@ -927,6 +927,9 @@ mod tests {
         // 17 is in [8, 18), [12, 22), [16, 26).
         assert_eq!((sliding.first_end(17), sliding.last_end(17)), (18, 26));
         let shifted = tumbling.with_offset(Duration::from_millis(3));
-        assert_eq!((shifted.pane_start(17), shifted.first_end(17)), (13, 23));
+        assert_eq!(
+            (shifted.pane_start(17, shifted.pane()), shifted.first_end(17)),
+            (13, 23)
+        );
     }
 }
