@@ -928,7 +928,10 @@ mod tests {
         assert_eq!((sliding.first_end(17), sliding.last_end(17)), (18, 26));
         let shifted = tumbling.with_offset(Duration::from_millis(3));
         assert_eq!(
-            (shifted.pane_start(17, shifted.pane()), shifted.first_end(17)),
+            (
+                shifted.pane_start(17, shifted.pane()),
+                shifted.first_end(17)
+            ),
             (13, 23)
         );
     }
