@@ -914,6 +914,15 @@ fn check_window_modifier(windowing: &Windowing, call: &Call) -> Option<syn::Erro
         };
         return Some(error(call.name.span(), message));
     }
+    let assigner = windowing.assigner.to_token_stream().to_string();
+    if call.name == "allowed_lateness"
+        && (assigner.contains("ProcessingTime") || assigner.contains("GlobalWindows"))
+    {
+        return Some(error(
+            call.name.span(),
+            "allowed lateness is measured against the watermark, so it applies to event-time windows only; these windows do not follow event time\nhelp: remove `.allowed_lateness(..)`, or use an event-time assigner such as `TumblingEventTimeWindows::of(d)`",
+        ));
+    }
     if windowing.modifiers.iter().any(|m| m.name == call.name) {
         return Some(error(
             call.name.span(),
