@@ -65,6 +65,10 @@ pub enum StreamElement<T> {
     /// The sender is idle (`true`: it sends no records for now, so it must not hold back the
     /// receiver's watermark) or active again (`false`).
     Idleness(bool),
+    /// Checkpoint barrier `n`: the sender's state for checkpoint `n` covers exactly the
+    /// records before it. A receiver with several inputs holds back each input the barrier
+    /// arrived on until it arrived on all (alignment), then snapshots and forwards it.
+    Barrier(u64),
     /// The sender has no more data: it sends nothing after this.
     EndOfInput,
 }

@@ -641,6 +641,10 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
     fn emit_idleness(&mut self, idle: bool) {
         self.out.control(|| StreamElement::Idleness(idle));
     }
+
+    fn emit_barrier(&mut self, checkpoint: u64) {
+        self.out.control(|| StreamElement::Barrier(checkpoint));
+    }
 }
 
 impl<W: Send + 'static> Outbox<W> {
@@ -832,6 +836,9 @@ pub(crate) enum GateEvent<T> {
     Watermark(Timestamp),
     /// Every input still open went idle (`true`), or one became active again (`false`).
     Idleness(bool),
+    /// Checkpoint barrier `n` arrived on every input (or the input ended first): the task's
+    /// state now covers exactly the records before it on all inputs.
+    Barrier(u64),
     /// Every input has ended.
     Ended,
 }
@@ -845,6 +852,10 @@ struct InputChannel<T> {
     /// False while a channel that came back from idleness is behind the task's watermark:
     /// it does not hold the watermark back (its records are late anyway) until it catches up.
     aligned: bool,
+    /// The last checkpoint barrier the channel delivered. While the gate aligns that
+    /// checkpoint, the channel is not read: what follows the barrier belongs to the next
+    /// checkpoint (and waits in the bounded channel, which backpressures its sender).
+    barrier: Option<u64>,
 }
 
 /// The receiving side of a subtask: all channels of all edges feeding it (several edges for
@@ -858,6 +869,8 @@ pub(crate) struct InputGate<T> {
     idle: bool,
     /// Events decided but not yet handed out (one element can yield two).
     pending: VecDeque<GateEvent<T>>,
+    /// The checkpoint whose barrier arrived on some inputs but not yet on all.
+    aligning: Option<u64>,
 }
 
 impl<T: Send + 'static> InputGate<T> {
@@ -872,12 +885,14 @@ impl<T: Send + 'static> InputGate<T> {
                     idle: false,
                     ended: false,
                     aligned: true,
+                    barrier: None,
                 })
                 .collect(),
             next: 0,
             watermark: MIN_WATERMARK,
             idle: false,
             pending: VecDeque::new(),
+            aligning: None,
         }
     }
 
@@ -914,9 +929,12 @@ impl<T: Send + 'static> InputGate<T> {
                 }
                 input.idle = idle;
             }
+            Some(StreamElement::Barrier(checkpoint)) => self.barrier(index, checkpoint),
             Some(StreamElement::EndOfInput) => {
                 self.inputs[index].ended = true;
                 self.open -= 1;
+                // An input that ended has nothing more for the checkpoint being aligned.
+                self.complete_alignment();
             }
             // The sender was dropped without sending end of input: its task failed.
             None => return Err(Error::Disconnected),
@@ -926,6 +944,46 @@ impl<T: Send + 'static> InputGate<T> {
             self.pending.push_back(GateEvent::Ended);
         }
         Ok(self.pending.pop_front())
+    }
+
+    /// Checkpoint barrier `checkpoint` arrived on channel `index`.
+    fn barrier(&mut self, index: usize, checkpoint: u64) {
+        match self.aligning {
+            // A barrier of a checkpoint already completed or given up: nothing to align.
+            Some(current) if checkpoint < current => return,
+            // A newer checkpoint overtook one that never aligned (its barrier was lost with
+            // a failed sender): the older one is given up.
+            Some(current) if checkpoint > current => self.aligning = Some(checkpoint),
+            Some(_) => {}
+            None => {
+                if self.inputs.iter().any(|c| c.barrier >= Some(checkpoint)) {
+                    return;
+                }
+                self.aligning = Some(checkpoint);
+            }
+        }
+        self.inputs[index].barrier = Some(checkpoint);
+        self.complete_alignment();
+    }
+
+    /// Releases the barrier being aligned once every input delivered it or ended.
+    fn complete_alignment(&mut self) {
+        let Some(checkpoint) = self.aligning else {
+            return;
+        };
+        let arrived = self
+            .inputs
+            .iter()
+            .all(|c| c.ended || c.barrier == Some(checkpoint));
+        if arrived {
+            self.aligning = None;
+            self.pending.push_back(GateEvent::Barrier(checkpoint));
+        }
+    }
+
+    /// Whether channel `index` is held back by the alignment of a checkpoint.
+    fn blocked(&self, index: usize) -> bool {
+        self.aligning.is_some() && self.inputs[index].barrier == self.aligning
     }
 
     /// A watermark from inside a batch of channel `channel`: returns the task's new watermark
@@ -992,7 +1050,7 @@ impl<T: Send + 'static> InputGate<T> {
         let mut checked = 0;
         while checked < count {
             let index = (self.next + checked) % count;
-            if self.inputs[index].ended {
+            if self.inputs[index].ended || self.blocked(index) {
                 checked += 1;
                 continue;
             }
@@ -1023,7 +1081,7 @@ impl<T: Send + 'static> InputGate<T> {
             let mut progressed = false;
             for offset in 0..count {
                 let index = (self.next + offset) % count;
-                if self.inputs[index].ended {
+                if self.inputs[index].ended || self.blocked(index) {
                     continue;
                 }
                 if let Poll::Ready(element) = self.inputs[index].receiver.poll_recv(cx) {
@@ -1276,6 +1334,7 @@ mod tests {
                         events.push(format!("{} records", batch.len() - done));
                     }
                 }
+                GateEvent::Barrier(n) => events.push(format!("barrier {n}")),
                 GateEvent::Ended => {
                     events.push("ended".into());
                     break;
@@ -1283,6 +1342,121 @@ mod tests {
             }
         }
         events
+    }
+
+    /// Records from sender `from` to receiver 0, as one batch.
+    fn records(values: &[u64]) -> StreamElement<u64> {
+        StreamElement::Records(values.iter().map(|&v| Record::new(v, None)).collect())
+    }
+
+    #[test]
+    fn a_barrier_holds_back_its_input_until_it_arrived_on_every_input() {
+        let mut edge = Edge::<u64>::new(3, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        // Input 0 reaches barrier 1 first: what it sends after it waits.
+        send(&edge, 0, records(&[1, 2]));
+        send(&edge, 0, StreamElement::Barrier(1));
+        send(&edge, 0, records(&[3, 4, 5]));
+        send(&edge, 1, records(&[10]));
+        assert_eq!(time_events(&mut gate), ["2 records", "1 records"]);
+        // Input 1 reaches it too; input 2 still sends records of checkpoint 1.
+        send(&edge, 1, StreamElement::Barrier(1));
+        send(&edge, 1, records(&[11, 12, 13, 14]));
+        send(&edge, 2, records(&[20]));
+        assert_eq!(time_events(&mut gate), ["1 records"]);
+        // The last input's barrier releases the barrier, then the held-back records.
+        send(&edge, 2, StreamElement::Barrier(1));
+        let events = time_events(&mut gate);
+        assert_eq!(events[0], "barrier 1");
+        let mut after: Vec<&str> = events[1..].iter().map(String::as_str).collect();
+        after.sort();
+        assert_eq!(after, ["3 records", "4 records"]);
+        // The next checkpoint aligns again.
+        send(&edge, 2, StreamElement::Barrier(2));
+        send(&edge, 2, records(&[21]));
+        send(&edge, 0, StreamElement::Barrier(2));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        // An input that ends counts as arrived.
+        send(&edge, 1, StreamElement::EndOfInput);
+        assert_eq!(time_events(&mut gate), ["barrier 2", "1 records"]);
+    }
+
+    #[test]
+    fn a_single_input_forwards_barriers_in_place_and_stale_ones_are_ignored() {
+        let mut edge = Edge::<u64>::new(2, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        // Input 1 ended: every barrier of input 0 passes at once, in order with its records.
+        send(&edge, 1, StreamElement::EndOfInput);
+        send(&edge, 0, records(&[1]));
+        send(&edge, 0, StreamElement::Barrier(4));
+        send(&edge, 0, records(&[2, 3]));
+        assert_eq!(
+            time_events(&mut gate),
+            ["1 records", "barrier 4", "2 records"]
+        );
+        // A barrier of a checkpoint already passed is not released again.
+        send(&edge, 0, StreamElement::Barrier(3));
+        send(&edge, 0, StreamElement::Barrier(4));
+        send(&edge, 0, StreamElement::Barrier(5));
+        send(&edge, 0, StreamElement::EndOfInput);
+        assert_eq!(time_events(&mut gate), ["barrier 5", "ended"]);
+    }
+
+    #[test]
+    fn a_newer_barrier_gives_up_a_checkpoint_that_never_aligned() {
+        let mut edge = Edge::<u64>::new(2, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, StreamElement::Barrier(1));
+        // Input 1 never sends barrier 1 (its checkpoint was aborted upstream) but sends 2.
+        send(&edge, 1, StreamElement::Barrier(2));
+        send(&edge, 1, records(&[7]));
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 0, records(&[8]));
+        send(&edge, 0, StreamElement::Barrier(2));
+        assert_eq!(
+            time_events(&mut gate),
+            ["1 records", "barrier 2", "1 records"]
+        );
+    }
+
+    #[test]
+    fn a_writer_sends_a_barrier_behind_the_records_buffered_before_it() {
+        let mut edge = Edge::<u64>::new(1, 2, 16);
+        let mut writers = edge.writers(Rebalance::default());
+        let mut writer = ChainEndFactory::<u64>::create(&mut writers, &ctx(0, 1, false)).unwrap();
+        let mut gates = [
+            InputGate::new(edge.take_receivers(0)),
+            InputGate::new(edge.take_receivers(1)),
+        ];
+        for i in 0..3 {
+            writer.emit(i, None);
+        }
+        writer.emit_barrier(9);
+        writer.emit(3, None);
+        let mut seen: Vec<Vec<String>> = gates.iter_mut().map(time_events).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                vec!["1 records", "barrier 9"],
+                vec!["2 records", "barrier 9"]
+            ]
+        );
     }
 
     #[test]

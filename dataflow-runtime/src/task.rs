@@ -78,6 +78,10 @@ impl<In, Op: Operator<In>, E: ChainEnd<Op::Out>> Emit<In> for Branch<Op, E> {
         self.operator.on_idleness(idle, &mut self.end);
     }
 
+    fn emit_barrier(&mut self, checkpoint: u64) {
+        self.operator.on_barrier(checkpoint, &mut self.end);
+    }
+
     fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
         self.operator.on_side_output(side, &mut self.end);
     }
@@ -166,6 +170,11 @@ impl<T: Clone, A: Emit<T>, B: Emit<T>> Emit<T> for Tee<A, B> {
     fn emit_idleness(&mut self, idle: bool) {
         self.0.emit_idleness(idle);
         self.1.emit_idleness(idle);
+    }
+
+    fn emit_barrier(&mut self, checkpoint: u64) {
+        self.0.emit_barrier(checkpoint);
+        self.1.emit_barrier(checkpoint);
     }
 
     fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
@@ -493,6 +502,9 @@ where
             }
             GateEvent::Idleness(idle) => {
                 guarded(&ctx, head, || chain.on_idleness(idle, &mut end))?;
+            }
+            GateEvent::Barrier(checkpoint) => {
+                guarded(&ctx, head, || chain.on_barrier(checkpoint, &mut end))?;
             }
             GateEvent::Ended => break,
         }

@@ -51,6 +51,10 @@ pub trait Emit<T> {
     /// The stream went idle (`true`) or became active again (`false`).
     fn emit_idleness(&mut self, _idle: bool) {}
 
+    /// Checkpoint barrier `n` passes: everything emitted before it belongs to checkpoint
+    /// `n`.
+    fn emit_barrier(&mut self, _checkpoint: u64) {}
+
     /// Offers a side output record to the consumers of the operator that emitted it: the
     /// `side_output(TAG)` consumer of its tag takes it out of the `Option`; nobody else does.
     fn emit_side(&mut self, _side: &mut Option<SideRecord>) {}
@@ -156,6 +160,13 @@ pub trait Operator<I>: Send + 'static {
     #[inline]
     fn on_idleness<E: Emit<Self::Out>>(&mut self, idle: bool, out: &mut E) {
         out.emit_idleness(idle);
+    }
+
+    /// Checkpoint barrier `n` reached the operator: it snapshots what it must (stateful
+    /// operators) and forwards the barrier, after any output that belongs before it.
+    #[inline]
+    fn on_barrier<E: Emit<Self::Out>>(&mut self, checkpoint: u64, out: &mut E) {
+        out.emit_barrier(checkpoint);
     }
 
     /// The wall clock reached the time [`Operator::next_wakeup`] asked for (or later):
@@ -282,6 +293,11 @@ impl<T, Op: Operator<T>, E: Emit<Op::Out>> Emit<T> for Pipe<'_, Op, E> {
     }
 
     #[inline]
+    fn emit_barrier(&mut self, checkpoint: u64) {
+        self.operator.on_barrier(checkpoint, self.out);
+    }
+
+    #[inline]
     fn emit_side(&mut self, side: &mut Option<SideRecord>) {
         self.operator.on_side_output(side, self.out);
     }
@@ -335,6 +351,16 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
     fn on_idleness<E: Emit<B::Out>>(&mut self, idle: bool, out: &mut E) {
         self.first.on_idleness(
             idle,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+    }
+
+    fn on_barrier<E: Emit<B::Out>>(&mut self, checkpoint: u64, out: &mut E) {
+        self.first.on_barrier(
+            checkpoint,
             &mut Pipe {
                 operator: &mut self.second,
                 out,
