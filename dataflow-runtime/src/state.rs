@@ -277,6 +277,20 @@ impl<K: Hash + Eq, S, T> KeyedStore<K, S, T> {
         }
     }
 
+    /// The owned key groups, each with its entries.
+    pub(crate) fn key_groups(&self) -> impl Iterator<Item = (u16, &HashTable<Entry<K, S, T>>)> {
+        let first = self.first_group;
+        self.groups
+            .iter()
+            .enumerate()
+            .map(move |(i, table)| ((first + i) as u16, table))
+    }
+
+    /// Whether this store owns `key_group`.
+    pub(crate) fn owns(&self, key_group: u16) -> bool {
+        (self.first_group..self.first_group + self.groups.len()).contains(&(key_group as usize))
+    }
+
     /// How many keys have state.
     pub(crate) fn len(&self) -> usize {
         self.groups.iter().map(HashTable::len).sum()

@@ -491,6 +491,93 @@ where
     }
 }
 
+/// One key group's share of a keyed operator's state, as a checkpoint stores it: every key's
+/// state (with its last touch, for TTL) and its timers, in firing order.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize, S: Serialize, T: Serialize",
+    deserialize = "K: DeserializeOwned, S: DeserializeOwned, T: DeserializeOwned"
+))]
+struct KeyGroupSnapshot<K, S, T> {
+    entries: Vec<(K, S, T)>,
+    event_timers: Vec<(Timestamp, K)>,
+    processing_timers: Vec<(Timestamp, K)>,
+}
+
+impl<K, V, F, T> KeyedProcess<K, V, F, T>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned,
+    F: KeyedProcessFunction<K, V>,
+    T: TtlPolicy,
+    T::Touch: Serialize + DeserializeOwned,
+{
+    /// The operator's state, one encoded blob per owned key group that holds any, so a
+    /// restore at another parallelism can hand each key group to its new subtask. The
+    /// watermark is not part of it: after a restore the inputs re-establish it.
+    pub fn snapshot(&self) -> Result<std::collections::BTreeMap<u16, Vec<u8>>, String> {
+        let mut groups: std::collections::BTreeMap<u16, KeyGroupSnapshot<K, F::State, T::Touch>> =
+            std::collections::BTreeMap::new();
+        let empty = || KeyGroupSnapshot {
+            entries: Vec::new(),
+            event_timers: Vec::new(),
+            processing_timers: Vec::new(),
+        };
+        for (key_group, table) in self.store.key_groups() {
+            for entry in table.iter() {
+                groups.entry(key_group).or_insert_with(empty).entries.push((
+                    entry.key.clone(),
+                    entry.state.clone(),
+                    entry.touched,
+                ));
+            }
+        }
+        for (timestamp, key_group, key) in self.timers.event.live_in_order() {
+            let group = groups.entry(key_group).or_insert_with(empty);
+            group.event_timers.push((timestamp, key.clone()));
+        }
+        for (timestamp, key_group, key) in self.timers.processing.live_in_order() {
+            let group = groups.entry(key_group).or_insert_with(empty);
+            group.processing_timers.push((timestamp, key.clone()));
+        }
+        groups
+            .into_iter()
+            .map(|(key_group, group)| {
+                crate::codec::encode(&group)
+                    .map(|bytes| (key_group, bytes))
+                    .map_err(|e| format!("key group {key_group} does not encode: {e}"))
+            })
+            .collect()
+    }
+
+    /// Adds the state of `key_group` from a snapshot (the store must own it: open the
+    /// operator first).
+    pub fn restore(&mut self, key_group: u16, bytes: &[u8]) -> Result<(), String> {
+        if !self.store.owns(key_group) {
+            return Err(format!(
+                "key group {key_group} does not belong to this subtask"
+            ));
+        }
+        let group: KeyGroupSnapshot<K, F::State, T::Touch> = crate::codec::decode(bytes)
+            .map_err(|e| format!("key group {key_group} does not decode: {e}"))?;
+        for (key, state, touched) in group.entries {
+            let entry = self.store.get_or_insert(key_group, &key, || Entry {
+                key: key.clone(),
+                state: F::State::default(),
+                touched,
+            });
+            entry.state = state;
+            entry.touched = touched;
+        }
+        for (timestamp, key) in group.event_timers {
+            self.timers.event.register(timestamp, key_group, &key);
+        }
+        for (timestamp, key) in group.processing_timers {
+            self.timers.processing.register(timestamp, key_group, &key);
+        }
+        Ok(())
+    }
+}
+
 impl<K, V, F, T> Operator<Keyed<K, V>> for KeyedProcess<K, V, F, T>
 where
     K: Hash + Eq + Clone + Send + 'static,
@@ -656,4 +743,142 @@ pub fn processing_time_ttl(ttl: Duration) -> StateTtl {
 /// A state time-to-live in event time, from a `Duration`.
 pub fn event_time_ttl(ttl: Duration) -> StateTtl {
     StateTtl::EventTime(ttl.as_millis().min(i64::MAX as u128) as Timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{key_group, subtask_for_key_group};
+    use crate::plan::ONE_SOURCE_PLAN;
+
+    /// Gathers what an operator emits.
+    struct Collect<O>(Vec<(O, Option<Timestamp>)>);
+
+    impl<O> Emit<O> for Collect<O> {
+        fn emit(&mut self, value: O, timestamp: Option<Timestamp>) {
+            self.0.push((value, timestamp));
+        }
+    }
+
+    fn ctx(subtask: usize, parallelism: usize) -> TaskContext {
+        TaskContext {
+            plan: &ONE_SOURCE_PLAN,
+            chain: 0,
+            subtask,
+            parallelism,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 16,
+            linger: Duration::from_secs(1),
+        }
+    }
+
+    /// Counts each key's records and, 10 ms after each, reports the count so far.
+    #[derive(Clone)]
+    struct CountAndRemind;
+
+    impl KeyedProcessFunction<u64, i64> for CountAndRemind {
+        type State = u64;
+        type Out = (u64, u64, i64);
+
+        fn process_element(
+            &mut self,
+            _key: &u64,
+            count: &mut u64,
+            timestamp: i64,
+            ctx: &mut KeyedContext<'_, u64, (u64, u64, i64)>,
+        ) {
+            *count += 1;
+            ctx.register_event_time_timer(timestamp + 10);
+            // A timer deleted and registered again is restored once.
+            ctx.delete_event_time_timer(timestamp + 10);
+            ctx.register_event_time_timer(timestamp + 10);
+        }
+
+        fn on_timer(
+            &mut self,
+            key: &u64,
+            count: &mut u64,
+            timestamp: Timestamp,
+            _domain: TimeDomain,
+            ctx: &mut KeyedContext<'_, u64, (u64, u64, i64)>,
+        ) {
+            ctx.output((*key, *count, timestamp));
+        }
+    }
+
+    type Counting = KeyedProcess<u64, i64, CountAndRemind>;
+
+    fn operator(subtask: usize, parallelism: usize) -> Counting {
+        let mut op = KeyedProcess::new(1, CountAndRemind, NoTtl);
+        op.open(&ctx(subtask, parallelism));
+        op
+    }
+
+    /// Feeds records `(key, timestamp)`, each followed by a watermark 5 ms behind it, to the
+    /// operator (of `ops`, one per subtask) that owns its key group.
+    fn feed(ops: &mut [Counting], records: &[(u64, i64)], out: &mut Collect<(u64, u64, i64)>) {
+        let parallelism = ops.len();
+        for &(key, timestamp) in records {
+            let group = key_group(&key, 128);
+            let subtask = subtask_for_key_group(group, parallelism, 128);
+            ops[subtask].process(
+                Keyed {
+                    key_group: group,
+                    key,
+                    value: timestamp,
+                },
+                Some(timestamp),
+                out,
+            );
+            for op in ops.iter_mut() {
+                op.on_watermark(timestamp - 5, out);
+            }
+        }
+    }
+
+    fn sorted(out: Collect<(u64, u64, i64)>) -> Vec<((u64, u64, i64), Option<Timestamp>)> {
+        let mut v = out.0;
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn keyed_state_and_timers_restore_at_the_same_or_another_parallelism() {
+        let records: Vec<(u64, i64)> = (0..400).map(|i| ((i * 7919) % 37, i as i64 * 3)).collect();
+        let (before, after) = records.split_at(200);
+        // The reference: one operator through all records, outputs after the cut.
+        let mut reference = [operator(0, 1)];
+        feed(&mut reference, before, &mut Collect(Vec::new()));
+        let snapshot = reference[0].snapshot().unwrap();
+        assert!(snapshot.len() > 1, "state spreads over key groups");
+        let mut expected = Collect(Vec::new());
+        feed(&mut reference, after, &mut expected);
+        reference[0].on_watermark(MAX_WATERMARK, &mut expected);
+        let expected = sorted(expected);
+        assert!(expected.len() > 200);
+        for parallelism in [1, 2, 3] {
+            let mut ops: Vec<Counting> =
+                (0..parallelism).map(|s| operator(s, parallelism)).collect();
+            for (&group, bytes) in &snapshot {
+                let subtask = subtask_for_key_group(group, parallelism, 128);
+                ops[subtask].restore(group, bytes).unwrap();
+            }
+            let mut out = Collect(Vec::new());
+            feed(&mut ops, after, &mut out);
+            for op in &mut ops {
+                op.on_watermark(MAX_WATERMARK, &mut out);
+            }
+            assert_eq!(sorted(out), expected, "parallelism {parallelism}");
+        }
+        // A key group goes only to the subtask that owns it.
+        let mut wrong = operator(1, 2);
+        let foreign = snapshot
+            .keys()
+            .copied()
+            .find(|&g| subtask_for_key_group(g, 2, 128) == 0)
+            .unwrap();
+        assert!(wrong.restore(foreign, &snapshot[&foreign]).is_err());
+        assert!(operator(0, 1).restore(0, b"not a snapshot").is_err());
+    }
 }

@@ -116,6 +116,31 @@ impl<K: Hash + Eq + Clone> TimerQueue<K> {
         }
     }
 
+    /// The live timers in firing order, each once: `(timestamp, key group, key)` (for a
+    /// snapshot; registering them in this order into an empty queue restores the order).
+    pub(crate) fn live_in_order(&self) -> Vec<(Timestamp, u16, &K)> {
+        let mut queued: Vec<&Queued<K>> = self.queue.iter().collect();
+        queued.sort_unstable_by_key(|q| (q.timestamp, q.sequence));
+        let mut seen: HashTable<(Timestamp, &K)> = HashTable::new();
+        let mut live = Vec::with_capacity(self.live.len());
+        for q in queued {
+            let hash = timer_hash(q.timestamp, &q.key);
+            let is_live = self
+                .live
+                .find(hash, |(t, k)| *t == q.timestamp && *k == q.key)
+                .is_some();
+            // A timer deleted and registered again is queued twice; it fires at the first.
+            let first = seen
+                .find(hash, |(t, k)| *t == q.timestamp && **k == q.key)
+                .is_none();
+            if is_live && first {
+                seen.insert_unique(hash, (q.timestamp, &q.key), |(t, k)| timer_hash(*t, *k));
+                live.push((q.timestamp, q.key_group, &q.key));
+            }
+        }
+        live
+    }
+
     /// The earliest timer's timestamp (possibly a deleted one: waking early is harmless).
     pub(crate) fn next_timestamp(&self) -> Option<Timestamp> {
         self.queue.peek().map(|q| q.timestamp)
