@@ -141,6 +141,41 @@ impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S> {
     }
 }
 
+impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S>
+where
+    K: std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
+    A: serde::Serialize + serde::de::DeserializeOwned,
+{
+    /// The aggregates, one encoded blob of `(key, aggregate)` pairs per owned key group that
+    /// holds any, so a restore at another parallelism hands each group to its new subtask.
+    pub fn snapshot(&self) -> Result<std::collections::BTreeMap<u16, Vec<u8>>, String> {
+        let mut groups = std::collections::BTreeMap::new();
+        for (i, group) in self.groups.iter().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let key_group = (self.first_group + i) as u16;
+            let pairs: Vec<(&K, &A)> = group.iter().collect();
+            let bytes = crate::codec::encode(&pairs)
+                .map_err(|e| format!("key group {key_group} does not encode: {e}"))?;
+            groups.insert(key_group, bytes);
+        }
+        Ok(groups)
+    }
+
+    /// Adds the aggregates of `key_group` from a snapshot (open the operator first).
+    pub fn restore(&mut self, key_group: u16, bytes: &[u8]) -> Result<(), String> {
+        let index = (key_group as usize)
+            .checked_sub(self.first_group)
+            .filter(|&i| i < self.groups.len())
+            .ok_or_else(|| format!("key group {key_group} does not belong to this subtask"))?;
+        let pairs: Vec<(K, A)> = crate::codec::decode(bytes)
+            .map_err(|e| format!("key group {key_group} does not decode: {e}"))?;
+        self.groups[index].extend(pairs);
+        Ok(())
+    }
+}
+
 impl<K, V, A, P, C, S> Operator<Keyed<K, V>> for KeyedAggregate<K, A, P, C, S>
 where
     K: std::hash::Hash + Eq + Send + 'static,
@@ -222,5 +257,86 @@ where
             records_out: self.emitted,
         });
         self.emitted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{key_group, subtask_for_key_group};
+
+    /// Gathers what an operator emits.
+    struct Collect<O>(Vec<O>);
+
+    impl<O> Emit<O> for Collect<O> {
+        fn emit(&mut self, value: O, _timestamp: Option<Timestamp>) {
+            self.0.push(value);
+        }
+    }
+
+    fn ctx(subtask: usize, parallelism: usize) -> TaskContext {
+        TaskContext {
+            plan: &crate::plan::ONE_SOURCE_PLAN,
+            chain: 0,
+            subtask,
+            parallelism,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 16,
+            linger: std::time::Duration::from_secs(1),
+        }
+    }
+
+    type Summing = KeyedAggregate<String, u64, fn(u64) -> u64, SumCombine, WithKey>;
+
+    fn operator(subtask: usize, parallelism: usize) -> Summing {
+        let mut op: Summing = KeyedAggregate::new(2, |x| x, SumCombine);
+        op.open(&ctx(subtask, parallelism));
+        op
+    }
+
+    fn feed(ops: &mut [Summing], words: &[(String, u64)], out: &mut Collect<(String, u64)>) {
+        for (word, n) in words {
+            let group = key_group(word, 128);
+            let subtask = subtask_for_key_group(group, ops.len(), 128);
+            ops[subtask].process(
+                Keyed {
+                    key_group: group,
+                    key: word.clone(),
+                    value: *n,
+                },
+                None,
+                out,
+            );
+        }
+    }
+
+    #[test]
+    fn rolling_aggregates_restore_at_the_same_or_another_parallelism() {
+        let words: Vec<(String, u64)> = (0..300u64).map(|i| (format!("w{}", i % 23), i)).collect();
+        let (before, after) = words.split_at(120);
+        let mut reference = [operator(0, 1)];
+        feed(&mut reference, before, &mut Collect(Vec::new()));
+        let snapshot = reference[0].snapshot().unwrap();
+        assert!(snapshot.len() > 1);
+        let mut expected = Collect(Vec::new());
+        feed(&mut reference, after, &mut expected);
+        expected.0.sort();
+        for parallelism in [1, 2, 4] {
+            let mut ops: Vec<Summing> =
+                (0..parallelism).map(|s| operator(s, parallelism)).collect();
+            for (&group, bytes) in &snapshot {
+                ops[subtask_for_key_group(group, parallelism, 128)]
+                    .restore(group, bytes)
+                    .unwrap();
+            }
+            let mut out = Collect(Vec::new());
+            feed(&mut ops, after, &mut out);
+            out.0.sort();
+            assert_eq!(out.0, expected.0, "parallelism {parallelism}");
+        }
+        // Key group 0 belongs to subtask 0 of 2, not to subtask 1.
+        assert!(operator(1, 2).restore(0, &[]).is_err());
+        assert!(operator(0, 1).restore(0, b"garbage").is_err());
     }
 }
