@@ -87,6 +87,9 @@ pub struct AlignedWindows<K, V, G: AggregateFunction<V>, Fin> {
     /// fired at (processing-time windows).
     watermark: Timestamp,
     emitted: u64,
+    /// The key groups this subtask owns, and how many there are (for snapshots).
+    owned: std::ops::Range<usize>,
+    max_parallelism: usize,
 }
 
 impl<K, V, G, Fin> Clone for AlignedWindows<K, V, G, Fin>
@@ -138,6 +141,8 @@ where
             stale: false,
             watermark: MIN_WATERMARK,
             emitted: 0,
+            owned: 0..0,
+            max_parallelism: 1,
         }
     }
 }
@@ -370,6 +375,89 @@ where
     }
 }
 
+/// One key group's share of an aligned window operator's state: its keys' accumulators per
+/// pane, and the end of the next window to fire (the same in every subtask at a checkpoint
+/// barrier, which follows the same watermarks on every channel).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "K: serde::Serialize, A: serde::Serialize",
+    deserialize = "K: serde::de::DeserializeOwned, A: serde::de::DeserializeOwned"
+))]
+struct KeyGroupPanes<K, A> {
+    next_end: Timestamp,
+    panes: Vec<(Timestamp, Vec<(K, A)>)>,
+}
+
+impl<K, V, G, Fin> AlignedWindows<K, V, G, Fin>
+where
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + Send
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static,
+    V: Send + 'static,
+    G: AggregateFunction<V>,
+    Fin: Finish<K, G::Out>,
+{
+    /// The windows' state, one encoded blob per key group that holds any (open the operator
+    /// first). The sliding windows' shared aggregates are not stored: they are rebuilt from
+    /// the panes.
+    pub fn snapshot(&self) -> Result<std::collections::BTreeMap<u16, Vec<u8>>, String> {
+        let mut groups: std::collections::BTreeMap<u16, KeyGroupPanes<&K, &G::Acc>> =
+            std::collections::BTreeMap::new();
+        for pane in &self.panes {
+            for (key, acc) in pane.table.iter() {
+                let group = crate::keys::key_group(key, self.max_parallelism);
+                let entry = groups.entry(group).or_insert_with(|| KeyGroupPanes {
+                    next_end: self.next_end,
+                    panes: Vec::new(),
+                });
+                match entry.panes.last_mut() {
+                    Some((start, pairs)) if *start == pane.start => pairs.push((key, acc)),
+                    _ => entry.panes.push((pane.start, vec![(key, acc)])),
+                }
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(group, state)| {
+                crate::codec::encode(&state)
+                    .map(|bytes| (group, bytes))
+                    .map_err(|e| format!("key group {group} does not encode: {e}"))
+            })
+            .collect()
+    }
+
+    /// Adds the state of `key_group` from a snapshot (open the operator first).
+    pub fn restore(&mut self, key_group: u16, bytes: &[u8]) -> Result<(), String> {
+        if !self.owned.contains(&(key_group as usize)) {
+            return Err(format!(
+                "key group {key_group} does not belong to this subtask"
+            ));
+        }
+        let state: KeyGroupPanes<K, G::Acc> = crate::codec::decode(bytes)
+            .map_err(|e| format!("key group {key_group} does not decode: {e}"))?;
+        self.next_end = self.next_end.max(state.next_end);
+        for (start, pairs) in state.panes {
+            let index = self.pane_of(start);
+            let table = &mut self.panes[index].table;
+            for (key, acc) in pairs {
+                let hash = hash_key(&key);
+                table.insert_unique(hash, (key, acc), |(k, _)| hash_key(k));
+            }
+        }
+        // The shared aggregates of sliding windows start over from the panes.
+        self.front.clear();
+        self.back.clear();
+        self.sealed_until = Timestamp::MIN;
+        self.boundary = Timestamp::MIN;
+        self.stale = false;
+        Ok(())
+    }
+}
+
 impl<K, V, G, Fin> Operator<Keyed<K, V>> for AlignedWindows<K, V, G, Fin>
 where
     K: std::hash::Hash + Eq + Clone + Send + 'static,
@@ -379,7 +467,11 @@ where
 {
     type Out = Fin::Out;
 
-    fn open(&mut self, _ctx: &TaskContext) {}
+    fn open(&mut self, ctx: &TaskContext) {
+        self.owned =
+            crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
+        self.max_parallelism = ctx.max_parallelism;
+    }
 
     #[inline]
     fn process<E: Emit<Fin::Out>>(
@@ -496,5 +588,104 @@ where
             records_out: self.emitted,
         });
         self.emitted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::keys::{key_group, subtask_for_key_group};
+    use crate::window::{EmitWithKey, ReduceAggregate, SlidingEventTimeWindows};
+
+    /// Gathers what an operator emits, with timestamps.
+    struct Collect<O>(Vec<(O, Option<Timestamp>)>);
+
+    impl<O> Emit<O> for Collect<O> {
+        fn emit(&mut self, value: O, timestamp: Option<Timestamp>) {
+            self.0.push((value, timestamp));
+        }
+    }
+
+    type Summing = AlignedWindows<u64, u64, ReduceAggregate<fn(u64, u64) -> u64, u64>, EmitWithKey>;
+
+    fn operator(subtask: usize, parallelism: usize) -> Summing {
+        let windows =
+            SlidingEventTimeWindows::of(Duration::from_millis(40), Duration::from_millis(10));
+        let spec = WindowAggregate {
+            windows,
+            aggregate: ReduceAggregate {
+                f: (|a, b| a + b) as fn(u64, u64) -> u64,
+                _value: PhantomData,
+            },
+            finish: EmitWithKey,
+            _value: PhantomData,
+        };
+        let mut op = spec.operator(3);
+        op.open(&TaskContext {
+            plan: &crate::plan::ONE_SOURCE_PLAN,
+            chain: 0,
+            subtask,
+            parallelism,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 16,
+            linger: Duration::from_secs(1),
+        });
+        op
+    }
+
+    /// Feeds `(key, timestamp)` records, a watermark 5 ms behind each (less than the
+    /// disorder: some records are late, and must stay late after a restore).
+    fn feed(ops: &mut [Summing], records: &[(u64, i64)], out: &mut Collect<(u64, u64)>) {
+        for &(key, ts) in records {
+            let group = key_group(&key, 128);
+            let subtask = subtask_for_key_group(group, ops.len(), 128);
+            let record = Keyed {
+                key_group: group,
+                key,
+                value: ts.rem_euclid(97) as u64,
+            };
+            ops[subtask].process(record, Some(ts), out);
+            for op in ops.iter_mut() {
+                op.on_watermark(ts - 5, out);
+            }
+        }
+    }
+
+    #[test]
+    fn window_state_restores_at_the_same_or_another_parallelism() {
+        // Out of order by up to 9 ms, so records land in panes whose windows have fired.
+        let records: Vec<(u64, i64)> = (0..600i64)
+            .map(|i| (((i * 7) % 11) as u64, i * 2 - (i * 5) % 9))
+            .collect();
+        let (before, after) = records.split_at(300);
+        let mut reference = [operator(0, 1)];
+        feed(&mut reference, before, &mut Collect(Vec::new()));
+        let snapshot = reference[0].snapshot().unwrap();
+        assert!(snapshot.len() > 1);
+        let mut expected = Collect(Vec::new());
+        feed(&mut reference, after, &mut expected);
+        reference[0].on_watermark(MAX_WATERMARK, &mut expected);
+        expected.0.sort();
+        assert!(expected.0.len() > 100);
+        for parallelism in [1, 2, 3] {
+            let mut ops: Vec<Summing> =
+                (0..parallelism).map(|s| operator(s, parallelism)).collect();
+            for (&group, bytes) in &snapshot {
+                ops[subtask_for_key_group(group, parallelism, 128)]
+                    .restore(group, bytes)
+                    .unwrap();
+            }
+            let mut out = Collect(Vec::new());
+            feed(&mut ops, after, &mut out);
+            for op in &mut ops {
+                op.on_watermark(MAX_WATERMARK, &mut out);
+            }
+            out.0.sort();
+            assert_eq!(out.0, expected.0, "parallelism {parallelism}");
+        }
+        assert!(operator(1, 2).restore(0, &[]).is_err());
     }
 }
