@@ -53,6 +53,37 @@ pub trait Source: Send + 'static {
 
     /// Appends the source's counters; returns how many records it produced.
     fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64;
+
+    /// Where this subtask of the source is, for a checkpoint: enough to resume right after
+    /// the last record it produced, encoded by the source. `None`: it cannot replay (a
+    /// socket), so a restored job gives at-most-once results for it.
+    fn position(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Resumes at a position [`Source::position`] recorded (of the same subtask, at the
+    /// same parallelism).
+    fn seek(&mut self, _position: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this source cannot resume from a checkpoint",
+        ))
+    }
+}
+
+/// Decodes a source position, as an I/O error if it is not one.
+fn decode_position<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    crate::codec::decode(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not a position of this source: {e}"),
+        )
+    })
+}
+
+/// Encodes a source position (a few integers: encoding cannot fail).
+fn encode_position<T: serde::Serialize>(position: &T) -> Option<Vec<u8>> {
+    crate::codec::encode(position).ok()
 }
 
 /// Creates the [`Source`] of each subtask.

@@ -86,6 +86,25 @@ where
         into.push(self.metrics);
         self.metrics.records_out
     }
+
+    /// How many items were produced (the collection is made again by the restored job).
+    fn position(&self) -> Option<Vec<u8>> {
+        super::encode_position(&self.metrics.records_out)
+    }
+
+    fn seek(&mut self, position: &[u8]) -> io::Result<()> {
+        let produced: u64 = super::decode_position(position)?;
+        if let Some(items) = self.items.as_mut() {
+            for _ in 0..produced {
+                if items.next().is_none() {
+                    self.items = None;
+                    break;
+                }
+            }
+        }
+        self.metrics.records_out = produced;
+        Ok(())
+    }
 }
 
 /// `generate(n, f)`: a bounded parallel source of `f(0) .. f(n-1)`; subtask `k` of `p`
@@ -162,6 +181,26 @@ where
     fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
         self.metrics.records_out
+    }
+
+    /// The next index and the end of this subtask's share.
+    fn position(&self) -> Option<Vec<u8>> {
+        super::encode_position(&(self.next, self.end))
+    }
+
+    fn seek(&mut self, position: &[u8]) -> io::Result<()> {
+        let (next, end): (u64, u64) = super::decode_position(position)?;
+        if end != self.end || next > end {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the position {next}..{end} is not in this subtask's share (..{}): restore at the parallelism of the checkpoint",
+                    self.end
+                ),
+            ));
+        }
+        self.next = next;
+        Ok(())
     }
 }
 
@@ -290,6 +329,30 @@ impl Source for FileSplit {
     fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
         self.metrics.records_out
+    }
+
+    /// The byte offset of the next line, and the end of this subtask's split.
+    fn position(&self) -> Option<Vec<u8>> {
+        super::encode_position(&(self.position, self.end, self.metrics.records_out))
+    }
+
+    fn seek(&mut self, position: &[u8]) -> io::Result<()> {
+        let (offset, end, produced): (u64, u64, u64) = super::decode_position(position)?;
+        if end != self.end || offset < self.position {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "`{}`: the position {offset} (split end {end}) is not in this subtask's split (from {} to {}): restore at the parallelism of the checkpoint, on the same file",
+                    self.path.display(),
+                    self.position,
+                    self.end
+                ),
+            ));
+        }
+        self.reader.seek(SeekFrom::Start(offset))?;
+        self.position = offset;
+        self.metrics.records_out = produced;
+        Ok(())
     }
 }
 
@@ -453,5 +516,86 @@ impl Source for SocketReader {
     fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(self.metrics);
         self.metrics.records_out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gathers what a source emits.
+    struct Collect<T>(Vec<T>);
+
+    impl<T> Emit<T> for Collect<T> {
+        fn emit(&mut self, value: T, _timestamp: Option<crate::element::Timestamp>) {
+            self.0.push(value);
+        }
+    }
+
+    fn ctx(subtask: usize, parallelism: usize) -> TaskContext {
+        TaskContext {
+            plan: &crate::plan::ONE_SOURCE_PLAN,
+            chain: 0,
+            subtask,
+            parallelism,
+            max_parallelism: 128,
+            batch_mode: false,
+            batch_size: 16,
+            linger: std::time::Duration::from_secs(1),
+        }
+    }
+
+    /// Everything a source produces after `polls` batches of 3, when a fresh source resumes
+    /// from the position taken then; and what an uninterrupted source produces.
+    fn resumed<F: SourceFactory>(
+        mut factory: impl FnMut() -> F,
+        ctx: &TaskContext,
+        polls: usize,
+    ) -> (
+        Vec<<F::Source as Source>::Item>,
+        Vec<<F::Source as Source>::Item>,
+    ) {
+        let drain = |source: &mut F::Source, out: &mut Collect<_>| {
+            while source.poll_batch(3, out).unwrap() != SourceStatus::Ended {}
+        };
+        let mut whole = Collect(Vec::new());
+        drain(&mut factory().create(ctx).unwrap(), &mut whole);
+        let mut first = factory().create(ctx).unwrap();
+        let mut out = Collect(Vec::new());
+        for _ in 0..polls {
+            first.poll_batch(3, &mut out).unwrap();
+        }
+        let position = first.position().expect("a replayable source");
+        let mut second = factory().create(ctx).unwrap();
+        second.seek(&position).unwrap();
+        drain(&mut second, &mut out);
+        (out.0, whole.0)
+    }
+
+    #[test]
+    fn replayable_sources_resume_right_after_their_recorded_position() {
+        let (got, whole) = resumed(|| from_iter(0, 0..20u64), &ctx(0, 1), 2);
+        assert_eq!(got, whole);
+        for subtask in 0..3 {
+            let (got, whole) = resumed(|| generate(0, 40, |i| i * 10), &ctx(subtask, 3), 2);
+            assert_eq!(got, whole, "subtask {subtask}");
+        }
+        let path = std::env::temp_dir().join(format!("dataflow-resume-{}.txt", std::process::id()));
+        let text: String = (0..50).map(|i| format!("line {i}\r\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        for subtask in 0..2 {
+            let (got, whole) = resumed(|| read_lines(0, &path), &ctx(subtask, 2), 3);
+            assert_eq!(got, whole, "subtask {subtask}");
+            assert!(whole.len() > 10);
+        }
+        // A position of another subtask's share is refused.
+        let other = generate(0, 40, |i| i)
+            .create(&ctx(0, 2))
+            .unwrap()
+            .position()
+            .unwrap();
+        let mut mine = generate(0, 40, |i| i).create(&ctx(1, 2)).unwrap();
+        assert!(mine.seek(&other).is_err());
+        std::fs::remove_file(path).unwrap();
     }
 }
