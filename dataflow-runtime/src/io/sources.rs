@@ -545,16 +545,16 @@ mod tests {
         }
     }
 
+    /// What a source made by factory `F` produces.
+    type Items<F> = Vec<<<F as SourceFactory>::Source as Source>::Item>;
+
     /// Everything a source produces after `polls` batches of 3, when a fresh source resumes
     /// from the position taken then; and what an uninterrupted source produces.
     fn resumed<F: SourceFactory>(
         mut factory: impl FnMut() -> F,
         ctx: &TaskContext,
         polls: usize,
-    ) -> (
-        Vec<<F::Source as Source>::Item>,
-        Vec<<F::Source as Source>::Item>,
-    ) {
+    ) -> (Items<F>, Items<F>) {
         let drain = |source: &mut F::Source, out: &mut Collect<_>| {
             while source.poll_batch(3, out).unwrap() != SourceStatus::Ended {}
         };
