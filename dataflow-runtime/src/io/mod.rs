@@ -8,6 +8,7 @@
 
 mod sinks;
 mod sources;
+pub mod transactional;
 
 use std::future::Future;
 use std::io;
