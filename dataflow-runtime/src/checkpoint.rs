@@ -625,3 +625,296 @@ mod tests {
         fs::remove_dir_all(root).unwrap();
     }
 }
+
+/// A subtask of the job: `(chain, subtask)`.
+pub type TaskId = (usize, usize);
+
+/// What one subtask contributes to a checkpoint: its operators' keyed state by key group,
+/// and their other state (source positions, sink transactions) by subtask.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskState {
+    /// `(operator, key group, bytes)`.
+    pub keyed: Vec<(usize, u16, Vec<u8>)>,
+    /// `(operator, subtask, bytes)`.
+    pub operator: Vec<(usize, usize, Vec<u8>)>,
+}
+
+/// A checkpoint every subtask acknowledged, ready to be written.
+#[derive(Debug, Clone)]
+pub struct AcknowledgedCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// When it was triggered (ms since the epoch).
+    pub triggered_at: i64,
+    /// Every subtask's state.
+    pub tasks: std::collections::BTreeMap<TaskId, TaskState>,
+}
+
+/// A checkpoint triggered and not yet acknowledged by every subtask.
+#[derive(Debug)]
+struct InFlight {
+    triggered_at: i64,
+    acks: std::collections::BTreeMap<TaskId, TaskState>,
+}
+
+/// Follows checkpoints from trigger to acknowledgement by every subtask (Flink's
+/// `CheckpointCoordinator`, without the I/O): one checkpoint in flight at a time; a
+/// checkpoint that times out is aborted; once a subtask has finished, no new checkpoint can
+/// complete, so none is triggered.
+#[derive(Debug)]
+pub struct CheckpointCoordinator {
+    tasks: usize,
+    next: u64,
+    in_flight: std::collections::BTreeMap<u64, InFlight>,
+    last_completed: Option<u64>,
+    finished: usize,
+}
+
+impl CheckpointCoordinator {
+    /// A coordinator for a job of `tasks` subtasks whose next checkpoint has id `next`
+    /// (after a restore of checkpoint `n`, `n + 1`, so ids keep increasing).
+    pub fn new(tasks: usize, next: u64) -> Self {
+        CheckpointCoordinator {
+            tasks,
+            next: next.max(1),
+            in_flight: std::collections::BTreeMap::new(),
+            last_completed: None,
+            finished: 0,
+        }
+    }
+
+    /// Starts a checkpoint at time `now`, unless one is in flight or a subtask finished.
+    pub fn trigger(&mut self, now: i64) -> Option<u64> {
+        if !self.in_flight.is_empty() || self.finished > 0 {
+            return None;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.in_flight.insert(
+            id,
+            InFlight {
+                triggered_at: now,
+                acks: std::collections::BTreeMap::new(),
+            },
+        );
+        Some(id)
+    }
+
+    /// Subtask `task` snapshotted checkpoint `id`. Returns the checkpoint once every subtask
+    /// did; an acknowledgement of an aborted checkpoint is ignored.
+    pub fn acknowledge(
+        &mut self,
+        id: u64,
+        task: TaskId,
+        state: TaskState,
+    ) -> Result<Option<AcknowledgedCheckpoint>, String> {
+        let Some(in_flight) = self.in_flight.get_mut(&id) else {
+            return Ok(None);
+        };
+        if in_flight.acks.insert(task, state).is_some() {
+            return Err(format!(
+                "subtask {} of chain {} acknowledged checkpoint {id} twice",
+                task.1, task.0
+            ));
+        }
+        if in_flight.acks.len() < self.tasks {
+            return Ok(None);
+        }
+        let done = self.in_flight.remove(&id).expect("present above");
+        self.last_completed = Some(id);
+        Ok(Some(AcknowledgedCheckpoint {
+            id,
+            triggered_at: done.triggered_at,
+            tasks: done.acks,
+        }))
+    }
+
+    /// Aborts the checkpoints in flight for longer than `timeout` ms at `now`; returns them.
+    pub fn expire(&mut self, now: i64, timeout: i64) -> Vec<u64> {
+        let expired: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| now.saturating_sub(f.triggered_at) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.in_flight.remove(id);
+        }
+        expired
+    }
+
+    /// A subtask reached end of input: checkpoints in flight can no longer complete and no
+    /// new one starts (the job's final commit happens at its end instead).
+    pub fn task_finished(&mut self) -> Vec<u64> {
+        self.finished += 1;
+        let aborted = self.in_flight.keys().copied().collect();
+        self.in_flight.clear();
+        aborted
+    }
+
+    /// The newest checkpoint every subtask acknowledged.
+    pub fn last_completed(&self) -> Option<u64> {
+        self.last_completed
+    }
+}
+
+/// The file of operator `operator`'s state of key group `key_group`.
+fn keyed_file(operator: usize, key_group: u16) -> String {
+    format!("op-{operator}-kg-{key_group}")
+}
+
+/// The file of operator `operator`'s state of subtask `subtask`.
+fn subtask_file(operator: usize, subtask: usize) -> String {
+    format!("op-{operator}-st-{subtask}")
+}
+
+impl AcknowledgedCheckpoint {
+    /// Writes the checkpoint to `storage` and completes it (metadata last).
+    pub fn write(
+        self,
+        storage: &CheckpointStorage,
+        job: &str,
+        parallelism: usize,
+        max_parallelism: usize,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let mut pending = storage.begin(self.id)?;
+        for state in self.tasks.values() {
+            for (operator, key_group, bytes) in &state.keyed {
+                pending.write(&keyed_file(*operator, *key_group), bytes)?;
+            }
+            for (operator, subtask, bytes) in &state.operator {
+                pending.write(&subtask_file(*operator, *subtask), bytes)?;
+            }
+        }
+        pending.complete(
+            storage,
+            job,
+            parallelism,
+            max_parallelism,
+            self.triggered_at,
+        )
+    }
+}
+
+impl Checkpoint {
+    /// Operator `operator`'s state of `key_group`, if it had any.
+    pub fn keyed_state(
+        &self,
+        operator: usize,
+        key_group: u16,
+    ) -> Result<Option<Vec<u8>>, CheckpointError> {
+        let name = keyed_file(operator, key_group);
+        if !self.metadata.files.contains_key(&name) {
+            return Ok(None);
+        }
+        self.read(&name).map(Some)
+    }
+
+    /// Operator `operator`'s state of subtask `subtask`, if it had any.
+    pub fn subtask_state(
+        &self,
+        operator: usize,
+        subtask: usize,
+    ) -> Result<Option<Vec<u8>>, CheckpointError> {
+        let name = subtask_file(operator, subtask);
+        if !self.metadata.files.contains_key(&name) {
+            return Ok(None);
+        }
+        self.read(&name).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod coordinator_tests {
+    use super::*;
+
+    fn state(operator: usize, key_group: u16, subtask: usize) -> TaskState {
+        TaskState {
+            keyed: vec![(operator, key_group, vec![key_group as u8; 3])],
+            operator: vec![(0, subtask, vec![subtask as u8])],
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_completes_when_every_subtask_acknowledged_it() {
+        let mut coordinator = CheckpointCoordinator::new(3, 1);
+        let id = coordinator.trigger(100).unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(coordinator.trigger(150), None, "one checkpoint at a time");
+        assert!(coordinator
+            .acknowledge(id, (0, 0), state(1, 5, 0))
+            .unwrap()
+            .is_none());
+        assert!(coordinator
+            .acknowledge(id, (0, 0), TaskState::default())
+            .is_err());
+        assert!(coordinator
+            .acknowledge(id, (1, 0), state(1, 70, 0))
+            .unwrap()
+            .is_none());
+        let done = coordinator
+            .acknowledge(id, (1, 1), state(1, 100, 1))
+            .unwrap()
+            .unwrap();
+        assert_eq!((done.id, done.triggered_at, done.tasks.len()), (1, 100, 3));
+        assert_eq!(coordinator.last_completed(), Some(1));
+        assert_eq!(coordinator.trigger(200), Some(2));
+    }
+
+    #[test]
+    fn expired_and_interrupted_checkpoints_never_complete() {
+        let mut coordinator = CheckpointCoordinator::new(2, 7);
+        let first = coordinator.trigger(0).unwrap();
+        assert_eq!(coordinator.expire(500, 1000), Vec::<u64>::new());
+        assert_eq!(coordinator.expire(1500, 1000), vec![first]);
+        // A late acknowledgement of the aborted checkpoint is ignored.
+        assert!(coordinator
+            .acknowledge(first, (0, 0), TaskState::default())
+            .unwrap()
+            .is_none());
+        assert!(coordinator
+            .acknowledge(first, (0, 1), TaskState::default())
+            .unwrap()
+            .is_none());
+        let second = coordinator.trigger(2000).unwrap();
+        assert_eq!(second, first + 1);
+        coordinator
+            .acknowledge(second, (0, 0), TaskState::default())
+            .unwrap();
+        // A subtask finishes: the checkpoint cannot complete, and no other starts.
+        assert_eq!(coordinator.task_finished(), vec![second]);
+        assert!(coordinator
+            .acknowledge(second, (0, 1), TaskState::default())
+            .unwrap()
+            .is_none());
+        assert_eq!(coordinator.trigger(3000), None);
+        assert_eq!(coordinator.last_completed(), None);
+    }
+
+    #[test]
+    fn an_acknowledged_checkpoint_is_written_and_read_back_by_operator_and_key_group() {
+        let root = std::env::temp_dir().join(format!(
+            "dataflow-coordinator-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let storage = CheckpointStorage::new(&root, 2).unwrap();
+        let mut coordinator = CheckpointCoordinator::new(2, 1);
+        let id = coordinator.trigger(10).unwrap();
+        coordinator.acknowledge(id, (0, 0), state(4, 3, 0)).unwrap();
+        let done = coordinator
+            .acknowledge(id, (0, 1), state(4, 90, 1))
+            .unwrap()
+            .unwrap();
+        done.write(&storage, "job", 2, 128).unwrap();
+        let (checkpoint, _) = Checkpoint::resolve(&root).unwrap();
+        assert_eq!(checkpoint.keyed_state(4, 3).unwrap(), Some(vec![3; 3]));
+        assert_eq!(checkpoint.keyed_state(4, 90).unwrap(), Some(vec![90; 3]));
+        assert_eq!(checkpoint.keyed_state(4, 4).unwrap(), None);
+        assert_eq!(checkpoint.subtask_state(0, 1).unwrap(), Some(vec![1]));
+        assert_eq!(checkpoint.subtask_state(9, 0).unwrap(), None);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}
