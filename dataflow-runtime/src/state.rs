@@ -161,7 +161,7 @@ pub enum StateTtl {
 /// timestamp per key.
 pub trait TtlPolicy: Copy + Send + 'static {
     /// What each key's entry stores for it: nothing, or when it was last touched.
-    type Touch: Copy + Send + 'static;
+    type Touch: Copy + Send + Serialize + serde::de::DeserializeOwned + 'static;
     /// The TTL, if any.
     fn config(&self) -> Option<StateTtl>;
     /// The touch record of time `at`.

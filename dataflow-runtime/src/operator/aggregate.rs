@@ -178,13 +178,35 @@ where
 
 impl<K, V, A, P, C, S> Operator<Keyed<K, V>> for KeyedAggregate<K, A, P, C, S>
 where
-    K: std::hash::Hash + Eq + Send + 'static,
-    A: Send + 'static,
+    K: std::hash::Hash + Eq + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    A: Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
     P: FnMut(V) -> A + Send + 'static,
     C: Combine<A>,
     S: OutputShape<K, A>,
 {
     type Out = S::Out;
+
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        for (key_group, bytes) in self.snapshot()? {
+            into.keyed.push((self.operator, key_group, bytes));
+        }
+        Ok(())
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        let operator = self.operator;
+        super::restore_key_groups(operator, from, ctx, |group, bytes| {
+            self.restore(group, bytes)
+        })
+    }
 
     fn open(&mut self, ctx: &TaskContext) {
         self.batch_mode = ctx.batch_mode;

@@ -315,11 +315,21 @@ where
 
 impl<K, A, B, F> Operator<TwoInputs<Keyed<K, A>, B>> for KeyedBroadcastProcess<K, A, B, F>
 where
-    K: Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     A: 'static,
     B: 'static,
     F: KeyedBroadcastProcessFunction<K, A, B>,
 {
+    /// The broadcast state lives in the user's function, which has no way to hand it over
+    /// yet: a job with a broadcast `co_process` cannot be checkpointed.
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        _into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        Err("a broadcast `co_process` cannot be checkpointed yet (its broadcast state is not snapshotted)".to_string())
+    }
+
     type Out = F::Out;
 
     fn open(&mut self, ctx: &TaskContext) {

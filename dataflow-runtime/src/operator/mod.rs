@@ -129,6 +129,27 @@ impl OperatorMetrics {
     }
 }
 
+/// Restores every owned key group of `ctx` that `from` has state for, through `restore`.
+pub(crate) fn restore_key_groups(
+    operator: usize,
+    from: &crate::checkpoint::Checkpoint,
+    ctx: &TaskContext,
+    mut restore: impl FnMut(u16, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let owned =
+        crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
+    for key_group in owned {
+        let key_group = key_group as u16;
+        if let Some(bytes) = from
+            .keyed_state(operator, key_group)
+            .map_err(|e| e.to_string())?
+        {
+            restore(key_group, &bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// One operator of a chain, generic over its input type.
 pub trait Operator<I>: Send + 'static {
     /// The type of the records it emits.
@@ -160,6 +181,27 @@ pub trait Operator<I>: Send + 'static {
     #[inline]
     fn on_idleness<E: Emit<Self::Out>>(&mut self, idle: bool, out: &mut E) {
         out.emit_idleness(idle);
+    }
+
+    /// Adds this operator's state to a checkpoint of subtask `subtask` (stateless operators,
+    /// the default, add nothing). Called when the checkpoint's barrier reaches the task,
+    /// before [`Operator::on_barrier`].
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        _into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Restores this operator's state from a checkpoint, for the key groups and subtask of
+    /// `ctx` (after [`Operator::open`]).
+    fn restore_state(
+        &mut self,
+        _from: &crate::checkpoint::Checkpoint,
+        _ctx: &TaskContext,
+    ) -> Result<(), String> {
+        Ok(())
     }
 
     /// Checkpoint barrier `n` reached the operator: it snapshots what it must (stateful
@@ -356,6 +398,24 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
                 out,
             },
         );
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        self.first.snapshot_state(subtask, into)?;
+        self.second.snapshot_state(subtask, into)
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        self.first.restore_state(from, ctx)?;
+        self.second.restore_state(from, ctx)
     }
 
     fn on_barrier<E: Emit<B::Out>>(&mut self, checkpoint: u64, out: &mut E) {
@@ -620,7 +680,7 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         ttl: T,
     ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
     where
-        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        K: crate::keys::Key,
         A: 'static,
         B: 'static,
         Op: Operator<In, Out = TwoInputs<Keyed<K, A>, Keyed<K, B>>>,
@@ -668,7 +728,7 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         function: F,
     ) -> Chain<In, impl Operator<In, Out = F::Out> + Clone>
     where
-        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        K: crate::keys::Key,
         A: 'static,
         B: 'static,
         Op: Operator<In, Out = TwoInputs<Keyed<K, A>, B>>,
@@ -724,7 +784,7 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
 /// Keyed process functions: only valid on a chain fed by a `key_by` exchange.
 impl<K, V, Op> Chain<Keyed<K, V>, Op>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: 'static,
     Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
 {
@@ -776,7 +836,7 @@ pub type ReduceInput<K, V> = Keyed<K, Option<V>>;
 /// [`ReduceWith`]).
 impl<K, V, Op> Chain<ReduceInput<K, V>, Op>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: Clone + Send + 'static,
     Op: Operator<ReduceInput<K, V>, Out = ReduceInput<K, V>> + Clone,
 {
@@ -789,6 +849,7 @@ where
     ) -> Chain<ReduceInput<K, V>, impl Operator<ReduceInput<K, V>, Out = V> + Clone>
     where
         F: FnMut(V, V) -> V + Clone + Send + 'static,
+        V: serde::Serialize + serde::de::DeserializeOwned,
     {
         let identity: fn(Option<V>) -> Option<V> = |v| v;
         self.then(KeyedAggregate::<K, Option<V>, _, _, Reduced>::new(
@@ -820,7 +881,7 @@ where
 /// Keyed operators: only valid on a chain fed by a `key_by` exchange.
 impl<K, V, Op> Chain<Keyed<K, V>, Op>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: Send + 'static,
     Op: Operator<Keyed<K, V>, Out = Keyed<K, V>> + Clone,
 {
@@ -831,7 +892,12 @@ where
         project: P,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
-        A: std::ops::Add<Output = A> + Clone + Send + 'static,
+        A: std::ops::Add<Output = A>
+            + Clone
+            + Send
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
         self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(
@@ -846,7 +912,7 @@ where
         project: P,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
-        A: PartialOrd + Clone + Send + 'static,
+        A: PartialOrd + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
         self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(
@@ -861,7 +927,7 @@ where
         project: P,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = (K, A)> + Clone>
     where
-        A: PartialOrd + Clone + Send + 'static,
+        A: PartialOrd + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
         P: FnMut(V) -> A + Clone + Send + 'static,
     {
         self.then(KeyedAggregate::<K, A, _, _, WithKey>::new(

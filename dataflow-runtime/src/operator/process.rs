@@ -580,12 +580,35 @@ where
 
 impl<K, V, F, T> Operator<Keyed<K, V>> for KeyedProcess<K, V, F, T>
 where
-    K: Hash + Eq + Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + Serialize + DeserializeOwned + 'static,
     V: 'static,
     F: KeyedProcessFunction<K, V>,
     T: TtlPolicy,
+    T::Touch: Serialize + DeserializeOwned,
 {
     type Out = F::Out;
+
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        for (key_group, bytes) in self.snapshot()? {
+            into.keyed.push((self.operator, key_group, bytes));
+        }
+        Ok(())
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        let operator = self.operator;
+        super::restore_key_groups(operator, from, ctx, |group, bytes| {
+            self.restore(group, bytes)
+        })
+    }
 
     fn open(&mut self, ctx: &TaskContext) {
         self.store.open(crate::keys::key_groups_of_subtask(

@@ -460,12 +460,40 @@ where
 
 impl<K, V, G, Fin> Operator<Keyed<K, V>> for AlignedWindows<K, V, G, Fin>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + Send
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static,
     V: Send + 'static,
     G: AggregateFunction<V>,
     Fin: Finish<K, G::Out>,
 {
     type Out = Fin::Out;
+
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        for (key_group, bytes) in self.snapshot()? {
+            into.keyed.push((self.operator, key_group, bytes));
+        }
+        Ok(())
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        let operator = self.operator;
+        crate::operator::restore_key_groups(operator, from, ctx, |group, bytes| {
+            self.restore(group, bytes)
+        })
+    }
 
     fn open(&mut self, ctx: &TaskContext) {
         self.owned =

@@ -225,7 +225,7 @@ pub trait KeyedWindowFunction<K, V> {
 
 impl<K, V, G, Fin> KeyedWindowFunction<K, V> for WindowAggregate<G, V, Fin>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: Send + 'static,
     G: AggregateFunction<V>,
     Fin: Finish<K, G::Out>,
@@ -239,7 +239,7 @@ where
 
 impl<K, V, G, Fin> KeyedWindowFunction<K, V> for CountWindowAggregate<G, V, Fin>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: Send + 'static,
     G: AggregateFunction<V>,
     Fin: Finish<K, G::Out>,
@@ -253,7 +253,7 @@ where
 
 impl<K, V, A, T, C, Fin> KeyedWindowFunction<K, V> for WindowOperator<A, T, C, Fin, V>
 where
-    K: std::hash::Hash + Eq + Clone + Send + 'static,
+    K: crate::keys::Key,
     V: Clone + Send + 'static,
     A: WindowAssigner<V>,
     T: Trigger<V>,
