@@ -65,6 +65,23 @@ pub fn key_groups_of_subtask(
     start..end
 }
 
+/// What a key of a keyed stream must be: hashable and comparable (its state is found by
+/// it), cloneable, and serializable, so that its state can be checkpointed and restored at
+/// another parallelism (Flink likewise needs a serializer for every key type).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a key: keys must be `Hash + Eq + Clone + Send + Serialize + Deserialize`",
+    note = "keyed state is checkpointed with its key: derive `serde::Serialize` and `serde::Deserialize` for `{Self}` (and `Hash`, `Eq`, `Clone`)"
+)]
+pub trait Key:
+    Hash + Eq + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
+}
+
+impl<T> Key for T where
+    T: Hash + Eq + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,21 +134,4 @@ mod tests {
             assert_eq!(next, 128);
         }
     }
-}
-
-/// What a key of a keyed stream must be: hashable and comparable (its state is found by
-/// it), cloneable, and serializable, so that its state can be checkpointed and restored at
-/// another parallelism (Flink likewise needs a serializer for every key type).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a key: keys must be `Hash + Eq + Clone + Send + Serialize + Deserialize`",
-    note = "keyed state is checkpointed with its key: derive `serde::Serialize` and `serde::Deserialize` for `{Self}` (and `Hash`, `Eq`, `Clone`)"
-)]
-pub trait Key:
-    Hash + Eq + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
-{
-}
-
-impl<T> Key for T where
-    T: Hash + Eq + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
-{
 }
