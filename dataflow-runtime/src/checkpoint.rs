@@ -918,3 +918,142 @@ mod coordinator_tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 }
+
+/// Periodic checkpoints of a streaming job.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// How often a checkpoint is triggered.
+    pub interval: std::time::Duration,
+    /// Where checkpoints are written (`chk-<id>/` directories).
+    pub dir: PathBuf,
+    /// How many complete checkpoints are kept.
+    pub retained: usize,
+}
+
+/// What a subtask tells the coordinator.
+#[derive(Debug)]
+pub(crate) enum Ack {
+    /// The subtask snapshotted checkpoint `id`.
+    State {
+        id: u64,
+        task: TaskId,
+        state: TaskState,
+    },
+    /// The subtask reached end of input.
+    Finished,
+}
+
+/// A subtask's side of checkpointing: the triggers (sources), the acknowledgements, and the
+/// checkpoint the job restores.
+pub(crate) struct TaskCheckpoints {
+    pub(crate) task: TaskId,
+    pub(crate) trigger: tokio::sync::watch::Receiver<u64>,
+    pub(crate) acks: std::sync::mpsc::Sender<Ack>,
+    pub(crate) restore: Option<std::sync::Arc<Checkpoint>>,
+    /// The newest checkpoint this source subtask started.
+    started: u64,
+}
+
+impl TaskCheckpoints {
+    pub(crate) fn new(
+        task: TaskId,
+        trigger: tokio::sync::watch::Receiver<u64>,
+        acks: std::sync::mpsc::Sender<Ack>,
+        restore: Option<std::sync::Arc<Checkpoint>>,
+    ) -> Self {
+        let started = *trigger.borrow();
+        TaskCheckpoints {
+            task,
+            trigger,
+            acks,
+            restore,
+            started,
+        }
+    }
+
+    /// A checkpoint triggered since the last call (sources start checkpoints).
+    pub(crate) fn triggered(&mut self) -> Option<u64> {
+        let id = *self.trigger.borrow();
+        (id > self.started).then(|| {
+            self.started = id;
+            id
+        })
+    }
+
+    /// Hands the subtask's state for checkpoint `id` to the coordinator.
+    pub(crate) fn acknowledge(&self, id: u64, state: TaskState) {
+        // The coordinator is gone only when the job is ending: nothing left to checkpoint.
+        let _ = self.acks.send(Ack::State {
+            id,
+            task: self.task,
+            state,
+        });
+    }
+
+    /// The subtask reached end of input.
+    pub(crate) fn finished(&self) {
+        let _ = self.acks.send(Ack::Finished);
+    }
+}
+
+/// What the coordinator of a job works with.
+pub(crate) struct CoordinatorSetup {
+    pub(crate) storage: CheckpointStorage,
+    pub(crate) config: CheckpointConfig,
+    pub(crate) trigger: tokio::sync::watch::Sender<u64>,
+    pub(crate) acks: std::sync::mpsc::Receiver<Ack>,
+    pub(crate) job: &'static str,
+    pub(crate) parallelism: usize,
+    pub(crate) max_parallelism: usize,
+}
+
+/// Runs the checkpoints of a job on its own thread until every subtask's acknowledgement
+/// channel closed: triggers one every `config.interval`, and writes each one every subtask
+/// acknowledged (in the background of the job: the subtasks carry on meanwhile). A thread
+/// of its own, not a task, so that busy subtasks never delay a trigger. Returns how many
+/// checkpoints completed.
+pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: CoordinatorSetup) -> u64 {
+    let CoordinatorSetup {
+        storage,
+        config,
+        trigger,
+        acks,
+        job,
+        parallelism,
+        max_parallelism,
+    } = setup;
+    // A checkpoint that takes ten intervals (at least ten seconds) is given up.
+    let timeout = (config.interval.as_millis() as i64 * 10).max(10_000);
+    let mut next_tick = std::time::Instant::now() + config.interval;
+    let mut completed = 0;
+    loop {
+        let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+        match acks.recv_timeout(wait) {
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                next_tick += config.interval;
+                let now = crate::time::processing_time_now();
+                for id in coordinator.expire(now, timeout) {
+                    tracing::warn!(checkpoint = id, "checkpoint timed out and was aborted");
+                }
+                if let Some(id) = coordinator.trigger(now) {
+                    trigger.send_replace(id);
+                }
+            }
+            Ok(Ack::Finished) => {
+                coordinator.task_finished();
+            }
+            Ok(Ack::State { id, task, state }) => match coordinator.acknowledge(id, task, state) {
+                Ok(Some(done)) => match done.write(&storage, job, parallelism, max_parallelism) {
+                    Ok(_) => completed += 1,
+                    Err(e) => {
+                        tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be written")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(checkpoint = id, error = %e, "bad acknowledgement"),
+            },
+        }
+    }
+    completed
+}

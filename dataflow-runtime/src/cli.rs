@@ -215,6 +215,20 @@ impl JobCli {
         if let Some(&mode) = matches.get_one::<ExecutionMode>("mode") {
             config.mode = mode;
         }
+        if let (Some(&interval), Some(dir)) = (
+            matches.get_one::<std::time::Duration>("checkpoint-interval"),
+            matches.get_one::<std::path::PathBuf>("checkpoint-dir"),
+        ) {
+            config.checkpointing = Some(crate::checkpoint::CheckpointConfig {
+                interval,
+                dir: dir.clone(),
+                retained: matches
+                    .get_one::<usize>("checkpoints-retained")
+                    .copied()
+                    .unwrap_or(3),
+            });
+        }
+        config.restore = matches.get_one::<std::path::PathBuf>("restore").cloned();
         config.stop_on_ctrl_c = true;
         if let Some(format) = matches.get_one::<String>("explain") {
             let parallelism = |chain: usize| match plan.chains[chain].parallelism {
@@ -280,6 +294,32 @@ impl JobCli {
     }
 }
 
+/// A duration written as a number and a unit: `ms`, `s`, `m` or `h` (`250ms`, `10s`).
+fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` needs a unit: ms, s, m or h (e.g. 500ms)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use ms, s, m or h"
+            ))
+        }
+    };
+    if millis == 0 {
+        return Err("the interval must be above zero".to_string());
+    }
+    Ok(std::time::Duration::from_millis(millis))
+}
+
 /// The clap id of a job parameter: prefixed, so a parameter may be called `mode` or
 /// `parallelism` without clashing with the flags.
 fn argument_id(name: &str) -> String {
@@ -321,6 +361,37 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .value_parser(["text", "dot"])
                 .action(ArgAction::Set)
                 .help("Print the physical plan (chains, parallelism, exchanges) and exit"),
+        )
+        .arg(
+            Arg::new("checkpoint-interval")
+                .long("checkpoint-interval")
+                .value_name("DURATION")
+                .value_parser(parse_duration)
+                .requires("checkpoint-dir")
+                .help("Take a checkpoint this often (e.g. 500ms, 10s, 1m; streaming mode)"),
+        )
+        .arg(
+            Arg::new("checkpoint-dir")
+                .long("checkpoint-dir")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .requires("checkpoint-interval")
+                .help("Where checkpoints go (chk-<id> directories)"),
+        )
+        .arg(
+            Arg::new("checkpoints-retained")
+                .long("checkpoints-retained")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .requires("checkpoint-dir")
+                .help("How many complete checkpoints to keep [default: 3]"),
+        )
+        .arg(
+            Arg::new("restore")
+                .long("restore")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .help("Start from a checkpoint: a checkpoint directory (its newest complete checkpoint), one chk-<id>, or a savepoint"),
         );
     for param in params {
         let required = match param.kind {

@@ -61,6 +61,11 @@ pub struct JobConfig {
     pub stop_on_ctrl_c: bool,
     /// Lets another thread cancel the job while it runs.
     pub canceller: Option<JobCanceller>,
+    /// Periodic checkpoints (streaming mode only; batch jobs recover by running again).
+    pub checkpointing: Option<crate::checkpoint::CheckpointConfig>,
+    /// Start from a checkpoint: a checkpoint directory root (its newest complete
+    /// checkpoint), one `chk-<id>` directory, or a savepoint.
+    pub restore: Option<std::path::PathBuf>,
 }
 
 /// Cancels a running job from another thread: `run` then returns [`Error::Cancelled`]
@@ -104,6 +109,8 @@ impl Default for JobConfig {
             worker_threads: None,
             stop_on_ctrl_c: false,
             canceller: None,
+            checkpointing: None,
+            restore: None,
         }
     }
 }
@@ -222,6 +229,8 @@ pub struct JobReport {
     pub operators: Vec<OperatorReport>,
     /// Wall time from start to the end of the last task.
     pub elapsed: Duration,
+    /// Checkpoints completed during the run.
+    pub checkpoints: u64,
 }
 
 impl JobReport {
@@ -353,6 +362,71 @@ pub struct JobBuilder {
     started: watch::Sender<bool>,
     /// Which chain and subtask each task runs, for errors about a task that died.
     task_names: HashMap<tokio::task::Id, (usize, usize)>,
+    /// Checkpointing and restoring, if the job does either.
+    checkpoints: Option<CheckpointWiring>,
+}
+
+/// The job's side of checkpointing: the trigger sources watch, the channel subtasks
+/// acknowledge on, and the checkpoint the job starts from.
+struct CheckpointWiring {
+    trigger: watch::Sender<u64>,
+    acks: std::sync::mpsc::Sender<crate::checkpoint::Ack>,
+    acks_in: std::sync::mpsc::Receiver<crate::checkpoint::Ack>,
+    restore: Option<Arc<crate::checkpoint::Checkpoint>>,
+    /// Where to write checkpoints (streaming jobs with an interval).
+    storage: Option<(
+        crate::checkpoint::CheckpointStorage,
+        crate::checkpoint::CheckpointConfig,
+    )>,
+}
+
+impl CheckpointWiring {
+    fn new(config: &JobConfig, batch_mode: bool) -> Result<Option<Self>> {
+        let restore = match &config.restore {
+            Some(path) => {
+                let (checkpoint, skipped) = crate::checkpoint::Checkpoint::resolve(path)
+                    .map_err(|e| Error::Config(format!("cannot restore: {e}")))?;
+                for reason in skipped {
+                    eprintln!("warning: skipped a checkpoint: {reason}");
+                }
+                Some(Arc::new(checkpoint))
+            }
+            None => None,
+        };
+        let storage = match &config.checkpointing {
+            // Batch jobs take no checkpoints: they recover by running again.
+            Some(checkpointing) if !batch_mode => {
+                let storage = crate::checkpoint::CheckpointStorage::new(
+                    &checkpointing.dir,
+                    checkpointing.retained,
+                )
+                .map_err(|e| Error::Config(format!("checkpoint directory: {e}")))?;
+                Some((storage, checkpointing.clone()))
+            }
+            _ => None,
+        };
+        if restore.is_none() && storage.is_none() {
+            return Ok(None);
+        }
+        let (acks, acks_in) = std::sync::mpsc::channel();
+        Ok(Some(CheckpointWiring {
+            trigger: watch::channel(0).0,
+            acks,
+            acks_in,
+            restore,
+            storage,
+        }))
+    }
+
+    /// A subtask's handle.
+    fn task(&self, chain: usize, subtask: usize) -> crate::checkpoint::TaskCheckpoints {
+        crate::checkpoint::TaskCheckpoints::new(
+            (chain, subtask),
+            self.trigger.subscribe(),
+            self.acks.clone(),
+            self.restore.clone(),
+        )
+    }
 }
 
 impl JobBuilder {
@@ -377,7 +451,39 @@ impl JobBuilder {
             interrupt: Arc::new(Notify::new()),
             started: watch::channel(false).0,
             task_names: HashMap::new(),
+            checkpoints: CheckpointWiring::new(config, config.batch_mode(plan)?)?,
         })
+    }
+
+    /// Starts the checkpoint coordinator once every task is spawned; returns it, to be
+    /// awaited for the number of completed checkpoints after the tasks ended.
+    fn start_checkpoints(&mut self) -> Result<Option<std::thread::JoinHandle<u64>>> {
+        let Some(wiring) = self.checkpoints.take() else {
+            return Ok(None);
+        };
+        let Some((storage, config)) = wiring.storage else {
+            return Ok(None);
+        };
+        // After a restore of checkpoint `n`, ids go on from `n + 1`.
+        let next = wiring.restore.as_ref().map_or(1, |c| c.metadata().id + 1);
+        let coordinator =
+            crate::checkpoint::CheckpointCoordinator::new(self.task_names.len(), next);
+        let setup = crate::checkpoint::CoordinatorSetup {
+            storage,
+            config,
+            trigger: wiring.trigger,
+            acks: wiring.acks_in,
+            job: self.plan.name,
+            parallelism: self.config.parallelism,
+            max_parallelism: self.config.max_parallelism,
+        };
+        // The coordinator's channel closes when the last subtask drops its sender.
+        drop(wiring.acks);
+        std::thread::Builder::new()
+            .name(format!("dataflow-{}-checkpoints", self.plan.name))
+            .spawn(move || crate::checkpoint::coordinate(coordinator, setup))
+            .map(Some)
+            .map_err(|e| Error::Runtime(format!("cannot start the checkpoint coordinator: {e}")))
     }
 
     /// Sets the parallelism of a chain whose `.parallelism(expr)` is an expression.
@@ -493,9 +599,10 @@ impl JobBuilder {
             let op = operators.clone().into_operator();
             let stop = self.stop.subscribe();
             let started = self.started.subscribe();
+            let checkpoints = self.checkpoints.as_ref().map(|c| c.task(chain, subtask));
             let handle = self.tasks.spawn(async move {
                 let result = match wait_for_start(started).await {
-                    Ok(()) => task::run_source_task(ctx, source, op, end, stop).await,
+                    Ok(()) => task::run_source_task(ctx, source, op, end, stop, checkpoints).await,
                     Err(e) => Err(e),
                 };
                 (chain, subtask, result)
@@ -528,9 +635,13 @@ impl JobBuilder {
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
             let started = self.started.subscribe();
+            let checkpoints = self.checkpoints.as_ref().map(|c| c.task(chain, subtask));
             let handle = self.tasks.spawn(async move {
                 let result = match wait_for_start(started).await {
-                    Ok(()) => task::run_input_task(ctx, InputGate::new(receivers), op, end).await,
+                    Ok(()) => {
+                        let gate = InputGate::new(receivers);
+                        task::run_input_task(ctx, gate, op, end, checkpoints).await
+                    }
                     Err(e) => Err(e),
                 };
                 (chain, subtask, result)
@@ -620,6 +731,7 @@ impl JobBuilder {
                 })
                 .collect(),
             elapsed: started.elapsed(),
+            checkpoints: 0,
         })
     }
 }
@@ -690,7 +802,13 @@ pub fn execute(
                 }
             });
         }
-        job.wait(started).await
+        let coordinator = job.start_checkpoints()?;
+        let mut report = job.wait(started).await?;
+        if let Some(coordinator) = coordinator {
+            // Every subtask has ended: the coordinator's channel is closed, it returns.
+            report.checkpoints = coordinator.join().unwrap_or(0);
+        }
+        Ok(report)
     });
     // Every task has ended or was dropped at an await; a task stuck in user code that never
     // returns must not hold `run` (or the binary's exit) hostage, so nothing is waited for.

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use crate::checkpoint::{Checkpoint, TaskCheckpoints, TaskState};
 use crate::element::{Timestamp, MAX_WATERMARK};
 use crate::error::{Error, Result};
 use crate::exchange::{GateEvent, InputGate};
@@ -45,6 +46,24 @@ pub trait ChainEnd<T>: Emit<T> + Send + 'static {
     /// When the operators of branches next need [`ChainEnd::on_processing_time`].
     fn next_wakeup(&self) -> Option<Timestamp> {
         None
+    }
+
+    /// Adds the state of the operators of branches (and of a sink) to a checkpoint.
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        _into: &mut TaskState,
+    ) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    /// Restores the state of the operators of branches (and of a sink).
+    fn restore_state(
+        &mut self,
+        _from: &Checkpoint,
+        _ctx: &TaskContext,
+    ) -> std::result::Result<(), String> {
+        Ok(())
     }
 }
 
@@ -118,6 +137,24 @@ where
 
     fn next_wakeup(&self) -> Option<Timestamp> {
         earliest(self.operator.next_wakeup(), self.end.next_wakeup())
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut TaskState,
+    ) -> std::result::Result<(), String> {
+        self.operator.snapshot_state(subtask, into)?;
+        self.end.snapshot_state(subtask, into)
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &Checkpoint,
+        ctx: &TaskContext,
+    ) -> std::result::Result<(), String> {
+        self.operator.restore_state(from, ctx)?;
+        self.end.restore_state(from, ctx)
     }
 }
 
@@ -209,6 +246,24 @@ impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for 
     fn on_processing_time(&mut self, now: Timestamp) {
         self.0.on_processing_time(now);
         self.1.on_processing_time(now);
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut TaskState,
+    ) -> std::result::Result<(), String> {
+        self.0.snapshot_state(subtask, into)?;
+        self.1.snapshot_state(subtask, into)
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &Checkpoint,
+        ctx: &TaskContext,
+    ) -> std::result::Result<(), String> {
+        self.0.restore_state(from, ctx)?;
+        self.1.restore_state(from, ctx)
     }
 
     fn next_wakeup(&self) -> Option<Timestamp> {
@@ -338,6 +393,7 @@ pub(crate) async fn run_source_task<S, Op, End>(
     mut chain: Op,
     mut end: End,
     mut stop: watch::Receiver<bool>,
+    mut checkpoints: Option<TaskCheckpoints>,
 ) -> Result<Vec<OperatorMetrics>>
 where
     S: Source,
@@ -346,6 +402,15 @@ where
 {
     let head = ctx.first_operator();
     chain.open(&ctx);
+    if let Some(checkpoint) = checkpoints.as_ref().and_then(|c| c.restore.clone()) {
+        restore(&ctx, &checkpoint, &mut chain, &mut end)?;
+        let position = checkpoint
+            .subtask_state(head, ctx.subtask)
+            .map_err(|e| checkpoint_error(&ctx, &e.to_string()))?;
+        if let Some(position) = position {
+            source.seek(&position).map_err(|e| ctx.io_error(head, e))?;
+        }
+    }
     let mut linger = Linger::new();
     let mut wakeups = Wakeups::new(&ctx);
     wakeups.refresh(&chain, &end);
@@ -373,6 +438,18 @@ where
         })?;
         chain = returned;
         let status = status.map_err(|e| ctx.io_error(head, e))?;
+        if let Some(checkpoints) = checkpoints.as_mut() {
+            if let Some(id) = checkpoints.triggered() {
+                // The source's position starts the checkpoint; the barrier follows the
+                // records it produced so far.
+                let mut state = TaskState::default();
+                match source.position() {
+                    Some(position) => state.operator.push((head, ctx.subtask, position)),
+                    None => warn_not_replayable(&ctx),
+                }
+                snapshot(&ctx, checkpoints, id, state, &mut chain, &mut end)?;
+            }
+        }
         wakeups.fire_due(&ctx, &mut chain, &mut end)?;
         match status {
             SourceStatus::Produced => linger.flush(&mut end, &ctx).await?,
@@ -387,9 +464,64 @@ where
             SourceStatus::Ended => break,
         }
     }
+    if let Some(checkpoints) = &checkpoints {
+        checkpoints.finished();
+    }
     let mut metrics = Vec::new();
     let produced = source.collect_metrics(&mut metrics);
     finish_chain(&ctx, chain, end, produced, metrics).await
+}
+
+/// A checkpoint problem of this subtask, as a job error.
+fn checkpoint_error(ctx: &TaskContext, reason: &str) -> crate::error::Error {
+    crate::error::Error::Runtime(format!(
+        "checkpoint of `{}` (subtask {}): {reason}",
+        ctx.operator_name(ctx.first_operator()),
+        ctx.subtask
+    ))
+}
+
+/// Restores the chain and its end from a checkpoint, after `open`.
+fn restore<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
+    ctx: &TaskContext,
+    checkpoint: &Checkpoint,
+    chain: &mut Op,
+    end: &mut End,
+) -> Result<()> {
+    chain
+        .restore_state(checkpoint, ctx)
+        .and_then(|()| end.restore_state(checkpoint, ctx))
+        .map_err(|reason| checkpoint_error(ctx, &reason))
+}
+
+/// Snapshots the chain and its end for checkpoint `id` (after what `state` already holds),
+/// hands the state to the coordinator, and forwards the barrier.
+fn snapshot<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
+    ctx: &TaskContext,
+    checkpoints: &TaskCheckpoints,
+    id: u64,
+    mut state: TaskState,
+    chain: &mut Op,
+    end: &mut End,
+) -> Result<()> {
+    chain
+        .snapshot_state(ctx.subtask, &mut state)
+        .and_then(|()| end.snapshot_state(ctx.subtask, &mut state))
+        .map_err(|reason| checkpoint_error(ctx, &reason))?;
+    checkpoints.acknowledge(id, state);
+    guarded(ctx, ctx.first_operator(), || chain.on_barrier(id, end))
+}
+
+/// A source that cannot replay under checkpointing: its records after the last checkpoint
+/// are lost on a restore (at-most-once). Said once per subtask.
+fn warn_not_replayable(ctx: &TaskContext) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "warning: `{}` cannot replay its input, so checkpoints give it at-most-once results: records it read after the last checkpoint are lost on a restore",
+            ctx.operator_name(ctx.first_operator())
+        );
+    });
 }
 
 /// End of input for a chain: in batch mode processing time jumps to the end, its operators
@@ -430,6 +562,7 @@ pub(crate) async fn run_input_task<I, Op, End>(
     mut gate: InputGate<I>,
     mut chain: Op,
     mut end: End,
+    checkpoints: Option<TaskCheckpoints>,
 ) -> Result<Vec<OperatorMetrics>>
 where
     I: Send + 'static,
@@ -438,6 +571,9 @@ where
 {
     let head = ctx.first_operator();
     chain.open(&ctx);
+    if let Some(checkpoint) = checkpoints.as_ref().and_then(|c| c.restore.clone()) {
+        restore(&ctx, &checkpoint, &mut chain, &mut end)?;
+    }
     let mut received = 0u64;
     let mut linger = Linger::new();
     let mut wakeups = Wakeups::new(&ctx);
@@ -503,10 +639,23 @@ where
             GateEvent::Idleness(idle) => {
                 guarded(&ctx, head, || chain.on_idleness(idle, &mut end))?;
             }
-            GateEvent::Barrier(checkpoint) => {
-                guarded(&ctx, head, || chain.on_barrier(checkpoint, &mut end))?;
+            GateEvent::Barrier(checkpoint) => match &checkpoints {
+                Some(checkpoints) => snapshot(
+                    &ctx,
+                    checkpoints,
+                    checkpoint,
+                    TaskState::default(),
+                    &mut chain,
+                    &mut end,
+                )?,
+                None => guarded(&ctx, head, || chain.on_barrier(checkpoint, &mut end))?,
+            },
+            GateEvent::Ended => {
+                if let Some(checkpoints) = &checkpoints {
+                    checkpoints.finished();
+                }
+                break;
             }
-            GateEvent::Ended => break,
         }
         wakeups.fire_due(&ctx, &mut chain, &mut end)?;
         linger.flush(&mut end, &ctx).await?;
@@ -579,7 +728,7 @@ mod tests {
         let partial = std::sync::Arc::default();
         let (_stop_tx, stop) = watch::channel(false);
         let end = Flushes(std::sync::Arc::clone(&partial));
-        run_source_task(ctx, Busy(10), Identity, end, stop)
+        run_source_task(ctx, Busy(10), Identity, end, stop, None)
             .await
             .unwrap();
         partial.load(std::sync::atomic::Ordering::Relaxed)
