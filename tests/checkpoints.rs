@@ -90,3 +90,101 @@ fn restoring_a_missing_checkpoint_fails_with_a_clear_error() {
     let message = error.to_string();
     assert!(message.contains("cannot restore"), "{message}");
 }
+
+dataflow! {
+    /// A rolling count per key, written as `key count` lines.
+    job counting_to_files(n: u64, output: PathBuf) {
+        generate(n, |i| i % 50)
+            .key_by(|k| *k)
+            .count()
+            .write_lines(output, |(key, count)| format!("{key} {count}"));
+    }
+}
+
+/// Every line of the visible (committed) files in `dir`.
+fn committed_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_str().unwrap().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_job_cancelled_mid_run_and_restored_commits_every_update_exactly_once() {
+    let n = 2_000_000;
+    let checkpoints = scratch("exactly-once-checkpoints");
+    let output = scratch("exactly-once-output");
+    let canceller = JobCanceller::default();
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: checkpoints.clone(),
+            retained: 3,
+        }),
+        canceller: Some(canceller.clone()),
+        ..JobConfig::with_parallelism(2)
+    };
+    // Cancel the job (a crash: nothing is finished or flushed) once a checkpoint completed.
+    let watched = checkpoints.clone();
+    let killer = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        while Checkpoint::resolve(&watched).is_err() && started.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        canceller.cancel();
+    });
+    let first = counting_to_files::run(&config, n, output.clone());
+    killer.join().unwrap();
+    assert!(
+        first.is_err(),
+        "the job was expected to be cancelled before its end"
+    );
+    let committed_before = committed_lines(&output).len();
+
+    let restored = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: checkpoints.clone(),
+            retained: 3,
+        }),
+        restore: Some(checkpoints.clone()),
+        ..JobConfig::with_parallelism(2)
+    };
+    counting_to_files::run(&restored, n, output.clone()).unwrap();
+    let mut expected: Vec<String> = (0..50u64)
+        .flat_map(|key| (1..=n / 50).map(move |count| format!("{key} {count}")))
+        .collect();
+    expected.sort();
+    let lines = committed_lines(&output);
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "committed before the restore: {committed_before}"
+    );
+    assert_eq!(lines, expected);
+    // No uncommitted file is left behind.
+    let hidden = std::fs::read_dir(&output)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0);
+    std::fs::remove_dir_all(checkpoints).unwrap();
+    std::fs::remove_dir_all(output).unwrap();
+}

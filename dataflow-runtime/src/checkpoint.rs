@@ -948,6 +948,8 @@ pub(crate) enum Ack {
 pub(crate) struct TaskCheckpoints {
     pub(crate) task: TaskId,
     pub(crate) trigger: tokio::sync::watch::Receiver<u64>,
+    /// The newest completed checkpoint.
+    completed: tokio::sync::watch::Receiver<u64>,
     pub(crate) acks: std::sync::mpsc::Sender<Ack>,
     pub(crate) restore: Option<std::sync::Arc<Checkpoint>>,
     /// The newest checkpoint this source subtask started.
@@ -958,6 +960,7 @@ impl TaskCheckpoints {
     pub(crate) fn new(
         task: TaskId,
         trigger: tokio::sync::watch::Receiver<u64>,
+        completed: tokio::sync::watch::Receiver<u64>,
         acks: std::sync::mpsc::Sender<Ack>,
         restore: Option<std::sync::Arc<Checkpoint>>,
     ) -> Self {
@@ -965,6 +968,7 @@ impl TaskCheckpoints {
         TaskCheckpoints {
             task,
             trigger,
+            completed,
             acks,
             restore,
             started,
@@ -978,6 +982,15 @@ impl TaskCheckpoints {
             self.started = id;
             id
         })
+    }
+
+    /// A checkpoint completed since the last call: sinks commit what it covers.
+    pub(crate) fn newly_completed(&mut self) -> Option<u64> {
+        if self.completed.has_changed().unwrap_or(false) {
+            Some(*self.completed.borrow_and_update())
+        } else {
+            None
+        }
     }
 
     /// Hands the subtask's state for checkpoint `id` to the coordinator.
@@ -1001,6 +1014,7 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) storage: CheckpointStorage,
     pub(crate) config: CheckpointConfig,
     pub(crate) trigger: tokio::sync::watch::Sender<u64>,
+    pub(crate) completed: tokio::sync::watch::Sender<u64>,
     pub(crate) acks: std::sync::mpsc::Receiver<Ack>,
     pub(crate) job: &'static str,
     pub(crate) parallelism: usize,
@@ -1017,6 +1031,7 @@ pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: Coordina
         storage,
         config,
         trigger,
+        completed: completed_tx,
         acks,
         job,
         parallelism,
@@ -1045,7 +1060,11 @@ pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: Coordina
             }
             Ok(Ack::State { id, task, state }) => match coordinator.acknowledge(id, task, state) {
                 Ok(Some(done)) => match done.write(&storage, job, parallelism, max_parallelism) {
-                    Ok(_) => completed += 1,
+                    Ok(_) => {
+                        completed += 1;
+                        // Sinks commit the output the checkpoint covers.
+                        completed_tx.send_replace(id);
+                    }
                     Err(e) => {
                         tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be written")
                     }

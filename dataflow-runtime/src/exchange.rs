@@ -1125,6 +1125,8 @@ mod tests {
             batch_mode,
             batch_size: 2,
             linger: std::time::Duration::from_secs(3600),
+            checkpointing: false,
+            restored: None,
         }
     }
 

@@ -181,6 +181,10 @@ pub struct TaskContext {
     pub batch_size: usize,
     /// How long a busy task may hold a partial batch.
     pub linger: std::time::Duration,
+    /// Whether the job takes checkpoints (file sinks then write transactionally).
+    pub checkpointing: bool,
+    /// The checkpoint the job restored, if any.
+    pub restored: Option<u64>,
 }
 
 impl TaskContext {
@@ -370,6 +374,8 @@ pub struct JobBuilder {
 /// acknowledge on, and the checkpoint the job starts from.
 struct CheckpointWiring {
     trigger: watch::Sender<u64>,
+    /// The newest completed checkpoint, for sinks to commit.
+    completed: watch::Sender<u64>,
     acks: std::sync::mpsc::Sender<crate::checkpoint::Ack>,
     acks_in: std::sync::mpsc::Receiver<crate::checkpoint::Ack>,
     restore: Option<Arc<crate::checkpoint::Checkpoint>>,
@@ -411,6 +417,7 @@ impl CheckpointWiring {
         let (acks, acks_in) = std::sync::mpsc::channel();
         Ok(Some(CheckpointWiring {
             trigger: watch::channel(0).0,
+            completed: watch::channel(0).0,
             acks,
             acks_in,
             restore,
@@ -423,6 +430,7 @@ impl CheckpointWiring {
         crate::checkpoint::TaskCheckpoints::new(
             (chain, subtask),
             self.trigger.subscribe(),
+            self.completed.subscribe(),
             self.acks.clone(),
             self.restore.clone(),
         )
@@ -472,6 +480,7 @@ impl JobBuilder {
             storage,
             config,
             trigger: wiring.trigger,
+            completed: wiring.completed,
             acks: wiring.acks_in,
             job: self.plan.name,
             parallelism: self.config.parallelism,
@@ -575,6 +584,15 @@ impl JobBuilder {
             batch_mode: self.batch_mode,
             batch_size: self.config.exchange.batch_size,
             linger: self.config.exchange.linger,
+            checkpointing: self
+                .checkpoints
+                .as_ref()
+                .is_some_and(|c| c.storage.is_some()),
+            restored: self
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.restore.as_ref())
+                .map(|c| c.metadata().id),
         }
     }
 

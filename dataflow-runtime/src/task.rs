@@ -65,6 +65,16 @@ pub trait ChainEnd<T>: Emit<T> + Send + 'static {
     ) -> std::result::Result<(), String> {
         Ok(())
     }
+
+    /// A sink's failure to pre-commit on the last barrier (it cannot fail in `emit_barrier`).
+    fn checkpoint_error(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint` is complete: transactional sinks commit what it covers.
+    fn notify_checkpoint_complete(&mut self, _checkpoint: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Creates the [`ChainEnd`] of each subtask of a chain.
@@ -155,6 +165,14 @@ where
     ) -> std::result::Result<(), String> {
         self.operator.restore_state(from, ctx)?;
         self.end.restore_state(from, ctx)
+    }
+
+    fn checkpoint_error(&mut self) -> Result<()> {
+        self.end.checkpoint_error()
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        self.end.notify_checkpoint_complete(checkpoint)
     }
 }
 
@@ -264,6 +282,16 @@ impl<T: Clone + Send + 'static, A: ChainEnd<T>, B: ChainEnd<T>> ChainEnd<T> for 
     ) -> std::result::Result<(), String> {
         self.0.restore_state(from, ctx)?;
         self.1.restore_state(from, ctx)
+    }
+
+    fn checkpoint_error(&mut self) -> Result<()> {
+        self.0.checkpoint_error()?;
+        self.1.checkpoint_error()
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        self.0.notify_checkpoint_complete(checkpoint)?;
+        self.1.notify_checkpoint_complete(checkpoint)
     }
 
     fn next_wakeup(&self) -> Option<Timestamp> {
@@ -450,6 +478,7 @@ where
                 snapshot(&ctx, checkpoints, id, state, &mut chain, &mut end)?;
             }
         }
+        commit_completed(&mut checkpoints, &mut end)?;
         wakeups.fire_due(&ctx, &mut chain, &mut end)?;
         match status {
             SourceStatus::Produced => linger.flush(&mut end, &ctx).await?,
@@ -494,8 +523,10 @@ fn restore<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
         .map_err(|reason| checkpoint_error(ctx, &reason))
 }
 
-/// Snapshots the chain and its end for checkpoint `id` (after what `state` already holds),
-/// hands the state to the coordinator, and forwards the barrier.
+/// Forwards the barrier of checkpoint `id` (sinks pre-commit on it), snapshots the chain and
+/// its end (after what `state` already holds), and hands the state to the coordinator. The
+/// barrier goes first so that a sink's pre-committed output is durable before the
+/// checkpoint can complete; no record is processed in between, so the state is the same.
 fn snapshot<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
     ctx: &TaskContext,
     checkpoints: &TaskCheckpoints,
@@ -504,12 +535,28 @@ fn snapshot<I, Op: Operator<I>, End: ChainEnd<Op::Out>>(
     chain: &mut Op,
     end: &mut End,
 ) -> Result<()> {
+    guarded(ctx, ctx.first_operator(), || chain.on_barrier(id, end))?;
+    end.checkpoint_error()?;
     chain
         .snapshot_state(ctx.subtask, &mut state)
         .and_then(|()| end.snapshot_state(ctx.subtask, &mut state))
         .map_err(|reason| checkpoint_error(ctx, &reason))?;
     checkpoints.acknowledge(id, state);
-    guarded(ctx, ctx.first_operator(), || chain.on_barrier(id, end))
+    Ok(())
+}
+
+/// Commits in the sinks what a checkpoint completed since the last look covers.
+fn commit_completed<T, E: ChainEnd<T>>(
+    checkpoints: &mut Option<TaskCheckpoints>,
+    end: &mut E,
+) -> Result<()> {
+    match checkpoints
+        .as_mut()
+        .and_then(TaskCheckpoints::newly_completed)
+    {
+        Some(id) => end.notify_checkpoint_complete(id),
+        None => Ok(()),
+    }
 }
 
 /// A source that cannot replay under checkpointing: its records after the last checkpoint
@@ -562,7 +609,7 @@ pub(crate) async fn run_input_task<I, Op, End>(
     mut gate: InputGate<I>,
     mut chain: Op,
     mut end: End,
-    checkpoints: Option<TaskCheckpoints>,
+    mut checkpoints: Option<TaskCheckpoints>,
 ) -> Result<Vec<OperatorMetrics>>
 where
     I: Send + 'static,
@@ -657,6 +704,7 @@ where
                 break;
             }
         }
+        commit_completed(&mut checkpoints, &mut end)?;
         wakeups.fire_due(&ctx, &mut chain, &mut end)?;
         linger.flush(&mut end, &ctx).await?;
     }
@@ -724,6 +772,8 @@ mod tests {
             batch_mode: false,
             batch_size: 1024,
             linger,
+            checkpointing: false,
+            restored: None,
         };
         let partial = std::sync::Arc::default();
         let (_stop_tx, stop) = watch::channel(false);

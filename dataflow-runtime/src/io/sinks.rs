@@ -118,6 +118,9 @@ pub struct Sink<W> {
     deferred_error: Option<crate::error::Error>,
     ctx: TaskContext,
     operator: usize,
+    /// Under checkpointing, a file sink's output goes through a two-phase commit instead of
+    /// `output`; with the last checkpoint it pre-committed.
+    transactional: Option<(super::transactional::TransactionalFiles, u64)>,
 }
 
 /// Past this much buffered text a sink writes out at once, even in the middle of a batch (a
@@ -134,6 +137,22 @@ impl<T, W: RecordWriter<T>> Emit<T> for Sink<W> {
             self.deferred_error = self.write_out().err();
         }
     }
+
+    /// A transactional sink pre-commits what it wrote for this checkpoint.
+    fn emit_barrier(&mut self, checkpoint: u64) {
+        if self.transactional.is_none() || self.deferred_error.is_some() {
+            return;
+        }
+        let written = self.write_out();
+        let (files, last) = self.transactional.as_mut().expect("checked above");
+        *last = checkpoint;
+        let pre_committed = written.and_then(|()| {
+            files
+                .pre_commit(checkpoint)
+                .map_err(|e| self.ctx.io_error(self.operator, e))
+        });
+        self.deferred_error = pre_committed.err();
+    }
 }
 
 impl<W> Sink<W> {
@@ -143,9 +162,11 @@ impl<W> Sink<W> {
         if let Some(error) = self.deferred_error.take() {
             return Err(error);
         }
-        let written = match self.output.as_mut() {
-            Some(output) if !self.buffer.is_empty() => output.write_all(self.buffer.as_bytes()),
-            _ => Ok(()),
+        let written = match (&mut self.transactional, self.output.as_mut()) {
+            _ if self.buffer.is_empty() => Ok(()),
+            (Some((files, _)), _) => files.write(self.buffer.as_bytes()),
+            (None, Some(output)) => output.write_all(self.buffer.as_bytes()),
+            (None, None) => Ok(()),
         };
         self.buffer.clear();
         written.map_err(|e| {
@@ -188,8 +209,32 @@ impl<T, W: RecordWriter<T> + Finalize> ChainEnd<T> for Sink<W> {
         Ok(())
     }
 
+    fn checkpoint_error(&mut self) -> Result<()> {
+        match self.deferred_error.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<()> {
+        match &mut self.transactional {
+            Some((files, _)) => files
+                .commit(checkpoint)
+                .map_err(|e| self.ctx.io_error(self.operator, e)),
+            None => Ok(()),
+        }
+    }
+
     async fn finish(&mut self) -> Result<()> {
         self.write_out()?;
+        if let Some((files, last)) = &mut self.transactional {
+            // End of input: everything is final, as after a last checkpoint.
+            let closing = *last + 1;
+            files
+                .pre_commit(closing)
+                .and_then(|()| files.commit(u64::MAX))
+                .map_err(|e| self.ctx.io_error(self.operator, e))?;
+        }
         if let Some(output) = self.output.as_mut() {
             output.flush().map_err(|e| {
                 self.ctx.io_error(
@@ -236,6 +281,7 @@ fn sink<W>(
         deferred_error: None,
         ctx: ctx.clone(),
         operator,
+        transactional: None,
     }
 }
 
@@ -311,6 +357,24 @@ where
     type End = Sink<FormattedLines<F>>;
     fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
         let writer = FormattedLines(self.kind.format.clone());
+        if let (LineTarget::Path(dir), true) = (
+            &self.kind.target,
+            ctx.checkpointing || ctx.restored.is_some(),
+        ) {
+            // Exactly once: a directory of `part-<subtask>-<checkpoint>` files, each made
+            // visible when its checkpoint completes.
+            let files =
+                transactional_output(dir, ctx).map_err(|e| ctx.io_error(self.operator, e))?;
+            let mut sink = sink(
+                ctx,
+                self.operator,
+                writer,
+                None,
+                format!("`{}`", dir.display()),
+            );
+            sink.transactional = Some((files, ctx.restored.unwrap_or(0)));
+            return Ok(sink);
+        }
         let (output, describe): (Box<dyn Write + Send>, String) = match &self.kind.target {
             LineTarget::Stdout => (Box::new(io::stdout()), "standard output".into()),
             LineTarget::Path(path) => {
@@ -348,6 +412,68 @@ where
         };
         Ok(sink(ctx, self.operator, writer, Some(output), describe))
     }
+}
+
+/// Opens subtask `ctx.subtask`'s transactional output in `dir`. Subtask 0 (whose sink is
+/// created before any subtask runs) settles what earlier runs left, for every subtask of
+/// theirs (the parallelism may have changed): after a restore of checkpoint `r`, output
+/// pending for checkpoints up to `r` is committed and everything newer discarded; without a
+/// restore, earlier output is removed.
+fn transactional_output(
+    dir: &std::path::Path,
+    ctx: &TaskContext,
+) -> io::Result<super::transactional::TransactionalFiles> {
+    fs::create_dir_all(dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create directory `{}`: {e}", dir.display()),
+        )
+    })?;
+    if ctx.subtask == 0 {
+        settle_earlier_output(dir, ctx.restored)?;
+    }
+    super::transactional::TransactionalFiles::new(dir, format!("part-{}", ctx.subtask))
+}
+
+/// The subtask number of a part file name (`part-3-7`, `.part-3-7.pending`,
+/// `.part-3.inprogress`).
+fn part_prefix(name: &str) -> Option<String> {
+    let rest = name
+        .strip_prefix('.')
+        .unwrap_or(name)
+        .strip_prefix("part-")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then(|| format!("part-{digits}"))
+}
+
+/// Commits or discards what earlier runs left in `dir` (see [`transactional_output`]).
+fn settle_earlier_output(dir: &std::path::Path, restored: Option<u64>) -> io::Result<()> {
+    let mut prefixes = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(dir)? {
+        if let Some(prefix) = entry?.file_name().to_str().and_then(part_prefix) {
+            prefixes.insert(prefix);
+        }
+    }
+    for prefix in prefixes {
+        super::transactional::recover(dir, &prefix, restored)?;
+        let committed = format!("{prefix}-");
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&committed))
+                .and_then(|id| id.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            // Committed by a later checkpoint than the restored one (or by an earlier run).
+            if restored.is_none_or(|r| id > r) {
+                fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the `part-<n>` files of an earlier run from an output directory.

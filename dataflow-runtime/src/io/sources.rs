@@ -542,6 +542,8 @@ mod tests {
             batch_mode: false,
             batch_size: 16,
             linger: std::time::Duration::from_secs(1),
+            checkpointing: false,
+            restored: None,
         }
     }
 

@@ -660,6 +660,8 @@ mod tests {
             batch_mode: false,
             batch_size: 16,
             linger: Duration::from_secs(1),
+            checkpointing: false,
+            restored: None,
         });
         op
     }
