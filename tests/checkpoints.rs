@@ -48,6 +48,7 @@ fn a_restored_job_resumes_from_its_checkpoint_and_counts_every_record_once() {
             interval: Duration::from_millis(5),
             dir: dir.clone(),
             retained: 2,
+            at_least_once: false,
         }),
         ..JobConfig::with_parallelism(2)
     };
@@ -128,6 +129,7 @@ fn a_job_cancelled_mid_run_and_restored_commits_every_update_exactly_once() {
             interval: Duration::from_millis(5),
             dir: checkpoints.clone(),
             retained: 3,
+            at_least_once: false,
         }),
         canceller: Some(canceller.clone()),
         ..JobConfig::with_parallelism(2)
@@ -156,6 +158,7 @@ fn a_job_cancelled_mid_run_and_restored_commits_every_update_exactly_once() {
             interval: Duration::from_millis(5),
             dir: checkpoints.clone(),
             retained: 3,
+            at_least_once: false,
         }),
         restore: Some(checkpoints.clone()),
         ..JobConfig::with_parallelism(2)
@@ -187,4 +190,36 @@ fn a_job_cancelled_mid_run_and_restored_commits_every_update_exactly_once() {
     assert_eq!(hidden, 0);
     std::fs::remove_dir_all(checkpoints).unwrap();
     std::fs::remove_dir_all(output).unwrap();
+}
+
+#[test]
+fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
+    let n = 1_000_000;
+    let dir = scratch("at-least-once");
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: dir.clone(),
+            retained: 1,
+            at_least_once: true,
+        }),
+        ..JobConfig::with_parallelism(2)
+    };
+    let out = Collected::new();
+    let report = counting::run(&config, n, out.clone()).unwrap();
+    assert!(report.checkpoints >= 1, "{report}");
+    assert_eq!(final_counts(out.take()), vec![n / KEYS; KEYS as usize]);
+    // Restored, nothing is lost (records may count twice: at least once).
+    let restored = JobConfig {
+        mode: ExecutionMode::Streaming,
+        restore: Some(dir.clone()),
+        ..JobConfig::with_parallelism(2)
+    };
+    let out = Collected::new();
+    counting::run(&restored, n, out.clone()).unwrap();
+    for count in final_counts(out.take()) {
+        assert!(count >= n / KEYS, "{count}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

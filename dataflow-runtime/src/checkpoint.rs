@@ -928,6 +928,10 @@ pub struct CheckpointConfig {
     pub dir: PathBuf,
     /// How many complete checkpoints are kept.
     pub retained: usize,
+    /// At-least-once instead of exactly-once: tasks with several inputs do not hold inputs
+    /// back while a barrier aligns (no alignment delay; records may be counted twice after a
+    /// restore).
+    pub at_least_once: bool,
 }
 
 /// What a subtask tells the coordinator.

@@ -226,6 +226,9 @@ impl JobCli {
                     .get_one::<usize>("checkpoints-retained")
                     .copied()
                     .unwrap_or(3),
+                at_least_once: matches
+                    .get_one::<String>("checkpoint-mode")
+                    .is_some_and(|m| m == "at-least-once"),
             });
         }
         config.restore = matches.get_one::<std::path::PathBuf>("restore").cloned();
@@ -387,6 +390,14 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .help("How many complete checkpoints to keep [default: 3]"),
         )
         .arg(
+            Arg::new("checkpoint-mode")
+                .long("checkpoint-mode")
+                .value_name("MODE")
+                .value_parser(["exactly-once", "at-least-once"])
+                .requires("checkpoint-dir")
+                .help("exactly-once (aligned barriers) or at-least-once (no alignment) [default: exactly-once]"),
+        )
+        .arg(
             Arg::new("restore")
                 .long("restore")
                 .value_name("PATH")
@@ -439,6 +450,54 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cli.optional::<u64>("parallelism").unwrap(), None);
+    }
+
+    #[test]
+    fn checkpoint_flags_configure_checkpointing_and_restore() {
+        let cli = JobCli::parse_from(
+            &PLAN,
+            &[],
+            [
+                "j",
+                "--checkpoint-interval",
+                "250ms",
+                "--checkpoint-dir",
+                "/tmp/chk",
+                "--checkpoints-retained",
+                "5",
+                "--checkpoint-mode",
+                "at-least-once",
+                "--restore",
+                "/tmp/chk/chk-3",
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let checkpointing = cli.config().checkpointing.clone().unwrap();
+        assert_eq!(
+            checkpointing.interval,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(checkpointing.dir, std::path::PathBuf::from("/tmp/chk"));
+        assert_eq!(checkpointing.retained, 5);
+        assert!(checkpointing.at_least_once);
+        assert_eq!(
+            cli.config().restore,
+            Some(std::path::PathBuf::from("/tmp/chk/chk-3"))
+        );
+        let plain = JobCli::parse_from(&PLAN, &[], ["j"]).unwrap().unwrap();
+        assert!(plain.config().checkpointing.is_none() && plain.config().restore.is_none());
+        assert_eq!(
+            parse_duration("10s"),
+            Ok(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_duration("2m"),
+            Ok(std::time::Duration::from_secs(120))
+        );
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0ms").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 
     #[test]

@@ -871,6 +871,10 @@ pub(crate) struct InputGate<T> {
     pending: VecDeque<GateEvent<T>>,
     /// The checkpoint whose barrier arrived on some inputs but not yet on all.
     aligning: Option<u64>,
+    /// At-least-once checkpoints: inputs are not held back while a barrier aligns, so
+    /// records after the barrier on one input may enter the snapshot (and be replayed after
+    /// a restore), in exchange for no alignment delay.
+    unaligned: bool,
 }
 
 impl<T: Send + 'static> InputGate<T> {
@@ -893,7 +897,14 @@ impl<T: Send + 'static> InputGate<T> {
             idle: false,
             pending: VecDeque::new(),
             aligning: None,
+            unaligned: false,
         }
+    }
+
+    /// Makes checkpoints at-least-once: see [`InputGate::unaligned`].
+    pub(crate) fn at_least_once(mut self, at_least_once: bool) -> Self {
+        self.unaligned = at_least_once;
+        self
     }
 
     /// The task's current watermark.
@@ -983,7 +994,7 @@ impl<T: Send + 'static> InputGate<T> {
 
     /// Whether channel `index` is held back by the alignment of a checkpoint.
     fn blocked(&self, index: usize) -> bool {
-        self.aligning.is_some() && self.inputs[index].barrier == self.aligning
+        !self.unaligned && self.aligning.is_some() && self.inputs[index].barrier == self.aligning
     }
 
     /// A watermark from inside a batch of channel `channel`: returns the task's new watermark
@@ -1412,6 +1423,23 @@ mod tests {
         send(&edge, 0, StreamElement::Barrier(5));
         send(&edge, 0, StreamElement::EndOfInput);
         assert_eq!(time_events(&mut gate), ["barrier 5", "ended"]);
+    }
+
+    #[test]
+    fn at_least_once_barriers_hold_nothing_back() {
+        let mut edge = Edge::<u64>::new(2, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0)).at_least_once(true);
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, StreamElement::Barrier(1));
+        send(&edge, 0, records(&[1, 2]));
+        assert_eq!(time_events(&mut gate), ["2 records"]);
+        send(&edge, 1, records(&[3]));
+        send(&edge, 1, StreamElement::Barrier(1));
+        assert_eq!(time_events(&mut gate), ["1 records", "barrier 1"]);
     }
 
     #[test]

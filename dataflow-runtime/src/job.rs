@@ -654,10 +654,15 @@ impl JobBuilder {
             let op = operators.clone().into_operator();
             let started = self.started.subscribe();
             let checkpoints = self.checkpoints.as_ref().map(|c| c.task(chain, subtask));
+            let at_least_once = self
+                .config
+                .checkpointing
+                .as_ref()
+                .is_some_and(|c| c.at_least_once);
             let handle = self.tasks.spawn(async move {
                 let result = match wait_for_start(started).await {
                     Ok(()) => {
-                        let gate = InputGate::new(receivers);
+                        let gate = InputGate::new(receivers).at_least_once(at_least_once);
                         task::run_input_task(ctx, gate, op, end, checkpoints).await
                     }
                     Err(e) => Err(e),
