@@ -398,12 +398,22 @@ impl Checkpoint {
     /// `chk-<id>` or a savepoint), or a checkpoint root, whose newest complete checkpoint is
     /// taken. Also returns why newer checkpoints of a root were skipped.
     pub fn resolve(path: &Path) -> Result<(Self, Vec<String>), CheckpointError> {
+        // A root may itself be called `chk-<n>`: it is a root if it holds checkpoints.
+        let holds_checkpoints = fs::read_dir(path).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(parse_checkpoint_dir)
+                    .is_some()
+            })
+        });
         let is_checkpoint = path.join(METADATA_FILE).exists()
-            || path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(parse_checkpoint_dir)
-                .is_some();
+            || (!holds_checkpoints
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(parse_checkpoint_dir)
+                    .is_some());
         if is_checkpoint {
             return Ok((Checkpoint::open(path)?, Vec::new()));
         }
@@ -605,6 +615,11 @@ mod tests {
         fs::remove_file(root.join("chk-8").join(METADATA_FILE)).unwrap();
         assert!(Checkpoint::resolve(&root.join("chk-8")).is_err());
         assert!(Checkpoint::resolve(&root.join("missing")).is_err());
+        // A root that happens to be called `chk-<n>` is still a root.
+        let odd_root = root.join("chk-0");
+        let storage = CheckpointStorage::new(&odd_root, 3).unwrap();
+        complete(&storage, 4, &[]);
+        assert_eq!(Checkpoint::resolve(&odd_root).unwrap().0.metadata().id, 4);
         fs::remove_dir_all(root).unwrap();
     }
 
