@@ -223,3 +223,40 @@ fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_checkpoint_taken_at_parallelism_2_restores_at_1_and_at_4() {
+    let n = 2_000_000;
+    let dir = scratch("rescale");
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: dir.clone(),
+            retained: 1,
+            at_least_once: false,
+        }),
+        ..JobConfig::with_parallelism(2)
+    };
+    let report = counting::run(&config, n, Collected::new()).unwrap();
+    assert!(report.checkpoints >= 1, "{report}");
+    let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
+    for parallelism in [1, 4] {
+        // Keyed state moves by key group, the source's remaining ranges by earlier subtask.
+        let restored = JobConfig {
+            mode: ExecutionMode::Streaming,
+            restore: Some(checkpoint.dir().to_path_buf()),
+            ..JobConfig::with_parallelism(parallelism)
+        };
+        let out = Collected::new();
+        counting::run(&restored, n, out.clone()).unwrap();
+        let replayed = out.take();
+        assert!((replayed.len() as u64) < n, "parallelism {parallelism}");
+        assert_eq!(
+            final_counts(replayed),
+            vec![n / KEYS; KEYS as usize],
+            "parallelism {parallelism}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -825,6 +825,25 @@ impl Checkpoint {
         self.read(&name).map(Some)
     }
 
+    /// Operator `operator`'s state of every subtask that had any, by subtask.
+    pub fn subtask_states(
+        &self,
+        operator: usize,
+    ) -> Result<Vec<(usize, Vec<u8>)>, CheckpointError> {
+        let prefix = format!("op-{operator}-st-");
+        let mut subtasks: Vec<usize> = self
+            .metadata
+            .files
+            .keys()
+            .filter_map(|name| name.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        subtasks.sort_unstable();
+        subtasks
+            .into_iter()
+            .map(|subtask| Ok((subtask, self.read(&subtask_file(operator, subtask))?)))
+            .collect()
+    }
+
     /// Operator `operator`'s state of subtask `subtask`, if it had any.
     pub fn subtask_state(
         &self,

@@ -432,11 +432,20 @@ where
     chain.open(&ctx);
     if let Some(checkpoint) = checkpoints.as_ref().and_then(|c| c.restore.clone()) {
         restore(&ctx, &checkpoint, &mut chain, &mut end)?;
-        let position = checkpoint
-            .subtask_state(head, ctx.subtask)
+        let positions = checkpoint
+            .subtask_states(head)
             .map_err(|e| checkpoint_error(&ctx, &e.to_string()))?;
-        if let Some(position) = position {
-            source.seek(&position).map_err(|e| ctx.io_error(head, e))?;
+        if !positions.is_empty() {
+            // Earlier subtask `k` goes to subtask `k % parallelism`: the same one at the same
+            // parallelism; several, or none, after a rescale.
+            let mine: Vec<Vec<u8>> = positions
+                .into_iter()
+                .filter(|(k, _)| k % ctx.parallelism == ctx.subtask)
+                .map(|(_, position)| position)
+                .collect();
+            source
+                .restore_positions(&mine)
+                .map_err(|e| ctx.io_error(head, e))?;
         }
     }
     let mut linger = Linger::new();

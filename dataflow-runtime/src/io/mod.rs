@@ -70,6 +70,22 @@ pub trait Source: Send + 'static {
             "this source cannot resume from a checkpoint",
         ))
     }
+
+    /// Resumes the work of the earlier subtasks whose positions are given, in their order
+    /// (after a restore at another parallelism a subtask may take over several, or none).
+    /// By default a source takes exactly one position: it cannot be rescaled.
+    fn restore_positions(&mut self, positions: &[Vec<u8>]) -> io::Result<()> {
+        match positions {
+            [position] => self.seek(position),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "this source cannot take over {} positions of a checkpoint: restore it at the parallelism it was checkpointed with",
+                    positions.len()
+                ),
+            )),
+        }
+    }
 }
 
 /// Decodes a source position, as an I/O error if it is not one.

@@ -118,6 +118,8 @@ where
         f,
         next: 0,
         end: n,
+        more: Vec::new(),
+        total: n,
         metrics: OperatorMetrics::new(operator),
     }
 }
@@ -126,8 +128,14 @@ where
 #[derive(Clone)]
 pub struct Generate<F> {
     f: F,
+    /// The range being produced, `next..end`.
     next: u64,
     end: u64,
+    /// Ranges still to produce after it (a subtask restored at a lower parallelism takes
+    /// over the ranges of several earlier subtasks).
+    more: Vec<(u64, u64)>,
+    /// `n`: every index is below it.
+    total: u64,
     metrics: OperatorMetrics,
 }
 
@@ -149,6 +157,8 @@ where
             f: self.f.clone(),
             next: (k * n / p) as u64,
             end: ((k + 1) * n / p) as u64,
+            more: Vec::new(),
+            total: self.total,
             metrics: self.metrics,
         })
     }
@@ -163,6 +173,12 @@ where
 
     #[inline]
     fn poll_batch<E: Emit<T>>(&mut self, max: usize, out: &mut E) -> io::Result<SourceStatus> {
+        while self.next == self.end {
+            match self.more.pop() {
+                Some((next, end)) => (self.next, self.end) = (next, end),
+                None => return Ok(SourceStatus::Ended),
+            }
+        }
         let stop = self.end.min(self.next.saturating_add(max as u64));
         let scope = OperatorScope::enter(self.metrics.operator);
         for i in self.next..stop {
@@ -171,7 +187,7 @@ where
         scope.exit();
         self.metrics.records_out += stop - self.next;
         self.next = stop;
-        Ok(if self.next == self.end {
+        Ok(if self.next == self.end && self.more.is_empty() {
             SourceStatus::Ended
         } else {
             SourceStatus::Produced
@@ -183,23 +199,40 @@ where
         self.metrics.records_out
     }
 
-    /// The next index and the end of this subtask's share.
+    /// The ranges of indexes still to produce.
     fn position(&self) -> Option<Vec<u8>> {
-        super::encode_position(&(self.next, self.end))
+        let mut ranges = vec![(self.next, self.end)];
+        ranges.extend(self.more.iter().rev().copied());
+        ranges.retain(|(next, end)| next < end);
+        super::encode_position(&ranges)
     }
 
     fn seek(&mut self, position: &[u8]) -> io::Result<()> {
-        let (next, end): (u64, u64) = super::decode_position(position)?;
-        if end != self.end || next > end {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the position {next}..{end} is not in this subtask's share (..{}): restore at the parallelism of the checkpoint",
-                    self.end
-                ),
-            ));
+        self.restore_positions(&[position.to_vec()])
+    }
+
+    /// Takes over the remaining ranges of the earlier subtasks given (any number: the
+    /// parallelism may have changed).
+    fn restore_positions(&mut self, positions: &[Vec<u8>]) -> io::Result<()> {
+        let mut ranges = Vec::new();
+        for position in positions {
+            let mut more: Vec<(u64, u64)> = super::decode_position(position)?;
+            if let Some(&(next, end)) = more.iter().find(|(n, e)| n > e || *e > self.total) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the position {next}..{end} is not a range of this source (0..{}): was the checkpoint taken with another `n`?",
+                        self.total
+                    ),
+                ));
+            }
+            ranges.append(&mut more);
         }
-        self.next = next;
+        // Produced in order: the first range last in `more`.
+        ranges.reverse();
+        self.next = 0;
+        self.end = 0;
+        self.more = ranges;
         Ok(())
     }
 }
@@ -239,6 +272,9 @@ pub struct FileSplit {
     position: u64,
     /// Lines starting at or after this offset belong to the next split.
     end: u64,
+    /// Byte ranges still to read after this one (a subtask restored at a lower parallelism
+    /// takes over those of several earlier subtasks), the next one last.
+    more: Vec<(u64, u64)>,
     buffer: Vec<u8>,
     metrics: OperatorMetrics,
 }
@@ -279,6 +315,7 @@ impl SourceFactory for ReadLines {
                 path: self.path.clone(),
                 position,
                 end,
+                more: Vec::new(),
                 buffer: Vec::new(),
                 metrics: OperatorMetrics::new(self.operator),
             })
@@ -292,13 +329,22 @@ impl Source for FileSplit {
 
     fn poll_batch<E: Emit<String>>(&mut self, max: usize, out: &mut E) -> io::Result<SourceStatus> {
         for _ in 0..max {
-            if self.position >= self.end {
-                return Ok(SourceStatus::Ended);
-            }
             self.buffer.clear();
-            let read = self.reader.read_until(b'\n', &mut self.buffer)?;
+            let read = if self.position >= self.end {
+                0
+            } else {
+                self.reader.read_until(b'\n', &mut self.buffer)?
+            };
             if read == 0 {
-                return Ok(SourceStatus::Ended);
+                // This range is done: on to the next one taken over from a checkpoint.
+                match self.more.pop() {
+                    Some((offset, end)) => {
+                        self.reader.seek(SeekFrom::Start(offset))?;
+                        (self.position, self.end) = (offset, end);
+                        continue;
+                    }
+                    None => return Ok(SourceStatus::Ended),
+                }
             }
             let line_start = self.position;
             self.position += read as u64;
@@ -331,28 +377,33 @@ impl Source for FileSplit {
         self.metrics.records_out
     }
 
-    /// The byte offset of the next line, and the end of this subtask's split.
+    /// The byte ranges still to read (from the next line on), and the lines read so far.
     fn position(&self) -> Option<Vec<u8>> {
-        super::encode_position(&(self.position, self.end, self.metrics.records_out))
+        let mut ranges = vec![(self.position, self.end)];
+        ranges.extend(self.more.iter().rev().copied());
+        ranges.retain(|(start, end)| start < end);
+        super::encode_position(&(ranges, self.metrics.records_out))
+    }
+
+    /// Takes over the remaining ranges of the earlier subtasks given.
+    fn restore_positions(&mut self, positions: &[Vec<u8>]) -> io::Result<()> {
+        let mut ranges = Vec::new();
+        let mut produced = 0;
+        for position in positions {
+            let (mut more, lines): (Vec<(u64, u64)>, u64) = super::decode_position(position)?;
+            ranges.append(&mut more);
+            produced += lines;
+        }
+        ranges.reverse();
+        // Nothing of this subtask's own split is left unless a position gave it back.
+        self.end = self.position;
+        self.more = ranges;
+        self.metrics.records_out = produced;
+        Ok(())
     }
 
     fn seek(&mut self, position: &[u8]) -> io::Result<()> {
-        let (offset, end, produced): (u64, u64, u64) = super::decode_position(position)?;
-        if end != self.end || offset < self.position {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "`{}`: the position {offset} (split end {end}) is not in this subtask's split (from {} to {}): restore at the parallelism of the checkpoint, on the same file",
-                    self.path.display(),
-                    self.position,
-                    self.end
-                ),
-            ));
-        }
-        self.reader.seek(SeekFrom::Start(offset))?;
-        self.position = offset;
-        self.metrics.records_out = produced;
-        Ok(())
+        self.restore_positions(&[position.to_vec()])
     }
 }
 
@@ -590,14 +641,60 @@ mod tests {
             assert_eq!(got, whole, "subtask {subtask}");
             assert!(whole.len() > 10);
         }
-        // A position of another subtask's share is refused.
+        // Rescaled: the positions of 3 subtasks taken over by 2, or by 4 (one of which
+        // gets none); every index or line comes out exactly once.
+        for to in [2, 4] {
+            let (got, whole) = rescaled(|| generate(0, 40, |i| i * 10), 3, to);
+            assert_eq!(got, whole, "generate 3 -> {to}");
+            let (got, whole) = rescaled(|| read_lines(0, &path), 3, to);
+            assert_eq!(got, whole, "read_lines 3 -> {to}");
+        }
+        // A position of a source with another `n` is refused.
         let other = generate(0, 40, |i| i)
-            .create(&ctx(0, 2))
+            .create(&ctx(1, 2))
             .unwrap()
             .position()
             .unwrap();
-        let mut mine = generate(0, 40, |i| i).create(&ctx(1, 2)).unwrap();
-        assert!(mine.seek(&other).is_err());
+        let mut small = generate(0, 10, |i| i).create(&ctx(0, 1)).unwrap();
+        assert!(small.seek(&other).is_err());
         std::fs::remove_file(path).unwrap();
+    }
+
+    /// What `from` subtasks produce in one batch of 3 each, then `to` subtasks resuming
+    /// from their positions (earlier subtask `k` to `k % to`), sorted; and what one
+    /// uninterrupted subtask produces, sorted.
+    fn rescaled<F: SourceFactory>(
+        mut factory: impl FnMut() -> F,
+        from: usize,
+        to: usize,
+    ) -> (Items<F>, Items<F>)
+    where
+        <F::Source as Source>::Item: Ord,
+    {
+        let mut whole = Collect(Vec::new());
+        let mut single = factory().create(&ctx(0, 1)).unwrap();
+        while single.poll_batch(3, &mut whole).unwrap() != SourceStatus::Ended {}
+        let mut out = Collect(Vec::new());
+        let mut positions = Vec::new();
+        for k in 0..from {
+            let mut source = factory().create(&ctx(k, from)).unwrap();
+            source.poll_batch(3, &mut out).unwrap();
+            positions.push(source.position().unwrap());
+        }
+        for j in 0..to {
+            let mut source = factory().create(&ctx(j, to)).unwrap();
+            let mine: Vec<Vec<u8>> = positions
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| k % to == j)
+                .map(|(_, p)| p.clone())
+                .collect();
+            source.restore_positions(&mine).unwrap();
+            while source.poll_batch(3, &mut out).unwrap() != SourceStatus::Ended {}
+        }
+        let (mut got, mut whole) = (out.0, whole.0);
+        got.sort();
+        whole.sort();
+        (got, whole)
     }
 }
