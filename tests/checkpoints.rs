@@ -260,3 +260,96 @@ fn a_checkpoint_taken_at_parallelism_2_restores_at_1_and_at_4() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// When the fault-injection job's `map` panics: after this many records (`u64::MAX`: never).
+static PANIC_AFTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+/// Records the `map` saw in this run.
+static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a record; panics once the injected fault is due.
+fn maybe_fail(key: u64) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    if SEEN.fetch_add(1, Relaxed) == PANIC_AFTER.load(Relaxed) {
+        panic!("injected fault");
+    }
+    key
+}
+
+/// Event `i` of the fault-injection job: a scrambled key among 97, 100 events per ms.
+fn fault_event(i: u64) -> (u64, i64) {
+    (
+        (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 97,
+        (i / 100) as i64,
+    )
+}
+
+dataflow! {
+    /// Per key, events counted in 50 ms tumbling event-time windows, written through the
+    /// transactional file sink as `key window_end count`; a `map` fails on demand.
+    job windowed_counts(n: u64, output: PathBuf) {
+        generate(n, fault_event)
+            .map(|e| (maybe_fail(e.0), e.1, 1u64))
+            .assign_timestamps(|e| e.1, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(5)))
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(50)))
+            .reduce(|a, b| (a.0, a.1, a.2 + b.2), |key, window, total| std::iter::once((*key, window.end, total.2)))
+            .write_lines(output, |(key, end, count)| format!("{key} {end} {count}"));
+    }
+}
+
+#[test]
+fn after_an_injected_failure_the_restored_job_commits_exactly_the_failure_free_output() {
+    use rand::{Rng, SeedableRng};
+    use std::sync::atomic::Ordering::Relaxed;
+    let n: u64 = 600_000;
+    let mut expected: std::collections::BTreeMap<(u64, i64), u64> = Default::default();
+    for i in 0..n {
+        let (key, ts) = fault_event(i);
+        *expected.entry((key, ts - ts % 50 + 50)).or_default() += 1;
+    }
+    let mut expected_lines: Vec<String> = expected
+        .iter()
+        .map(|((key, end), count)| format!("{key} {end} {count}"))
+        .collect();
+    expected_lines.sort();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let mut restored_runs = 0;
+    for seed in 0..30 {
+        let checkpoints = scratch(&format!("fault-{seed}-checkpoints"));
+        let output = scratch(&format!("fault-{seed}-output"));
+        let checkpointing = || CheckpointConfig {
+            interval: Duration::from_millis(2),
+            dir: checkpoints.clone(),
+            retained: 2,
+            at_least_once: false,
+        };
+        let config = JobConfig {
+            mode: ExecutionMode::Streaming,
+            checkpointing: Some(checkpointing()),
+            ..JobConfig::with_parallelism(2)
+        };
+        SEEN.store(0, Relaxed);
+        // The fault strikes anywhere after the first tenth of the run: most runs have a
+        // checkpoint by then, some do not and restart from scratch.
+        PANIC_AFTER.store(rng.gen_range(n / 10..n), Relaxed);
+        let failed = windowed_counts::run(&config, n, output.clone());
+        let message = failed.unwrap_err().to_string();
+        assert!(message.contains("injected fault"), "seed {seed}: {message}");
+        // Restart from the last complete checkpoint (or from scratch without one).
+        PANIC_AFTER.store(u64::MAX, Relaxed);
+        let restore = Checkpoint::resolve(&checkpoints)
+            .ok()
+            .map(|_| checkpoints.clone());
+        restored_runs += usize::from(restore.is_some());
+        let config = JobConfig { restore, ..config };
+        windowed_counts::run(&config, n, output.clone()).unwrap();
+        assert_eq!(committed_lines(&output), expected_lines, "seed {seed}");
+        std::fs::remove_dir_all(&checkpoints).unwrap();
+        std::fs::remove_dir_all(&output).unwrap();
+    }
+    eprintln!("{restored_runs} of 30 runs restored a checkpoint");
+    assert!(
+        restored_runs >= 10,
+        "only {restored_runs} of 30 runs had a checkpoint to restore"
+    );
+}

@@ -104,6 +104,10 @@ pub struct CheckpointMetadata {
     pub triggered_at: i64,
     /// Every file of the checkpoint, by name.
     pub files: BTreeMap<String, FileEntry>,
+    /// Which file holds the keyed state of `(operator, key group)`.
+    pub keyed: BTreeMap<(usize, u16), String>,
+    /// Which file holds the state of `(operator, subtask)` (source positions and the like).
+    pub subtasks: BTreeMap<(usize, usize), String>,
 }
 
 /// Where a job's checkpoints live, and how many complete ones are kept.
@@ -120,6 +124,8 @@ pub struct PendingCheckpoint {
     dir: PathBuf,
     id: u64,
     files: BTreeMap<String, FileEntry>,
+    keyed: BTreeMap<(usize, u16), String>,
+    subtasks: BTreeMap<(usize, usize), String>,
 }
 
 /// A complete checkpoint whose files all matched their checksums when it was opened.
@@ -127,6 +133,18 @@ pub struct PendingCheckpoint {
 pub struct Checkpoint {
     dir: PathBuf,
     metadata: CheckpointMetadata,
+    /// Task files already read and decoded (a restore asks one per key group).
+    decoded: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<TaskFile>>>,
+    >,
+}
+
+/// What one subtask wrote to a checkpoint: one file, whatever its number of key groups (a
+/// file per key group would cost a sync each).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TaskFile {
+    keyed: Vec<(usize, u16, Vec<u8>)>,
+    operator: Vec<(usize, usize, Vec<u8>)>,
 }
 
 /// The directory name of checkpoint `id`.
@@ -237,6 +255,8 @@ impl CheckpointStorage {
             dir,
             id,
             files: BTreeMap::new(),
+            keyed: BTreeMap::new(),
+            subtasks: BTreeMap::new(),
         })
     }
 
@@ -342,6 +362,8 @@ impl PendingCheckpoint {
             max_parallelism,
             triggered_at,
             files: self.files,
+            keyed: self.keyed,
+            subtasks: self.subtasks,
         };
         let path = self.dir.join(METADATA_FILE);
         let payload = codec::encode(&metadata).map_err(|e| CheckpointError::Corrupt {
@@ -355,6 +377,7 @@ impl PendingCheckpoint {
         Ok(Checkpoint {
             dir: self.dir,
             metadata,
+            decoded: Default::default(),
         })
     }
 }
@@ -391,7 +414,11 @@ impl Checkpoint {
                 )));
             }
         }
-        Ok(Checkpoint { dir, metadata })
+        Ok(Checkpoint {
+            dir,
+            metadata,
+            decoded: Default::default(),
+        })
     }
 
     /// Opens what `--restore <path>` names: a checkpoint directory (one with `_metadata`, a
@@ -773,18 +800,14 @@ impl CheckpointCoordinator {
     }
 }
 
-/// The file of operator `operator`'s state of key group `key_group`.
-fn keyed_file(operator: usize, key_group: u16) -> String {
-    format!("op-{operator}-kg-{key_group}")
-}
-
-/// The file of operator `operator`'s state of subtask `subtask`.
-fn subtask_file(operator: usize, subtask: usize) -> String {
-    format!("op-{operator}-st-{subtask}")
+/// The file of a subtask's state.
+fn task_file((chain, subtask): TaskId) -> String {
+    format!("task-{chain}-{subtask}")
 }
 
 impl AcknowledgedCheckpoint {
-    /// Writes the checkpoint to `storage` and completes it (metadata last).
+    /// Writes the checkpoint to `storage` (a file per subtask, indexed by the metadata) and
+    /// completes it (metadata last).
     pub fn write(
         self,
         storage: &CheckpointStorage,
@@ -793,13 +816,22 @@ impl AcknowledgedCheckpoint {
         max_parallelism: usize,
     ) -> Result<Checkpoint, CheckpointError> {
         let mut pending = storage.begin(self.id)?;
-        for state in self.tasks.values() {
-            for (operator, key_group, bytes) in &state.keyed {
-                pending.write(&keyed_file(*operator, *key_group), bytes)?;
+        for (task, state) in self.tasks {
+            if state.keyed.is_empty() && state.operator.is_empty() {
+                continue;
             }
-            for (operator, subtask, bytes) in &state.operator {
-                pending.write(&subtask_file(*operator, *subtask), bytes)?;
+            let name = task_file(task);
+            for (operator, key_group, _) in &state.keyed {
+                pending.keyed.insert((*operator, *key_group), name.clone());
             }
+            for (operator, subtask, _) in &state.operator {
+                pending.subtasks.insert((*operator, *subtask), name.clone());
+            }
+            let file = TaskFile {
+                keyed: state.keyed,
+                operator: state.operator,
+            };
+            pending.write_value(&name, &file)?;
         }
         pending.complete(
             storage,
@@ -812,17 +844,32 @@ impl AcknowledgedCheckpoint {
 }
 
 impl Checkpoint {
+    /// The decoded task file `name`, read once.
+    fn task_file(&self, name: &str) -> Result<std::sync::Arc<TaskFile>, CheckpointError> {
+        let mut decoded = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = decoded.get(name) {
+            return Ok(std::sync::Arc::clone(file));
+        }
+        let file = std::sync::Arc::new(self.read_value::<TaskFile>(name)?);
+        decoded.insert(name.to_string(), std::sync::Arc::clone(&file));
+        Ok(file)
+    }
+
     /// Operator `operator`'s state of `key_group`, if it had any.
     pub fn keyed_state(
         &self,
         operator: usize,
         key_group: u16,
     ) -> Result<Option<Vec<u8>>, CheckpointError> {
-        let name = keyed_file(operator, key_group);
-        if !self.metadata.files.contains_key(&name) {
+        let Some(name) = self.metadata.keyed.get(&(operator, key_group)) else {
             return Ok(None);
-        }
-        self.read(&name).map(Some)
+        };
+        let file = self.task_file(name)?;
+        Ok(file
+            .keyed
+            .iter()
+            .find(|(o, g, _)| (*o, *g) == (operator, key_group))
+            .map(|(_, _, bytes)| bytes.clone()))
     }
 
     /// Operator `operator`'s state of every subtask that had any, by subtask.
@@ -830,18 +877,22 @@ impl Checkpoint {
         &self,
         operator: usize,
     ) -> Result<Vec<(usize, Vec<u8>)>, CheckpointError> {
-        let prefix = format!("op-{operator}-st-");
-        let mut subtasks: Vec<usize> = self
+        let mut states = Vec::new();
+        for (&(o, subtask), name) in self
             .metadata
-            .files
-            .keys()
-            .filter_map(|name| name.strip_prefix(&prefix)?.parse().ok())
-            .collect();
-        subtasks.sort_unstable();
-        subtasks
-            .into_iter()
-            .map(|subtask| Ok((subtask, self.read(&subtask_file(operator, subtask))?)))
-            .collect()
+            .subtasks
+            .range((operator, 0)..=(operator, usize::MAX))
+        {
+            let file = self.task_file(name)?;
+            if let Some((_, _, bytes)) = file
+                .operator
+                .iter()
+                .find(|(fo, fs, _)| (*fo, *fs) == (o, subtask))
+            {
+                states.push((subtask, bytes.clone()));
+            }
+        }
+        Ok(states)
     }
 
     /// Operator `operator`'s state of subtask `subtask`, if it had any.
@@ -850,11 +901,11 @@ impl Checkpoint {
         operator: usize,
         subtask: usize,
     ) -> Result<Option<Vec<u8>>, CheckpointError> {
-        let name = subtask_file(operator, subtask);
-        if !self.metadata.files.contains_key(&name) {
-            return Ok(None);
-        }
-        self.read(&name).map(Some)
+        Ok(self
+            .subtask_states(operator)?
+            .into_iter()
+            .find(|(s, _)| *s == subtask)
+            .map(|(_, bytes)| bytes))
     }
 }
 
