@@ -1110,12 +1110,26 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) max_parallelism: usize,
 }
 
+/// What one completed checkpoint took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Its id.
+    pub id: u64,
+    /// From the trigger to the metadata written (ms).
+    pub duration_ms: i64,
+    /// Its state, in bytes (all files).
+    pub bytes: u64,
+}
+
 /// Runs the checkpoints of a job on its own thread until every subtask's acknowledgement
 /// channel closed: triggers one every `config.interval`, and writes each one every subtask
 /// acknowledged (in the background of the job: the subtasks carry on meanwhile). A thread
 /// of its own, not a task, so that busy subtasks never delay a trigger. Returns how many
 /// checkpoints completed.
-pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: CoordinatorSetup) -> u64 {
+pub(crate) fn coordinate(
+    mut coordinator: CheckpointCoordinator,
+    setup: CoordinatorSetup,
+) -> Vec<CheckpointStats> {
     let CoordinatorSetup {
         storage,
         config,
@@ -1129,7 +1143,7 @@ pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: Coordina
     // A checkpoint that takes ten intervals (at least ten seconds) is given up.
     let timeout = (config.interval.as_millis() as i64 * 10).max(10_000);
     let mut next_tick = std::time::Instant::now() + config.interval;
-    let mut completed = 0;
+    let mut completed = Vec::new();
     loop {
         let wait = next_tick.saturating_duration_since(std::time::Instant::now());
         match acks.recv_timeout(wait) {
@@ -1149,8 +1163,13 @@ pub(crate) fn coordinate(mut coordinator: CheckpointCoordinator, setup: Coordina
             }
             Ok(Ack::State { id, task, state }) => match coordinator.acknowledge(id, task, state) {
                 Ok(Some(done)) => match done.write(&storage, job, parallelism, max_parallelism) {
-                    Ok(_) => {
-                        completed += 1;
+                    Ok(checkpoint) => {
+                        let metadata = checkpoint.metadata();
+                        completed.push(CheckpointStats {
+                            id,
+                            duration_ms: crate::time::processing_time_now() - metadata.triggered_at,
+                            bytes: metadata.files.values().map(|f| f.len).sum(),
+                        });
                         // Sinks commit the output the checkpoint covers.
                         completed_tx.send_replace(id);
                     }

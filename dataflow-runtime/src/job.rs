@@ -235,6 +235,8 @@ pub struct JobReport {
     pub elapsed: Duration,
     /// Checkpoints completed during the run.
     pub checkpoints: u64,
+    /// What each completed checkpoint took.
+    pub checkpoint_stats: Vec<crate::checkpoint::CheckpointStats>,
 }
 
 impl JobReport {
@@ -465,7 +467,9 @@ impl JobBuilder {
 
     /// Starts the checkpoint coordinator once every task is spawned; returns it, to be
     /// awaited for the number of completed checkpoints after the tasks ended.
-    fn start_checkpoints(&mut self) -> Result<Option<std::thread::JoinHandle<u64>>> {
+    fn start_checkpoints(
+        &mut self,
+    ) -> Result<Option<std::thread::JoinHandle<Vec<crate::checkpoint::CheckpointStats>>>> {
         let Some(wiring) = self.checkpoints.take() else {
             return Ok(None);
         };
@@ -755,6 +759,7 @@ impl JobBuilder {
                 .collect(),
             elapsed: started.elapsed(),
             checkpoints: 0,
+            checkpoint_stats: Vec::new(),
         })
     }
 }
@@ -829,7 +834,8 @@ pub fn execute(
         let mut report = job.wait(started).await?;
         if let Some(coordinator) = coordinator {
             // Every subtask has ended: the coordinator's channel is closed, it returns.
-            report.checkpoints = coordinator.join().unwrap_or(0);
+            report.checkpoint_stats = coordinator.join().unwrap_or_default();
+            report.checkpoints = report.checkpoint_stats.len() as u64;
         }
         Ok(report)
     });
