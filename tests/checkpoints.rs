@@ -265,6 +265,8 @@ fn a_checkpoint_taken_at_parallelism_2_restores_at_1_and_at_4() {
 static PANIC_AFTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
 /// Records the `map` saw in this run.
 static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Held by the tests that inject faults: they share the two counters above.
+static FAULT_INJECTION: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Counts a record; panics once the injected fault is due.
 fn maybe_fail(key: u64) -> u64 {
@@ -299,6 +301,7 @@ dataflow! {
 
 #[test]
 fn after_an_injected_failure_the_restored_job_commits_exactly_the_failure_free_output() {
+    let _exclusive = FAULT_INJECTION.lock().unwrap_or_else(|e| e.into_inner());
     use rand::{Rng, SeedableRng};
     use std::sync::atomic::Ordering::Relaxed;
     let n: u64 = 600_000;
@@ -352,4 +355,74 @@ fn after_an_injected_failure_the_restored_job_commits_exactly_the_failure_free_o
         restored_runs >= 10,
         "only {restored_runs} of 30 runs had a checkpoint to restore"
     );
+}
+
+#[test]
+fn a_failed_job_restarts_from_its_last_checkpoint_in_the_same_process() {
+    let _exclusive = FAULT_INJECTION.lock().unwrap_or_else(|e| e.into_inner());
+    use dataflow::runtime::job::{run_with_restarts, RestartStrategy};
+    use std::sync::atomic::Ordering::Relaxed;
+    let n: u64 = 600_000;
+    let checkpoints = scratch("restart-checkpoints");
+    let output = scratch("restart-output");
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(2),
+            dir: checkpoints.clone(),
+            retained: 2,
+            at_least_once: false,
+        }),
+        restart: RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(10),
+        },
+        ..JobConfig::with_parallelism(2)
+    };
+    let mut attempts = Vec::new();
+    let report = run_with_restarts(&config, |attempt| {
+        // The first attempt fails three quarters through; the restart runs clean.
+        SEEN.store(0, Relaxed);
+        let fail_at = if attempts.is_empty() {
+            n * 3 / 4
+        } else {
+            u64::MAX
+        };
+        PANIC_AFTER.store(fail_at, Relaxed);
+        attempts.push(attempt.restore.clone());
+        windowed_counts::run(attempt, n, output.clone())
+    })
+    .unwrap();
+    PANIC_AFTER.store(u64::MAX, Relaxed);
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0], None);
+    assert_eq!(
+        attempts[1],
+        Some(checkpoints.clone()),
+        "the restart restores the checkpoints"
+    );
+    let replayed = report.operator("generate").map_or(0, |op| op.records_out);
+    assert!(replayed < n, "the restart replayed everything");
+    let mut expected: std::collections::BTreeMap<(u64, i64), u64> = Default::default();
+    for i in 0..n {
+        let (key, ts) = fault_event(i);
+        *expected.entry((key, ts - ts % 50 + 50)).or_default() += 1;
+    }
+    let mut expected: Vec<String> = expected
+        .iter()
+        .map(|((key, end), count)| format!("{key} {end} {count}"))
+        .collect();
+    expected.sort();
+    assert_eq!(committed_lines(&output), expected);
+    // Without a restart strategy, the failure is the job's result.
+    SEEN.store(0, Relaxed);
+    PANIC_AFTER.store(10, Relaxed);
+    let once = JobConfig {
+        restart: RestartStrategy::None,
+        ..config
+    };
+    assert!(run_with_restarts(&once, |c| windowed_counts::run(c, n, output.clone())).is_err());
+    PANIC_AFTER.store(u64::MAX, Relaxed);
+    std::fs::remove_dir_all(checkpoints).unwrap();
+    std::fs::remove_dir_all(output).unwrap();
 }

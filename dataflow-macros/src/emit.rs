@@ -737,6 +737,7 @@ fn main_fn(job: &Job) -> TokenStream {
     let rt = rt();
     let cli = internal("cli");
     let report = internal("report");
+    let attempt_config = internal("attempt_config");
     let mut specs = Vec::new();
     let mut values = Vec::new();
     for param in &job.params {
@@ -767,8 +768,11 @@ fn main_fn(job: &Job) -> TokenStream {
             let ::core::option::Option::Some(#cli) = #rt::cli::JobCli::parse(&PLAN, &[#(#specs),*])? else {
                 return ::core::result::Result::Ok(());
             };
-            #(#values)*
-            let #report = run(#cli.config(), #(#names),*)?;
+            // Each attempt (a restart after a failure) reads its parameters again.
+            let #report = #rt::job::run_with_restarts(#cli.config(), |#attempt_config| {
+                #(#values)*
+                run(#attempt_config, #(#names),*)
+            })?;
             #cli.finish(&#report);
             ::core::result::Result::Ok(())
         }

@@ -232,6 +232,26 @@ impl JobCli {
             });
         }
         config.restore = matches.get_one::<std::path::PathBuf>("restore").cloned();
+        let attempts = matches
+            .get_one::<u32>("restart-attempts")
+            .copied()
+            .unwrap_or(3);
+        let delay = matches
+            .get_one::<std::time::Duration>("restart-delay")
+            .copied()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        config.restart = match matches
+            .get_one::<String>("restart-strategy")
+            .map(String::as_str)
+        {
+            Some("fixed-delay") => crate::job::RestartStrategy::FixedDelay { attempts, delay },
+            Some("exponential-backoff") => crate::job::RestartStrategy::ExponentialBackoff {
+                attempts,
+                initial: delay,
+                max: std::time::Duration::from_secs(60).max(delay),
+            },
+            _ => crate::job::RestartStrategy::None,
+        };
         config.stop_on_ctrl_c = true;
         if let Some(format) = matches.get_one::<String>("explain") {
             let parallelism = |chain: usize| match plan.chains[chain].parallelism {
@@ -396,6 +416,29 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .value_parser(["exactly-once", "at-least-once"])
                 .requires("checkpoint-dir")
                 .help("exactly-once (aligned barriers) or at-least-once (no alignment) [default: exactly-once]"),
+        )
+        .arg(
+            Arg::new("restart-strategy")
+                .long("restart-strategy")
+                .value_name("STRATEGY")
+                .value_parser(["none", "fixed-delay", "exponential-backoff"])
+                .help("After a failure, restart from the last checkpoint: none, fixed-delay or exponential-backoff [default: none]"),
+        )
+        .arg(
+            Arg::new("restart-attempts")
+                .long("restart-attempts")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32))
+                .requires("restart-strategy")
+                .help("Restarts at most [default: 3]"),
+        )
+        .arg(
+            Arg::new("restart-delay")
+                .long("restart-delay")
+                .value_name("DURATION")
+                .value_parser(parse_duration)
+                .requires("restart-strategy")
+                .help("Wait before a restart (the first, for exponential-backoff, which doubles it up to 1m) [default: 1s]"),
         )
         .arg(
             Arg::new("restore")

@@ -66,6 +66,94 @@ pub struct JobConfig {
     /// Start from a checkpoint: a checkpoint directory root (its newest complete
     /// checkpoint), one `chk-<id>` directory, or a savepoint.
     pub restore: Option<std::path::PathBuf>,
+    /// What [`run_with_restarts`] (and so a job's generated `main`) does when the job fails.
+    pub restart: RestartStrategy,
+}
+
+/// How a failed job is restarted, from its last complete checkpoint (Flink's restart
+/// strategies). Restarts happen in the same process; a job without checkpoints restarts
+/// from the beginning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartStrategy {
+    /// A failure ends the job.
+    #[default]
+    None,
+    /// Up to `attempts` restarts, `delay` apart.
+    FixedDelay {
+        /// How many restarts at most.
+        attempts: u32,
+        /// The wait before each.
+        delay: Duration,
+    },
+    /// Up to `attempts` restarts, waiting `initial`, then twice as long each time, at most
+    /// `max`.
+    ExponentialBackoff {
+        /// How many restarts at most.
+        attempts: u32,
+        /// The first wait.
+        initial: Duration,
+        /// The longest wait.
+        max: Duration,
+    },
+}
+
+impl RestartStrategy {
+    /// The wait before restart number `restart` (0-based), or `None` if no restart is left.
+    pub fn delay(&self, restart: u32) -> Option<Duration> {
+        match *self {
+            RestartStrategy::None => None,
+            RestartStrategy::FixedDelay { attempts, delay } => {
+                (restart < attempts).then_some(delay)
+            }
+            RestartStrategy::ExponentialBackoff {
+                attempts,
+                initial,
+                max,
+            } => (restart < attempts).then(|| {
+                initial
+                    .saturating_mul(2u32.saturating_pow(restart.min(31)))
+                    .min(max)
+            }),
+        }
+    }
+}
+
+/// Runs `attempt` (a job's `run`) with `config`, restarting it after a failure as
+/// `config.restart` says: from the newest complete checkpoint of `config.checkpointing`'s
+/// directory if there is one, otherwise as first configured. Configuration errors and
+/// cancellations are not retried.
+pub fn run_with_restarts(
+    config: &JobConfig,
+    mut attempt: impl FnMut(&JobConfig) -> Result<JobReport>,
+) -> Result<JobReport> {
+    let mut current = config.clone();
+    let mut restarts = 0;
+    loop {
+        let error = match attempt(&current) {
+            Ok(report) => return Ok(report),
+            Err(error @ (Error::Config(_) | Error::Cancelled { .. })) => return Err(error),
+            Err(error) => error,
+        };
+        let Some(delay) = config.restart.delay(restarts) else {
+            return Err(error);
+        };
+        restarts += 1;
+        let checkpoint = config.checkpointing.as_ref().and_then(|c| {
+            crate::checkpoint::Checkpoint::resolve(&c.dir)
+                .ok()
+                .map(|_| c.dir.clone())
+        });
+        eprintln!(
+            "job failed: {error}\nrestart {restarts} in {} ms, {}",
+            delay.as_millis(),
+            match &checkpoint {
+                Some(dir) => format!("from the newest checkpoint in `{}`", dir.display()),
+                None => "from the beginning (no complete checkpoint)".to_string(),
+            }
+        );
+        std::thread::sleep(delay);
+        current.restore = checkpoint.or_else(|| config.restore.clone());
+    }
 }
 
 /// Cancels a running job from another thread: `run` then returns [`Error::Cancelled`]
@@ -111,6 +199,7 @@ impl Default for JobConfig {
             canceller: None,
             checkpointing: None,
             restore: None,
+            restart: RestartStrategy::None,
         }
     }
 }
@@ -874,5 +963,32 @@ impl Interrupts {
         {
             tokio::signal::ctrl_c().await.is_ok()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_strategies_space_and_bound_their_restarts() {
+        assert_eq!(RestartStrategy::None.delay(0), None);
+        let fixed = RestartStrategy::FixedDelay {
+            attempts: 2,
+            delay: Duration::from_millis(30),
+        };
+        assert_eq!(fixed.delay(0), Some(Duration::from_millis(30)));
+        assert_eq!(fixed.delay(1), Some(Duration::from_millis(30)));
+        assert_eq!(fixed.delay(2), None);
+        let backoff = RestartStrategy::ExponentialBackoff {
+            attempts: 10,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        };
+        let delays: Vec<u128> = (0..5)
+            .map(|i| backoff.delay(i).unwrap().as_millis())
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+        assert_eq!(backoff.delay(10), None);
     }
 }
