@@ -426,3 +426,48 @@ fn a_failed_job_restarts_from_its_last_checkpoint_in_the_same_process() {
     std::fs::remove_dir_all(checkpoints).unwrap();
     std::fs::remove_dir_all(output).unwrap();
 }
+
+dataflow! {
+    /// A slow stream and a fast one merged into one keyed count.
+    job skewed(out: Collected<(u64, u64)>) {
+        let slow = generate(1200, |i| {
+            std::thread::sleep(Duration::from_millis(1));
+            i % 50
+        });
+        generate(3_000_000, |i| i % 50)
+            .union(slow)
+            .key_by(|k| *k)
+            .count()
+            .collect(out);
+    }
+}
+
+#[test]
+fn barriers_align_under_skew_and_checkpoints_complete() {
+    let dir = scratch("skew");
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(10),
+            dir: dir.clone(),
+            retained: 1,
+            at_least_once: false,
+        }),
+        // Small batches: a source checks for a checkpoint between two batches, and a batch
+        // of the slow source takes a millisecond per record.
+        exchange: dataflow::runtime::exchange::ExchangeConfig {
+            batch_size: 8,
+            ..Default::default()
+        },
+        ..JobConfig::with_parallelism(2)
+    };
+    let out = Collected::new();
+    let report = skewed::run(&config, out.clone()).unwrap();
+    // The fast input waits at each barrier for the slow one (its channel is bounded: it
+    // is held back, not buffered), and checkpoints still complete.
+    eprintln!("{} checkpoints", report.checkpoints);
+    assert!(report.checkpoints >= 2, "{report}");
+    let total: u64 = final_counts(out.take()).iter().sum();
+    assert_eq!(total, 3_001_200);
+    std::fs::remove_dir_all(dir).unwrap();
+}
