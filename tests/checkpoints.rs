@@ -471,3 +471,45 @@ fn barriers_align_under_skew_and_checkpoints_complete() {
     assert_eq!(total, 3_001_200);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+dataflow! {
+    /// `counting` with an operator added before the count.
+    job counting_changed(n: u64, out: Collected<(u64, u64)>) {
+        generate(n, |i| i % 50)
+            .map(|k| k)
+            .key_by(|k| *k)
+            .count()
+            .collect(out);
+    }
+}
+
+#[test]
+fn state_is_found_by_operator_name_after_the_job_changed_elsewhere() {
+    let n = 2_000_000;
+    let dir = scratch("changed-job");
+    let config = JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: dir.clone(),
+            retained: 1,
+            at_least_once: false,
+        }),
+        ..JobConfig::with_parallelism(2)
+    };
+    let report = counting::run(&config, n, Collected::new()).unwrap();
+    assert!(report.checkpoints >= 1, "{report}");
+    // A `map` added before the count moves the count in the plan; its state (found by
+    // its name, `count`) and the source's position (`generate`) are restored all the same.
+    let restored = JobConfig {
+        mode: ExecutionMode::Streaming,
+        restore: Some(dir.clone()),
+        ..JobConfig::with_parallelism(2)
+    };
+    let out = Collected::new();
+    counting_changed::run(&restored, n, out.clone()).unwrap();
+    let replayed = out.take();
+    assert!((replayed.len() as u64) < n);
+    assert_eq!(final_counts(replayed), vec![n / KEYS; KEYS as usize]);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -108,6 +108,9 @@ pub struct CheckpointMetadata {
     pub keyed: BTreeMap<(usize, u16), String>,
     /// Which file holds the state of `(operator, subtask)` (source positions and the like).
     pub subtasks: BTreeMap<(usize, usize), String>,
+    /// The operators' state ids (`.uid(..)` or name), each with its index in the plan of the
+    /// job that wrote the checkpoint.
+    pub operators: BTreeMap<String, usize>,
 }
 
 /// Where a job's checkpoints live, and how many complete ones are kept.
@@ -126,6 +129,7 @@ pub struct PendingCheckpoint {
     files: BTreeMap<String, FileEntry>,
     keyed: BTreeMap<(usize, u16), String>,
     subtasks: BTreeMap<(usize, usize), String>,
+    operators: BTreeMap<String, usize>,
 }
 
 /// A complete checkpoint whose files all matched their checksums when it was opened.
@@ -257,6 +261,7 @@ impl CheckpointStorage {
             files: BTreeMap::new(),
             keyed: BTreeMap::new(),
             subtasks: BTreeMap::new(),
+            operators: BTreeMap::new(),
         })
     }
 
@@ -364,6 +369,7 @@ impl PendingCheckpoint {
             files: self.files,
             keyed: self.keyed,
             subtasks: self.subtasks,
+            operators: self.operators,
         };
         let path = self.dir.join(METADATA_FILE);
         let payload = codec::encode(&metadata).map_err(|e| CheckpointError::Corrupt {
@@ -811,11 +817,17 @@ impl AcknowledgedCheckpoint {
     pub fn write(
         self,
         storage: &CheckpointStorage,
-        job: &str,
+        plan: &crate::plan::JobPlan,
         parallelism: usize,
         max_parallelism: usize,
     ) -> Result<Checkpoint, CheckpointError> {
+        let job = plan.name;
         let mut pending = storage.begin(self.id)?;
+        for (index, operator) in plan.operators.iter().enumerate() {
+            pending
+                .operators
+                .insert(operator.state_id().to_string(), index);
+        }
         for (task, state) in self.tasks {
             if state.keyed.is_empty() && state.operator.is_empty() {
                 continue;
@@ -853,6 +865,15 @@ impl Checkpoint {
         let file = std::sync::Arc::new(self.read_value::<TaskFile>(name)?);
         decoded.insert(name.to_string(), std::sync::Arc::clone(&file));
         Ok(file)
+    }
+
+    /// The index, in the plan of the job that wrote this checkpoint, of the operator whose
+    /// state id is `state_id` (checkpoints without ids: `fallback`, the same index).
+    pub fn operator_index(&self, state_id: &str, fallback: usize) -> Option<usize> {
+        if self.metadata.operators.is_empty() {
+            return Some(fallback);
+        }
+        self.metadata.operators.get(state_id).copied()
     }
 
     /// Operator `operator`'s state of `key_group`, if it had any.
@@ -993,7 +1014,8 @@ mod coordinator_tests {
             .acknowledge(id, (0, 1), state(4, 90, 1))
             .unwrap()
             .unwrap();
-        done.write(&storage, "job", 2, 128).unwrap();
+        done.write(&storage, &crate::plan::ONE_SOURCE_PLAN, 2, 128)
+            .unwrap();
         let (checkpoint, _) = Checkpoint::resolve(&root).unwrap();
         assert_eq!(checkpoint.keyed_state(4, 3).unwrap(), Some(vec![3; 3]));
         assert_eq!(checkpoint.keyed_state(4, 90).unwrap(), Some(vec![90; 3]));
@@ -1105,7 +1127,7 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) trigger: tokio::sync::watch::Sender<u64>,
     pub(crate) completed: tokio::sync::watch::Sender<u64>,
     pub(crate) acks: std::sync::mpsc::Receiver<Ack>,
-    pub(crate) job: &'static str,
+    pub(crate) plan: &'static crate::plan::JobPlan,
     pub(crate) parallelism: usize,
     pub(crate) max_parallelism: usize,
 }
@@ -1136,7 +1158,7 @@ pub(crate) fn coordinate(
         trigger,
         completed: completed_tx,
         acks,
-        job,
+        plan,
         parallelism,
         max_parallelism,
     } = setup;
@@ -1162,7 +1184,7 @@ pub(crate) fn coordinate(
                 coordinator.task_finished();
             }
             Ok(Ack::State { id, task, state }) => match coordinator.acknowledge(id, task, state) {
-                Ok(Some(done)) => match done.write(&storage, job, parallelism, max_parallelism) {
+                Ok(Some(done)) => match done.write(&storage, plan, parallelism, max_parallelism) {
                     Ok(checkpoint) => {
                         let metadata = checkpoint.metadata();
                         completed.push(CheckpointStats {

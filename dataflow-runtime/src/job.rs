@@ -575,7 +575,7 @@ impl JobBuilder {
             trigger: wiring.trigger,
             completed: wiring.completed,
             acks: wiring.acks_in,
-            job: self.plan.name,
+            plan: self.plan,
             parallelism: self.config.parallelism,
             max_parallelism: self.config.max_parallelism,
         };

@@ -34,6 +34,15 @@ pub struct OperatorInfo {
     pub parallel: bool,
 }
 
+impl OperatorInfo {
+    /// What its state is known by in a checkpoint: its `.uid(..)`, else its name (unique in
+    /// the job), so a job changed elsewhere (an operator added, removed or moved) still
+    /// finds its state.
+    pub fn state_id(&self) -> &'static str {
+        self.uid.unwrap_or(self.name)
+    }
+}
+
 /// One chain: operators fused into one loop, run as `parallelism` subtasks.
 #[derive(Debug)]
 pub struct ChainInfo {

@@ -432,9 +432,13 @@ where
     chain.open(&ctx);
     if let Some(checkpoint) = checkpoints.as_ref().and_then(|c| c.restore.clone()) {
         restore(&ctx, &checkpoint, &mut chain, &mut end)?;
-        let positions = checkpoint
-            .subtask_states(head)
-            .map_err(|e| checkpoint_error(&ctx, &e.to_string()))?;
+        let state_id = ctx.plan.operators[head].state_id();
+        let positions = match checkpoint.operator_index(state_id, head) {
+            Some(old) => checkpoint
+                .subtask_states(old)
+                .map_err(|e| checkpoint_error(&ctx, &e.to_string()))?,
+            None => Vec::new(),
+        };
         if !positions.is_empty() {
             // Earlier subtask `k` goes to subtask `k % parallelism`: the same one at the same
             // parallelism; several, or none, after a rescale.

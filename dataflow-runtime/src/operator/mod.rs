@@ -136,6 +136,12 @@ pub(crate) fn restore_key_groups(
     ctx: &TaskContext,
     mut restore: impl FnMut(u16, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
+    // The operator's state is found by its state id (`.uid(..)` or name), whatever its
+    // index was in the job that wrote the checkpoint.
+    let state_id = ctx.plan.operators[operator].state_id();
+    let Some(operator) = from.operator_index(state_id, operator) else {
+        return Ok(());
+    };
     let owned =
         crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
     for key_group in owned {
