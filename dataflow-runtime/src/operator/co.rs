@@ -320,14 +320,40 @@ where
     B: 'static,
     F: KeyedBroadcastProcessFunction<K, A, B>,
 {
-    /// The broadcast state lives in the user's function, which has no way to hand it over
-    /// yet: a job with a broadcast `co_process` cannot be checkpointed.
+    /// The keyed side's state per key group, and this subtask's copy of the broadcast
+    /// state (all copies are equal).
     fn snapshot_state(
         &self,
-        _subtask: usize,
-        _into: &mut crate::checkpoint::TaskState,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
     ) -> Result<(), String> {
-        Err("a broadcast `co_process` cannot be checkpointed yet (its broadcast state is not snapshotted)".to_string())
+        Operator::<Keyed<K, A>>::snapshot_state(&self.inner, subtask, into)?;
+        let broadcast = crate::codec::encode(&self.inner.function().broadcast)
+            .map_err(|e| format!("the broadcast state does not encode: {e}"))?;
+        into.operator
+            .push((self.inner.operator(), subtask, broadcast));
+        Ok(())
+    }
+
+    /// The keyed side's key groups of this subtask; the broadcast state from any earlier
+    /// subtask's copy.
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        Operator::<Keyed<K, A>>::restore_state(&mut self.inner, from, ctx)?;
+        let operator = self.inner.operator();
+        let state_id = ctx.plan.operators[operator].state_id();
+        let Some(old) = from.operator_index(state_id, operator) else {
+            return Ok(());
+        };
+        let copies = from.subtask_states(old).map_err(|e| e.to_string())?;
+        if let Some((_, bytes)) = copies.first() {
+            self.inner.function_mut().broadcast = crate::codec::decode(bytes)
+                .map_err(|e| format!("the broadcast state does not decode: {e}"))?;
+        }
+        Ok(())
     }
 
     type Out = F::Out;

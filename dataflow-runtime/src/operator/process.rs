@@ -325,6 +325,21 @@ where
     F: KeyedProcessFunction<K, V>,
     T: TtlPolicy,
 {
+    /// The function (the broadcast side of a broadcast `co_process` keeps its state there).
+    pub(crate) fn function_mut(&mut self) -> &mut F {
+        &mut self.function
+    }
+
+    /// The function.
+    pub(crate) fn function(&self) -> &F {
+        &self.function
+    }
+
+    /// The operator's number in the job.
+    pub(crate) fn operator(&self) -> usize {
+        self.operator
+    }
+
     pub(crate) fn new(operator: usize, function: F, ttl: T) -> Self {
         KeyedProcess {
             operator,
