@@ -733,3 +733,85 @@ fn run_ok_os(name: &str, args: &[std::ffi::OsString]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_takes_a_savepoint_that_a_later_run_resumes_from() {
+    let base = std::env::temp_dir().join(format!("dataflow-savepoint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let input = base.join("input.txt");
+    let mut text = String::new();
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    for i in 0..3_600_000u64 {
+        let word = format!("w{}", (i * 7919) % 40);
+        text.push_str(&word);
+        text.push(if i % 12 == 11 { '\n' } else { ' ' });
+        *expected.entry(word).or_default() += 1;
+    }
+    std::fs::write(&input, text).unwrap();
+    let output = base.join("out");
+    let savepoints = base.join("savepoints");
+    let args = |restore: Option<&std::path::Path>| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            input.clone().into(),
+            output.clone().into(),
+            "--mode".into(),
+            "streaming".into(),
+            "--parallelism".into(),
+            "2".into(),
+            "--checkpoint-interval".into(),
+            "1h".into(),
+            "--checkpoint-dir".into(),
+            base.join("checkpoints").into(),
+            "--savepoint-dir".into(),
+            savepoints.clone().into(),
+        ];
+        if let Some(path) = restore {
+            args.extend(["--restore".into(), path.into()]);
+        }
+        args
+    };
+    let child = Command::new(example("word_count"))
+        .args(args(None))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop it as soon as it writes output (it is then well into its input).
+    let started = Instant::now();
+    while !output.join(".part-0.inprogress").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no output in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        !stopped.status.success(),
+        "the bounded job was cancelled: {stderr}"
+    );
+    assert!(stderr.contains("savepoint written to"), "{stderr}");
+    let (savepoint, _) = dataflow::runtime::checkpoint::Checkpoint::resolve(&savepoints).unwrap();
+    run_ok_os("word_count", &args(Some(savepoint.dir())));
+    let mut counts: HashMap<String, Vec<u64>> = HashMap::new();
+    for line in committed_output(&output) {
+        let (word, n) = line.split_once(' ').unwrap();
+        counts
+            .entry(word.to_string())
+            .or_default()
+            .push(n.parse().unwrap());
+    }
+    assert_eq!(counts.len(), expected.len());
+    for (word, mut seen) in counts {
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=expected[&word]).collect::<Vec<_>>(), "`{word}`");
+    }
+    std::fs::remove_dir_all(base).unwrap();
+}

@@ -1051,7 +1051,7 @@ pub(crate) enum Ack {
         state: TaskState,
     },
     /// The subtask reached end of input.
-    Finished,
+    Finished(TaskId),
 }
 
 /// A subtask's side of checkpointing: the triggers (sources), the acknowledgements, and the
@@ -1116,9 +1116,12 @@ impl TaskCheckpoints {
 
     /// The subtask reached end of input.
     pub(crate) fn finished(&self) {
-        let _ = self.acks.send(Ack::Finished);
+        let _ = self.acks.send(Ack::Finished(self.task));
     }
 }
+
+/// A request for a savepoint: the reply is the savepoint's directory, or why none was taken.
+pub(crate) type SavepointRequest = std::sync::mpsc::Sender<Result<PathBuf, String>>;
 
 /// What the coordinator of a job works with.
 pub(crate) struct CoordinatorSetup {
@@ -1127,6 +1130,11 @@ pub(crate) struct CoordinatorSetup {
     pub(crate) trigger: tokio::sync::watch::Sender<u64>,
     pub(crate) completed: tokio::sync::watch::Sender<u64>,
     pub(crate) acks: std::sync::mpsc::Receiver<Ack>,
+    /// Where savepoints go, and the requests for one (a clean stop).
+    pub(crate) savepoints: Option<(
+        CheckpointStorage,
+        std::sync::mpsc::Receiver<SavepointRequest>,
+    )>,
     pub(crate) plan: &'static crate::plan::JobPlan,
     pub(crate) parallelism: usize,
     pub(crate) max_parallelism: usize,
@@ -1158,6 +1166,7 @@ pub(crate) fn coordinate(
         trigger,
         completed: completed_tx,
         acks,
+        savepoints,
         plan,
         parallelism,
         max_parallelism,
@@ -1166,39 +1175,93 @@ pub(crate) fn coordinate(
     let timeout = (config.interval.as_millis() as i64 * 10).max(10_000);
     let mut next_tick = std::time::Instant::now() + config.interval;
     let mut completed = Vec::new();
+    // A savepoint asked for, and the checkpoint id taking it once triggered.
+    let mut savepoint: Option<(SavepointRequest, Option<u64>)> = None;
+    // Savepoint requests are looked for this often.
+    let poll = std::time::Duration::from_millis(10);
     loop {
-        let wait = next_tick.saturating_duration_since(std::time::Instant::now());
-        match acks.recv_timeout(wait) {
+        let mut wait = next_tick.saturating_duration_since(std::time::Instant::now());
+        if savepoints.is_some() {
+            wait = wait.min(poll);
+        }
+        let received = acks.recv_timeout(wait);
+        let now = crate::time::processing_time_now();
+        if let Some((_, requests)) = &savepoints {
+            if savepoint.is_none() {
+                if let Ok(reply) = requests.try_recv() {
+                    savepoint = Some((reply, None));
+                }
+            }
+        }
+        // A requested savepoint starts as soon as no checkpoint is in flight.
+        if let Some((_, started @ None)) = &mut savepoint {
+            if let Some(id) = coordinator.trigger(now) {
+                *started = Some(id);
+                trigger.send_replace(id);
+            }
+        }
+        match received {
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if std::time::Instant::now() < next_tick {
+                    continue;
+                }
                 next_tick += config.interval;
-                let now = crate::time::processing_time_now();
                 for id in coordinator.expire(now, timeout) {
                     tracing::warn!(checkpoint = id, "checkpoint timed out and was aborted");
+                    if matches!(&savepoint, Some((_, Some(s))) if *s == id) {
+                        if let Some((reply, _)) = savepoint.take() {
+                            let _ = reply.send(Err(format!("savepoint {id} timed out")));
+                        }
+                    }
                 }
                 if let Some(id) = coordinator.trigger(now) {
                     trigger.send_replace(id);
                 }
             }
-            Ok(Ack::Finished) => {
+            Ok(Ack::Finished((chain, subtask))) => {
                 coordinator.task_finished();
+                if let Some((reply, _)) = savepoint.take() {
+                    let operator = plan.chains[chain].operators[0];
+                    let _ = reply.send(Err(format!(
+                        "`{}` (subtask {subtask}) already finished, so no savepoint can complete",
+                        plan.operators[operator].name
+                    )));
+                }
             }
             Ok(Ack::State { id, task, state }) => match coordinator.acknowledge(id, task, state) {
-                Ok(Some(done)) => match done.write(&storage, plan, parallelism, max_parallelism) {
-                    Ok(checkpoint) => {
-                        let metadata = checkpoint.metadata();
-                        completed.push(CheckpointStats {
-                            id,
-                            duration_ms: crate::time::processing_time_now() - metadata.triggered_at,
-                            bytes: metadata.files.values().map(|f| f.len).sum(),
-                        });
-                        // Sinks commit the output the checkpoint covers.
-                        completed_tx.send_replace(id);
+                Ok(Some(done)) => {
+                    let is_savepoint = matches!(&savepoint, Some((_, Some(s))) if *s == id);
+                    let target = match (&savepoints, is_savepoint) {
+                        (Some((savepoint_storage, _)), true) => savepoint_storage,
+                        _ => &storage,
+                    };
+                    let written = done.write(target, plan, parallelism, max_parallelism);
+                    if is_savepoint {
+                        if let Some((reply, _)) = savepoint.take() {
+                            let _ = reply.send(match &written {
+                                Ok(checkpoint) => Ok(checkpoint.dir().to_path_buf()),
+                                Err(e) => Err(e.to_string()),
+                            });
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be written")
+                    match written {
+                        Ok(checkpoint) => {
+                            let metadata = checkpoint.metadata();
+                            completed.push(CheckpointStats {
+                                id,
+                                duration_ms: crate::time::processing_time_now()
+                                    - metadata.triggered_at,
+                                bytes: metadata.files.values().map(|f| f.len).sum(),
+                            });
+                            // Sinks commit the output the checkpoint covers.
+                            completed_tx.send_replace(id);
+                        }
+                        Err(e) => {
+                            tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be written")
+                        }
                     }
-                },
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(checkpoint = id, error = %e, "bad acknowledgement"),
             },

@@ -232,6 +232,9 @@ impl JobCli {
             });
         }
         config.restore = matches.get_one::<std::path::PathBuf>("restore").cloned();
+        config.savepoint_dir = matches
+            .get_one::<std::path::PathBuf>("savepoint-dir")
+            .cloned();
         let attempts = matches
             .get_one::<u32>("restart-attempts")
             .copied()
@@ -439,6 +442,14 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .value_parser(parse_duration)
                 .requires("restart-strategy")
                 .help("Wait before a restart (the first, for exponential-backoff, which doubles it up to 1m) [default: 1s]"),
+        )
+        .arg(
+            Arg::new("savepoint-dir")
+                .long("savepoint-dir")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .requires("checkpoint-dir")
+                .help("On Ctrl-C or SIGTERM, write a savepoint here before stopping"),
         )
         .arg(
             Arg::new("restore")

@@ -68,6 +68,9 @@ pub struct JobConfig {
     pub restore: Option<std::path::PathBuf>,
     /// What [`run_with_restarts`] (and so a job's generated `main`) does when the job fails.
     pub restart: RestartStrategy,
+    /// Where a clean stop (Ctrl-C, SIGTERM) writes a savepoint before the job ends: a
+    /// complete checkpoint that `restore` takes (needs `checkpointing`).
+    pub savepoint_dir: Option<std::path::PathBuf>,
 }
 
 /// How a failed job is restarted, from its last complete checkpoint (Flink's restart
@@ -200,6 +203,7 @@ impl Default for JobConfig {
             checkpointing: None,
             restore: None,
             restart: RestartStrategy::None,
+            savepoint_dir: None,
         }
     }
 }
@@ -470,6 +474,12 @@ struct CheckpointWiring {
     acks: std::sync::mpsc::Sender<crate::checkpoint::Ack>,
     acks_in: std::sync::mpsc::Receiver<crate::checkpoint::Ack>,
     restore: Option<Arc<crate::checkpoint::Checkpoint>>,
+    /// Where savepoints go and the requests for one.
+    savepoints: Option<(
+        crate::checkpoint::CheckpointStorage,
+        std::sync::mpsc::Receiver<crate::checkpoint::SavepointRequest>,
+    )>,
+    savepoint_requests: Option<std::sync::mpsc::Sender<crate::checkpoint::SavepointRequest>>,
     /// Where to write checkpoints (streaming jobs with an interval).
     storage: Option<(
         crate::checkpoint::CheckpointStorage,
@@ -505,8 +515,25 @@ impl CheckpointWiring {
         if restore.is_none() && storage.is_none() {
             return Ok(None);
         }
+        let (savepoints, savepoint_requests) = match (&config.savepoint_dir, &storage) {
+            (Some(dir), Some(_)) => {
+                let savepoint_storage = crate::checkpoint::CheckpointStorage::new(dir, usize::MAX)
+                    .map_err(|e| Error::Config(format!("savepoint directory: {e}")))?;
+                let (requests, received) = std::sync::mpsc::channel();
+                (Some((savepoint_storage, received)), Some(requests))
+            }
+            (Some(_), None) if !batch_mode => {
+                return Err(Error::Config(
+                    "savepoints need checkpointing: add --checkpoint-interval and --checkpoint-dir"
+                        .into(),
+                ))
+            }
+            _ => (None, None),
+        };
         let (acks, acks_in) = std::sync::mpsc::channel();
         Ok(Some(CheckpointWiring {
+            savepoints,
+            savepoint_requests,
             trigger: watch::channel(0).0,
             completed: watch::channel(0).0,
             acks,
@@ -575,6 +602,7 @@ impl JobBuilder {
             trigger: wiring.trigger,
             completed: wiring.completed,
             acks: wiring.acks_in,
+            savepoints: wiring.savepoints,
             plan: self.plan,
             parallelism: self.config.parallelism,
             max_parallelism: self.config.max_parallelism,
@@ -881,6 +909,10 @@ pub fn execute(
         } else {
             None
         };
+        let savepoint_requests = job
+            .checkpoints
+            .as_mut()
+            .and_then(|wiring| wiring.savepoint_requests.take());
         job.started.send_replace(true);
         if let Some(canceller) = &config.canceller {
             let mut cancelled = canceller.cancelled.subscribe();
@@ -900,6 +932,11 @@ pub fn execute(
                 let mut presses = 0;
                 while interrupts.next().await {
                     presses += 1;
+                    if presses == 1 {
+                        if let Some(requests) = &savepoint_requests {
+                            take_savepoint(requests).await;
+                        }
+                    }
                     match presses {
                         1 if !bounded => {
                             tracing::info!("Ctrl-C: stopping the sources and draining");
@@ -934,10 +971,30 @@ pub fn execute(
     outcome
 }
 
-/// Ctrl-C presses, listened to from the moment of [`Interrupts::install`].
+/// Asks the coordinator for a savepoint and waits for it (a minute at most), saying where
+/// it went or why there is none.
+async fn take_savepoint(requests: &std::sync::mpsc::Sender<crate::checkpoint::SavepointRequest>) {
+    let (reply, replied) = std::sync::mpsc::channel();
+    if requests.send(reply).is_err() {
+        eprintln!("no savepoint: the job is ending");
+        return;
+    }
+    eprintln!("taking a savepoint before stopping");
+    let outcome =
+        tokio::task::spawn_blocking(move || replied.recv_timeout(Duration::from_secs(60))).await;
+    match outcome {
+        Ok(Ok(Ok(dir))) => eprintln!("savepoint written to `{}`", dir.display()),
+        Ok(Ok(Err(reason))) => eprintln!("no savepoint: {reason}"),
+        _ => eprintln!("no savepoint: it did not complete within a minute"),
+    }
+}
+
+/// Ctrl-C presses (and SIGTERM), listened to from the moment of [`Interrupts::install`].
 struct Interrupts {
     #[cfg(unix)]
     signal: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
 impl Interrupts {
@@ -945,9 +1002,14 @@ impl Interrupts {
     fn install() -> Result<Self> {
         #[cfg(unix)]
         {
-            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .map_err(|e| Error::Runtime(format!("cannot listen for Ctrl-C: {e}")))?;
-            Ok(Interrupts { signal })
+            let listen = |kind| {
+                tokio::signal::unix::signal(kind)
+                    .map_err(|e| Error::Runtime(format!("cannot listen for Ctrl-C: {e}")))
+            };
+            Ok(Interrupts {
+                signal: listen(tokio::signal::unix::SignalKind::interrupt())?,
+                terminate: listen(tokio::signal::unix::SignalKind::terminate())?,
+            })
         }
         #[cfg(not(unix))]
         Ok(Interrupts {})
@@ -957,7 +1019,10 @@ impl Interrupts {
     async fn next(&mut self) -> bool {
         #[cfg(unix)]
         {
-            self.signal.recv().await.is_some()
+            tokio::select! {
+                pressed = self.signal.recv() => pressed.is_some(),
+                terminated = self.terminate.recv() => terminated.is_some(),
+            }
         }
         #[cfg(not(unix))]
         {
