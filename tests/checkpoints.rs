@@ -329,23 +329,37 @@ fn after_an_injected_failure_the_restored_job_commits_exactly_the_failure_free_o
         let config = JobConfig {
             mode: ExecutionMode::Streaming,
             checkpointing: Some(checkpointing()),
+            restart: dataflow::runtime::job::RestartStrategy::FixedDelay {
+                attempts: 1,
+                delay: Duration::from_millis(1),
+            },
             ..JobConfig::with_parallelism(2)
         };
-        SEEN.store(0, Relaxed);
-        // The fault strikes anywhere after the first tenth of the run: most runs have a
-        // checkpoint by then, some do not and restart from scratch.
-        PANIC_AFTER.store(rng.gen_range(n / 10..n), Relaxed);
-        let failed = windowed_counts::run(&config, n, output.clone());
-        let message = failed.unwrap_err().to_string();
-        assert!(message.contains("injected fault"), "seed {seed}: {message}");
-        // Restart from the last complete checkpoint (or from scratch without one).
+        // The fault strikes anywhere after the first tenth of the first attempt: most runs
+        // have a checkpoint by then, some do not and restart from scratch. The restart
+        // strategy reruns the job from its last complete checkpoint.
+        let fail_at = rng.gen_range(n / 10..n);
+        let mut attempts: Vec<(Option<PathBuf>, String)> = Vec::new();
+        dataflow::runtime::job::run_with_restarts(&config, |attempt| {
+            SEEN.store(0, Relaxed);
+            let first = attempts.is_empty();
+            PANIC_AFTER.store(if first { fail_at } else { u64::MAX }, Relaxed);
+            let result = windowed_counts::run(attempt, n, output.clone());
+            let outcome = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            };
+            attempts.push((attempt.restore.clone(), outcome));
+            result
+        })
+        .unwrap();
         PANIC_AFTER.store(u64::MAX, Relaxed);
-        let restore = Checkpoint::resolve(&checkpoints)
-            .ok()
-            .map(|_| checkpoints.clone());
-        restored_runs += usize::from(restore.is_some());
-        let config = JobConfig { restore, ..config };
-        windowed_counts::run(&config, n, output.clone()).unwrap();
+        assert_eq!(attempts.len(), 2, "seed {seed}: {attempts:?}");
+        assert!(
+            attempts[0].1.contains("injected fault"),
+            "seed {seed}: {attempts:?}"
+        );
+        restored_runs += usize::from(attempts[1].0.is_some());
         assert_eq!(committed_lines(&output), expected_lines, "seed {seed}");
         std::fs::remove_dir_all(&checkpoints).unwrap();
         std::fs::remove_dir_all(&output).unwrap();
