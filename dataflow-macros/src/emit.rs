@@ -759,8 +759,10 @@ fn main_fn(job: &Job) -> TokenStream {
     let names = job.params.iter().map(|p| &p.name);
     quote! {
         /// Runs the job as a command-line program: job parameters are positional arguments;
-        /// `--parallelism`, `--max-parallelism`, `--mode`, `--explain[=text|dot]` and
-        /// `--help` are flags.
+        /// `--parallelism`, `--max-parallelism`, `--mode`, `--explain[=text|dot]`, the
+        /// checkpoint flags (`--checkpoint-interval`, `--checkpoint-dir`, `--restore`,
+        /// `--savepoint-dir`, `--restart-strategy`, ...) and `--help` are flags. A failed job
+        /// restarts as `--restart-strategy` says, reading its parameters again.
         #[allow(clippy::needless_borrow)]
         pub fn main() -> #rt::Result<()> {
             #[allow(unused_imports)]
