@@ -23,6 +23,7 @@ pub mod io;
 pub mod job;
 pub mod join;
 pub mod keys;
+pub mod nexmark;
 pub mod operator;
 pub mod plan;
 pub mod state;
