@@ -111,3 +111,162 @@ fn q2_selects_the_bids_of_some_auctions() {
         assert_eq!(sorted(out.take()), expected, "{config:?}");
     }
 }
+
+/// Bids as `(auction, bidder, price, timestamp)`.
+fn bid_of(e: Event) -> Option<(usize, usize, usize, i64)> {
+    match e {
+        Event::Bid(b) => Some((b.auction, b.bidder, b.price, b.date_time as i64)),
+        _ => None,
+    }
+}
+
+dataflow! {
+    /// q5: hot items: per sliding window of 10 s every 2 s, the auctions with the most bids.
+    job q5(n: u64, out: Collected<(i64, usize, u64)>) {
+        generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .assign_timestamps(|b| b.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .map(|b| (b.0, 1u64))
+            .key_by(|b| b.0)
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(10), Duration::from_secs(2)))
+            .reduce(|a, b| (a.0, a.1 + b.1), |auction, window, total| std::iter::once((window.end, *auction, total.1)))
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(2)))
+            .process(|_end, _window, counts| {
+                let most = counts.iter().map(|c| c.2).max().unwrap_or(0);
+                counts.into_iter().filter(move |c| c.2 == most)
+            })
+            .collect(out);
+    }
+
+    /// q7: highest bid: per tumbling 10 s window, the bids at the highest price.
+    job q7(n: u64, out: Collected<(i64, usize, usize, usize)>) {
+        generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .assign_timestamps(|b| b.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .window_all(TumblingEventTimeWindows::of(Duration::from_secs(10)))
+            .process(|window, bids| {
+                let highest = bids.iter().map(|b| b.2).max().unwrap_or(0);
+                bids.into_iter()
+                    .filter(move |b| b.2 == highest)
+                    .map(move |b| (window.end, b.0, b.1, b.2))
+            })
+            .collect(out);
+    }
+
+    /// q8: new users: persons who opened an auction in the 10 s window they joined in.
+    job q8(n: u64, out: Collected<(usize, usize, i64)>) {
+        let persons = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e { Event::Person(p) => Some((p.id, p.date_time as i64)), _ => None })
+            .assign_timestamps(|p| p.1, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)));
+        let auctions = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e { Event::Auction(a) => Some((a.id, a.seller, a.date_time as i64)), _ => None })
+            .assign_timestamps(|a| a.2, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)));
+        persons
+            .join(auctions)
+            .where(|p| p.0)
+            .equal_to(|a| a.1)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
+            .apply(|p, a| (p.0, a.0, p.1 - p.1.rem_euclid(10_000)))
+            .collect(out);
+    }
+}
+
+const WINDOWED_N: u64 = 200_000;
+
+fn windowed_reference_events() -> Vec<Event> {
+    let mut make = nexmark::events(nexmark::config());
+    (0..WINDOWED_N).map(&mut make).collect()
+}
+
+#[test]
+fn q5_finds_the_hottest_auctions_of_each_sliding_window() {
+    let mut counts: std::collections::BTreeMap<(i64, usize), u64> = Default::default();
+    for (auction, _, _, ts) in windowed_reference_events().into_iter().filter_map(bid_of) {
+        // The 10 s windows every 2 s that hold `ts` end at the next five 2 s boundaries.
+        let first_end = ts - ts.rem_euclid(2000) + 2000;
+        for k in 0..5 {
+            *counts.entry((first_end + k * 2000, auction)).or_default() += 1;
+        }
+    }
+    let mut most: std::collections::BTreeMap<i64, u64> = Default::default();
+    for (&(end, _), &n) in &counts {
+        let m = most.entry(end).or_default();
+        *m = (*m).max(n);
+    }
+    let expected = sorted(
+        counts
+            .iter()
+            .filter(|((end, _), n)| most[end] == **n)
+            .map(|(&(end, auction), &n)| (end, auction, n))
+            .collect(),
+    );
+    assert!(expected.len() > 10);
+    for config in configs() {
+        let out = Collected::new();
+        q5::run(&config, WINDOWED_N, out.clone()).unwrap();
+        assert_eq!(sorted(out.take()), expected, "{config:?}");
+    }
+}
+
+#[test]
+fn q7_finds_the_highest_bids_of_each_window() {
+    let bids: Vec<_> = windowed_reference_events()
+        .into_iter()
+        .filter_map(bid_of)
+        .collect();
+    let mut highest: std::collections::BTreeMap<i64, usize> = Default::default();
+    for &(_, _, price, ts) in &bids {
+        let end = ts - ts.rem_euclid(10_000) + 10_000;
+        let h = highest.entry(end).or_default();
+        *h = (*h).max(price);
+    }
+    let expected = sorted(
+        bids.iter()
+            .filter_map(|&(auction, bidder, price, ts)| {
+                let end = ts - ts.rem_euclid(10_000) + 10_000;
+                (highest[&end] == price).then_some((end, auction, bidder, price))
+            })
+            .collect(),
+    );
+    for config in configs() {
+        let out = Collected::new();
+        q7::run(&config, WINDOWED_N, out.clone()).unwrap();
+        assert_eq!(sorted(out.take()), expected, "{config:?}");
+    }
+}
+
+#[test]
+fn q8_pairs_new_persons_with_the_auctions_they_opened_in_the_same_window() {
+    let events = windowed_reference_events();
+    let window = |ts: i64| ts - ts.rem_euclid(10_000);
+    let persons: Vec<(usize, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Person(p) => Some((p.id, p.date_time as i64)),
+            _ => None,
+        })
+        .collect();
+    let auctions: Vec<(usize, usize, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((a.id, a.seller, a.date_time as i64)),
+            _ => None,
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for &(person, pt) in &persons {
+        for &(auction, seller, at) in &auctions {
+            if person == seller && window(pt) == window(at) {
+                expected.push((person, auction, window(pt)));
+            }
+        }
+    }
+    let expected = sorted(expected);
+    assert!(!expected.is_empty());
+    for config in configs() {
+        let out = Collected::new();
+        q8::run(&config, WINDOWED_N, out.clone()).unwrap();
+        assert_eq!(sorted(out.take()), expected, "{config:?}");
+    }
+}
