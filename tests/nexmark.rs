@@ -270,3 +270,130 @@ fn q8_pairs_new_persons_with_the_auctions_they_opened_in_the_same_window() {
         assert_eq!(sorted(out.take()), expected, "{config:?}");
     }
 }
+
+/// q3's join: each seller's person record (once it came) and its auctions waiting for it.
+#[derive(Clone)]
+struct LocalItems;
+
+impl KeyedCoProcessFunction<usize, (usize, String, String), (usize, usize)> for LocalItems {
+    type State = (Option<(String, String)>, Vec<usize>);
+    type Out = (String, String, usize);
+
+    fn process_element1(
+        &mut self,
+        _seller: &usize,
+        state: &mut Self::State,
+        person: (usize, String, String),
+        ctx: &mut KeyedContext<'_, usize, Self::Out>,
+    ) {
+        for auction in std::mem::take(&mut state.1) {
+            ctx.output((person.1.clone(), person.2.clone(), auction));
+        }
+        state.0 = Some((person.1, person.2));
+    }
+
+    fn process_element2(
+        &mut self,
+        _seller: &usize,
+        state: &mut Self::State,
+        auction: (usize, usize),
+        ctx: &mut KeyedContext<'_, usize, Self::Out>,
+    ) {
+        match &state.0 {
+            Some((city, us_state)) => ctx.output((city.clone(), us_state.clone(), auction.0)),
+            None => state.1.push(auction.0),
+        }
+    }
+}
+
+dataflow! {
+    /// q3: local item suggestion: auctions of category 10 by sellers in OR, ID or CA, with
+    /// the seller's city and state (an incremental join on keyed state).
+    job q3(n: u64, out: Collected<(String, String, usize)>) {
+        let persons = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e {
+                Event::Person(p) if ["or", "id", "ca"].contains(&p.state.as_str()) => Some((p.id, p.city, p.state)),
+                _ => None,
+            })
+            .key_by(|p| p.0);
+        let auctions = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e {
+                Event::Auction(a) if a.category == 10 => Some((a.id, a.seller)),
+                _ => None,
+            })
+            .key_by(|a| a.1);
+        persons.connect(auctions).co_process(LocalItems).collect(out);
+    }
+
+    /// q11: user sessions: per bidder, bids in sessions that end after 10 s without a bid.
+    job q11(n: u64, out: Collected<(usize, i64, i64, u64)>) {
+        generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .assign_timestamps(|b| b.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .map(|b| (b.1, 1u64))
+            .key_by(|b| b.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(10)))
+            .reduce(|a, b| (a.0, a.1 + b.1), |bidder, window, total| std::iter::once((*bidder, window.start, window.end, total.1)))
+            .collect(out);
+    }
+}
+
+#[test]
+fn q3_suggests_the_local_items_of_category_10() {
+    let events = windowed_reference_events();
+    let mut sellers: std::collections::HashMap<usize, (String, String)> = Default::default();
+    for e in &events {
+        if let Event::Person(p) = e {
+            if ["or", "id", "ca"].contains(&p.state.as_str()) {
+                sellers.insert(p.id, (p.city.clone(), p.state.clone()));
+            }
+        }
+    }
+    let expected = sorted(
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Auction(a) if a.category == 10 => sellers
+                    .get(&a.seller)
+                    .map(|(city, state)| (city.clone(), state.clone(), a.id)),
+                _ => None,
+            })
+            .collect(),
+    );
+    assert!(!expected.is_empty());
+    for config in configs() {
+        let out = Collected::new();
+        q3::run(&config, WINDOWED_N, out.clone()).unwrap();
+        assert_eq!(sorted(out.take()), expected, "{config:?}");
+    }
+}
+
+#[test]
+fn q11_counts_each_bidders_bids_per_session() {
+    let mut times: std::collections::BTreeMap<usize, Vec<i64>> = Default::default();
+    for (_, bidder, _, ts) in windowed_reference_events().into_iter().filter_map(bid_of) {
+        times.entry(bidder).or_default().push(ts);
+    }
+    let gap = 10_000;
+    let mut expected = Vec::new();
+    for (bidder, mut ts) in times {
+        ts.sort_unstable();
+        let (mut start, mut last, mut count) = (ts[0], ts[0], 0u64);
+        for t in ts {
+            // Windows [t, t + gap) merge when they overlap or touch.
+            if t > last + gap {
+                expected.push((bidder, start, last + gap, count));
+                (start, count) = (t, 0);
+            }
+            last = t;
+            count += 1;
+        }
+        expected.push((bidder, start, last + gap, count));
+    }
+    let expected = sorted(expected);
+    for config in configs() {
+        let out = Collected::new();
+        q11::run(&config, WINDOWED_N, out.clone()).unwrap();
+        assert_eq!(sorted(out.take()), expected, "{config:?}");
+    }
+}
