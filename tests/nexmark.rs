@@ -397,3 +397,129 @@ fn q11_counts_each_bidders_bids_per_session() {
         assert_eq!(sorted(out.take()), expected, "{config:?}");
     }
 }
+
+/// Winning bids: per auction, the highest bid placed between its opening and its expiry,
+/// emitted as `(category, price)` when the auction expires (an event-time timer).
+#[derive(Clone)]
+struct WinningBids;
+
+/// An auction's `(category, opened, expires)`, once seen; its best valid bid; bids that
+/// came before it.
+type AuctionState = (Option<(usize, i64, i64)>, Option<usize>, Vec<(usize, i64)>);
+
+impl KeyedCoProcessFunction<usize, (usize, usize, i64, i64), (usize, usize, i64)> for WinningBids {
+    type State = AuctionState;
+    type Out = (usize, usize);
+
+    fn process_element1(
+        &mut self,
+        _auction: &usize,
+        state: &mut AuctionState,
+        (_, category, opened, expires): (usize, usize, i64, i64),
+        ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+    ) {
+        state.0 = Some((category, opened, expires));
+        for (price, at) in std::mem::take(&mut state.2) {
+            if (opened..=expires).contains(&at) {
+                state.1 = state.1.max(Some(price));
+            }
+        }
+        ctx.register_event_time_timer(expires);
+    }
+
+    fn process_element2(
+        &mut self,
+        _auction: &usize,
+        state: &mut AuctionState,
+        (_, price, at): (usize, usize, i64),
+        _ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+    ) {
+        match state.0 {
+            Some((_, opened, expires)) if (opened..=expires).contains(&at) => {
+                state.1 = state.1.max(Some(price));
+            }
+            Some(_) => {}
+            None => state.2.push((price, at)),
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        _auction: &usize,
+        state: &mut AuctionState,
+        _timestamp: Timestamp,
+        _domain: TimeDomain,
+        ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+    ) {
+        if let (Some((category, _, _)), Some(price)) = (state.0, state.1) {
+            ctx.output((category, price));
+        }
+    }
+}
+
+dataflow! {
+    /// q4: average closing price per category (a rolling `(category, sum, count)`).
+    job q4(n: u64, out: Collected<(usize, usize, u64)>) {
+        let auctions = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e {
+                Event::Auction(a) => Some((a.id, a.category, a.date_time as i64, a.expires as i64)),
+                _ => None,
+            })
+            .assign_timestamps(|a| a.2, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .key_by(|a| a.0);
+        let bids = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .assign_timestamps(|b| b.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .map(|b| (b.0, b.2, b.3))
+            .key_by(|b| b.0);
+        auctions
+            .connect(bids)
+            .co_process(WinningBids)
+            .map(|(category, price)| (category, price, 1u64))
+            .key_by(|w| w.0)
+            .reduce(|a, b| (a.0, a.1 + b.1, a.2 + b.2))
+            .collect(out);
+    }
+}
+
+#[test]
+fn q4_averages_the_closing_prices_per_category() {
+    let events = windowed_reference_events();
+    let mut best: std::collections::HashMap<usize, usize> = Default::default();
+    let auctions: Vec<(usize, usize, i64, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((a.id, a.category, a.date_time as i64, a.expires as i64)),
+            _ => None,
+        })
+        .collect();
+    let opened: std::collections::HashMap<usize, (i64, i64)> =
+        auctions.iter().map(|&(id, _, o, x)| (id, (o, x))).collect();
+    for (auction, _, price, at) in events.iter().cloned().filter_map(bid_of) {
+        if let Some(&(o, x)) = opened.get(&auction) {
+            if (o..=x).contains(&at) {
+                let b = best.entry(auction).or_default();
+                *b = (*b).max(price);
+            }
+        }
+    }
+    let mut expected: std::collections::BTreeMap<usize, (usize, u64)> = Default::default();
+    for (id, category, _, _) in auctions {
+        if let Some(&price) = best.get(&id) {
+            let e = expected.entry(category).or_default();
+            e.0 += price;
+            e.1 += 1;
+        }
+    }
+    assert!(!expected.is_empty());
+    for config in configs() {
+        let out = Collected::new();
+        q4::run(&config, WINDOWED_N, out.clone()).unwrap();
+        // The last update per category is its final sum and count.
+        let mut last: std::collections::BTreeMap<usize, (usize, u64)> = Default::default();
+        for (category, sum, count) in out.take() {
+            last.insert(category, (sum, count));
+        }
+        assert_eq!(last, expected, "{config:?}");
+    }
+}
