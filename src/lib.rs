@@ -1,8 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+// The jobs of this crate (`nexmark`) expand to paths through `::dataflow`.
+extern crate self as dataflow;
+
 pub use dataflow_macros::dataflow;
 pub use dataflow_runtime as runtime;
 pub use dataflow_runtime::{Error, Result};
+
+pub mod nexmark;
 
 /// What a job file needs: `use dataflow::prelude::*;`.
 pub mod prelude {

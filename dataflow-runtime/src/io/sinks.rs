@@ -87,13 +87,20 @@ impl<T, S: Display, F: FnMut(T) -> S + Send + 'static> RecordWriter<T> for Forma
 /// Keeps records in memory for a [`Collected`] handle.
 pub struct Collecting<T> {
     local: Vec<T>,
+    /// Records counted (a counting handle).
+    counted: u64,
     handle: Collected<T>,
 }
 
 impl<T: Send + 'static> RecordWriter<T> for Collecting<T> {
     #[inline]
     fn write(&mut self, value: T, _buffer: &mut String) {
-        self.local.push(value);
+        if self.handle.counting {
+            self.counted += 1;
+            drop(std::hint::black_box(value));
+        } else {
+            self.local.push(value);
+        }
     }
 }
 
@@ -186,6 +193,9 @@ trait Finalize {
 
 impl<T> Finalize for Collecting<T> {
     fn finalize(&mut self) {
+        self.handle
+            .counted
+            .fetch_add(self.counted, std::sync::atomic::Ordering::Relaxed);
         let mut shared = self
             .handle
             .records
@@ -519,6 +529,7 @@ impl<T: Send + 'static> ChainEndFactory<T> for SinkFactory<Collected<T>> {
     fn create(&mut self, ctx: &TaskContext) -> Result<Self::End> {
         let writer = Collecting {
             local: Vec::new(),
+            counted: 0,
             handle: self.kind.clone(),
         };
         Ok(sink(
@@ -558,12 +569,17 @@ impl<T: Send + 'static> ChainEndFactory<T> for SinkFactory<Discarding> {
 /// ```
 pub struct Collected<T> {
     records: Arc<Mutex<Vec<T>>>,
+    /// Counting only: records are counted and dropped (a benchmark's black hole).
+    counting: bool,
+    counted: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<T> Clone for Collected<T> {
     fn clone(&self) -> Self {
         Collected {
             records: Arc::clone(&self.records),
+            counting: self.counting,
+            counted: Arc::clone(&self.counted),
         }
     }
 }
@@ -572,6 +588,8 @@ impl<T> Default for Collected<T> {
     fn default() -> Self {
         Collected {
             records: Arc::new(Mutex::new(Vec::new())),
+            counting: false,
+            counted: Arc::default(),
         }
     }
 }
@@ -580,6 +598,24 @@ impl<T> Collected<T> {
     /// An empty handle.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A handle that only counts the records (and drops them): the same job as with
+    /// [`Collected::new`], as a black hole for benchmarks.
+    pub fn counting() -> Self {
+        Collected {
+            counting: true,
+            ..Self::default()
+        }
+    }
+
+    /// How many records reached the sink: counted, or collected so far.
+    pub fn count(&self) -> u64 {
+        if self.counting {
+            self.counted.load(std::sync::atomic::Ordering::Relaxed)
+        } else {
+            self.records.lock().unwrap_or_else(|e| e.into_inner()).len() as u64
+        }
     }
 
     /// Takes the records collected so far (in no defined order across subtasks).
