@@ -248,3 +248,16 @@ dataflow! {
             .collect(out);
     }
 }
+
+dataflow! {
+    /// q12: bids per bidder in 10 s tumbling processing-time windows (the wall clock when a
+    /// bid arrives, not its event time).
+    pub job q12(n: u64, out: Collected<(usize, u64)>) {
+        generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .key_by(|b| b.1)
+            .window(TumblingProcessingTimeWindows::of(Duration::from_secs(10)))
+            .count()
+            .collect(out);
+    }
+}

@@ -284,3 +284,22 @@ fn q4_averages_the_closing_prices_per_category() {
         assert_eq!(last, expected, "{config:?}");
     }
 }
+
+#[test]
+fn q12_counts_every_bid_once_in_windows_of_the_clock() {
+    let mut expected: std::collections::BTreeMap<usize, u64> = Default::default();
+    for (_, bidder, _, _) in reference_events().into_iter().filter_map(bid_of) {
+        *expected.entry(bidder).or_default() += 1;
+    }
+    for config in configs() {
+        let out = Collected::new();
+        q12::run(&config, N, out.clone()).unwrap();
+        // The windows follow the wall clock, so how bids split between them varies; each bid
+        // counts in exactly one.
+        let mut totals: std::collections::BTreeMap<usize, u64> = Default::default();
+        for (bidder, count) in out.take() {
+            *totals.entry(bidder).or_default() += count;
+        }
+        assert_eq!(totals, expected, "{config:?}");
+    }
+}

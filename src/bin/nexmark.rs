@@ -16,7 +16,7 @@ use dataflow::prelude::*;
 use dataflow::runtime::checkpoint::CheckpointConfig;
 
 /// The queries the runner knows, in table order.
-const QUERIES: [&str; 9] = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"];
+const QUERIES: [&str; 10] = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11", "q12"];
 
 /// Runs query `name` over `n` events; returns its report and result count.
 fn run_query(name: &str, config: &JobConfig, n: u64) -> dataflow::Result<(JobReport, u64)> {
@@ -37,6 +37,7 @@ fn run_query(name: &str, config: &JobConfig, n: u64) -> dataflow::Result<(JobRep
         "q7" => counted!(q7),
         "q8" => counted!(q8),
         "q11" => counted!(q11),
+        "q12" => counted!(q12),
         other => {
             return Err(dataflow::Error::Config(format!(
                 "unknown query `{other}`: use one of {} or all",
