@@ -166,26 +166,34 @@ dataflow! {
 }
 
 /// Winning bids: per auction, the highest bid placed between its opening and its expiry,
-/// emitted as `(category, price)` when the auction expires (an event-time timer).
+/// emitted as `(category, seller, expires, price)` when the auction expires (an event-time
+/// timer). Auctions come as `(id, category, seller, opened, expires)`, bids as
+/// `(auction, price, timestamp)`.
 #[derive(Clone)]
 pub struct WinningBids;
 
-/// An auction's `(category, opened, expires)`, once seen; its best valid bid; bids that
-/// came before it.
-pub type AuctionState = (Option<(usize, i64, i64)>, Option<usize>, Vec<(usize, i64)>);
+/// An auction's `(category, seller, opened, expires)`, once seen; its best valid bid; bids
+/// that came before it.
+pub type AuctionState = (
+    Option<(usize, usize, i64, i64)>,
+    Option<usize>,
+    Vec<(usize, i64)>,
+);
 
-impl KeyedCoProcessFunction<usize, (usize, usize, i64, i64), (usize, usize, i64)> for WinningBids {
+impl KeyedCoProcessFunction<usize, (usize, usize, usize, i64, i64), (usize, usize, i64)>
+    for WinningBids
+{
     type State = AuctionState;
-    type Out = (usize, usize);
+    type Out = (usize, usize, i64, usize);
 
     fn process_element1(
         &mut self,
         _auction: &usize,
         state: &mut AuctionState,
-        (_, category, opened, expires): (usize, usize, i64, i64),
-        ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+        (_, category, seller, opened, expires): (usize, usize, usize, i64, i64),
+        ctx: &mut KeyedContext<'_, usize, Self::Out>,
     ) {
-        state.0 = Some((category, opened, expires));
+        state.0 = Some((category, seller, opened, expires));
         for (price, at) in std::mem::take(&mut state.2) {
             if (opened..=expires).contains(&at) {
                 state.1 = state.1.max(Some(price));
@@ -199,10 +207,10 @@ impl KeyedCoProcessFunction<usize, (usize, usize, i64, i64), (usize, usize, i64)
         _auction: &usize,
         state: &mut AuctionState,
         (_, price, at): (usize, usize, i64),
-        _ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+        _ctx: &mut KeyedContext<'_, usize, Self::Out>,
     ) {
         match state.0 {
-            Some((_, opened, expires)) if (opened..=expires).contains(&at) => {
+            Some((_, _, opened, expires)) if (opened..=expires).contains(&at) => {
                 state.1 = state.1.max(Some(price));
             }
             Some(_) => {}
@@ -216,10 +224,10 @@ impl KeyedCoProcessFunction<usize, (usize, usize, i64, i64), (usize, usize, i64)
         state: &mut AuctionState,
         _timestamp: Timestamp,
         _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, usize, (usize, usize)>,
+        ctx: &mut KeyedContext<'_, usize, Self::Out>,
     ) {
-        if let (Some((category, _, _)), Some(price)) = (state.0, state.1) {
-            ctx.output((category, price));
+        if let (Some((category, seller, _, expires)), Some(price)) = (state.0, state.1) {
+            ctx.output((category, seller, expires, price));
         }
     }
 }
@@ -229,10 +237,10 @@ dataflow! {
     pub job q4(n: u64, out: Collected<(usize, usize, u64)>) {
         let auctions = generate(n, nexmark::events(nexmark::config()))
             .flat_map(|e| match e {
-                Event::Auction(a) => Some((a.id, a.category, a.date_time as i64, a.expires as i64)),
+                Event::Auction(a) => Some((a.id, a.category, a.seller, a.date_time as i64, a.expires as i64)),
                 _ => None,
             })
-            .assign_timestamps(|a| a.2, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .assign_timestamps(|a| a.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
             .key_by(|a| a.0);
         let bids = generate(n, nexmark::events(nexmark::config()))
             .flat_map(bid_of)
@@ -242,7 +250,7 @@ dataflow! {
         auctions
             .connect(bids)
             .co_process(WinningBids)
-            .map(|(category, price)| (category, price, 1u64))
+            .map(|(category, _, _, price)| (category, price, 1u64))
             .key_by(|w| w.0)
             .reduce(|a, b| (a.0, a.1 + b.1, a.2 + b.2))
             .collect(out);
@@ -258,6 +266,38 @@ dataflow! {
             .key_by(|b| b.1)
             .window(TumblingProcessingTimeWindows::of(Duration::from_secs(10)))
             .count()
+            .collect(out);
+    }
+}
+
+dataflow! {
+    /// q6: average selling price by seller: per seller, after each of its auctions closes,
+    /// the sum and number of the final prices of its last (at most) 10 closed auctions.
+    pub job q6(n: u64, out: Collected<(usize, usize, usize)>) {
+        let auctions = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(|e| match e {
+                Event::Auction(a) => Some((a.id, a.category, a.seller, a.date_time as i64, a.expires as i64)),
+                _ => None,
+            })
+            .assign_timestamps(|a| a.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .key_by(|a| a.0);
+        let bids = generate(n, nexmark::events(nexmark::config()))
+            .flat_map(bid_of)
+            .assign_timestamps(|b| b.3, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(100)))
+            .map(|b| (b.0, b.2, b.3))
+            .key_by(|b| b.0);
+        auctions
+            .connect(bids)
+            .co_process(WinningBids)
+            .map(|(_, seller, expires, price)| (seller, expires, price))
+            .key_by(|w| w.0)
+            .process(|seller: &usize, last: &mut Vec<(i64, usize)>, (_, expires, price): (usize, i64, usize), ctx: &mut KeyedContext<'_, usize, (usize, usize, usize)>| {
+                // The 10 latest closings (by expiry, then price), whatever order they came in.
+                last.push((expires, price));
+                last.sort_unstable_by(|a, b| b.cmp(a));
+                last.truncate(10);
+                ctx.output((*seller, last.iter().map(|l| l.1).sum(), last.len()));
+            })
             .collect(out);
     }
 }

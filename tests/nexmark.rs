@@ -303,3 +303,51 @@ fn q12_counts_every_bid_once_in_windows_of_the_clock() {
         assert_eq!(totals, expected, "{config:?}");
     }
 }
+
+#[test]
+fn q6_averages_each_sellers_last_ten_closing_prices() {
+    let events = windowed_reference_events();
+    let auctions: Vec<(usize, usize, i64, i64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((a.id, a.seller, a.date_time as i64, a.expires as i64)),
+            _ => None,
+        })
+        .collect();
+    let times: std::collections::HashMap<usize, (i64, i64)> =
+        auctions.iter().map(|&(id, _, o, x)| (id, (o, x))).collect();
+    let mut best: std::collections::HashMap<usize, usize> = Default::default();
+    for (auction, _, price, at) in events.iter().cloned().filter_map(bid_of) {
+        if let Some(&(o, x)) = times.get(&auction) {
+            if (o..=x).contains(&at) {
+                let b = best.entry(auction).or_default();
+                *b = (*b).max(price);
+            }
+        }
+    }
+    let mut closed: std::collections::BTreeMap<usize, Vec<(i64, usize)>> = Default::default();
+    for (id, seller, _, expires) in auctions {
+        if let Some(&price) = best.get(&id) {
+            closed.entry(seller).or_default().push((expires, price));
+        }
+    }
+    let expected: std::collections::BTreeMap<usize, (usize, usize)> = closed
+        .into_iter()
+        .map(|(seller, mut prices)| {
+            prices.sort_unstable_by(|a, b| b.cmp(a));
+            prices.truncate(10);
+            (seller, (prices.iter().map(|p| p.1).sum(), prices.len()))
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    for config in configs() {
+        let out = Collected::new();
+        q6::run(&config, WINDOWED_N, out.clone()).unwrap();
+        // The last update per seller covers all its closed auctions.
+        let mut last: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+        for (seller, sum, count) in out.take() {
+            last.insert(seller, (sum, count));
+        }
+        assert_eq!(last, expected, "{config:?}");
+    }
+}

@@ -16,7 +16,9 @@ use dataflow::prelude::*;
 use dataflow::runtime::checkpoint::CheckpointConfig;
 
 /// The queries the runner knows, in table order.
-const QUERIES: [&str; 10] = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11", "q12"];
+const QUERIES: [&str; 11] = [
+    "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q11", "q12",
+];
 
 /// Runs query `name` over `n` events; returns its report and result count.
 fn run_query(name: &str, config: &JobConfig, n: u64) -> dataflow::Result<(JobReport, u64)> {
@@ -34,6 +36,7 @@ fn run_query(name: &str, config: &JobConfig, n: u64) -> dataflow::Result<(JobRep
         "q3" => counted!(q3),
         "q4" => counted!(q4),
         "q5" => counted!(q5),
+        "q6" => counted!(q6),
         "q7" => counted!(q7),
         "q8" => counted!(q8),
         "q11" => counted!(q11),
