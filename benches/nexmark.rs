@@ -1,0 +1,122 @@
+//! Nexmark queries against hand-written single-threaded implementations over the same
+//! generated events (the physical reference: how close is the engine to the best code one
+//! could write by hand?). 2M events; dataflow at parallelism 1 and 2 into a black hole.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dataflow::nexmark::*;
+use dataflow::prelude::*;
+use dataflow::runtime::nexmark::{self, Event};
+
+const N: u64 = 2_000_000;
+
+/// The bids of the first `n` events, made one by one.
+fn each_bid(n: u64, mut f: impl FnMut(usize, usize, usize, i64)) {
+    let mut make = nexmark::events(nexmark::config());
+    for i in 0..n {
+        if let Event::Bid(b) = make(i) {
+            f(b.auction, b.bidder, b.price, b.date_time as i64);
+        }
+    }
+}
+
+fn q1_by_hand(n: u64) -> u64 {
+    let mut out = 0;
+    each_bid(n, |auction, bidder, price, t| {
+        black_box((auction, bidder, price * 908 / 1000, t));
+        out += 1;
+    });
+    out
+}
+
+fn q5_by_hand(n: u64) -> u64 {
+    let mut counts: HashMap<(i64, usize), u64> = HashMap::new();
+    each_bid(n, |auction, _, _, t| {
+        let first_end = t - t.rem_euclid(2000) + 2000;
+        for k in 0..5 {
+            *counts.entry((first_end + k * 2000, auction)).or_default() += 1;
+        }
+    });
+    let mut most: HashMap<i64, u64> = HashMap::new();
+    for (&(end, _), &c) in &counts {
+        let m = most.entry(end).or_default();
+        *m = (*m).max(c);
+    }
+    counts
+        .iter()
+        .filter(|((end, _), c)| most[end] == **c)
+        .map(|r| black_box(r))
+        .count() as u64
+}
+
+fn q7_by_hand(n: u64) -> u64 {
+    // Per window end: the highest price and its bids.
+    let mut windows: HashMap<i64, (usize, Vec<(usize, usize)>)> = HashMap::new();
+    each_bid(n, |auction, bidder, price, t| {
+        let end = t - t.rem_euclid(10_000) + 10_000;
+        let w = windows.entry(end).or_insert((0, Vec::new()));
+        if price > w.0 {
+            *w = (price, vec![(auction, bidder)]);
+        } else if price == w.0 {
+            w.1.push((auction, bidder));
+        }
+    });
+    windows.values().map(|w| black_box(w).1.len() as u64).sum()
+}
+
+fn q11_by_hand(n: u64) -> u64 {
+    // Per bidder: the open session's start, last bid and count; a gap closes it.
+    let mut open: HashMap<usize, (i64, i64, u64)> = HashMap::new();
+    let mut sessions = 0;
+    each_bid(n, |_, bidder, _, t| match open.get_mut(&bidder) {
+        Some(s) if t <= s.1 + 10_000 => {
+            s.1 = t;
+            s.2 += 1;
+        }
+        Some(s) => {
+            black_box((bidder, s.0, s.1 + 10_000, s.2));
+            sessions += 1;
+            *s = (t, t, 1);
+        }
+        None => {
+            open.insert(bidder, (t, t, 1));
+        }
+    });
+    sessions + open.values().map(|s| black_box(s).2.min(1)).sum::<u64>()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nexmark_2m_events");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(N));
+    let streaming = |p| JobConfig {
+        mode: ExecutionMode::Streaming,
+        ..JobConfig::with_parallelism(p)
+    };
+    macro_rules! query {
+        ($name:literal, $job:ident, $by_hand:ident) => {
+            group.bench_function(concat!($name, "_by_hand"), |b| {
+                b.iter(|| $by_hand(black_box(N)))
+            });
+            for p in [1, 2] {
+                group.bench_function(format!("{}_dataflow_p{p}", $name), |b| {
+                    b.iter(|| {
+                        let out = Collected::counting();
+                        $job::run(&streaming(p), black_box(N), out.clone()).unwrap();
+                        out.count()
+                    })
+                });
+            }
+        };
+    }
+    query!("q1", q1, q1_by_hand);
+    query!("q5", q5, q5_by_hand);
+    query!("q7", q7, q7_by_hand);
+    query!("q11", q11, q11_by_hand);
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
