@@ -44,11 +44,12 @@ fn q5_by_hand(n: u64) -> u64 {
         let m = most.entry(end).or_default();
         *m = (*m).max(c);
     }
-    counts
-        .iter()
-        .filter(|((end, _), c)| most[end] == **c)
-        .map(|r| black_box(r))
-        .count() as u64
+    let mut hottest = 0;
+    for record in counts.iter().filter(|((end, _), c)| most[end] == **c) {
+        black_box(record);
+        hottest += 1;
+    }
+    hottest
 }
 
 fn q7_by_hand(n: u64) -> u64 {
