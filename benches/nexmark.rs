@@ -22,6 +22,83 @@ fn each_bid(n: u64, mut f: impl FnMut(usize, usize, usize, i64)) {
     }
 }
 
+fn q0_by_hand(n: u64) -> u64 {
+    let mut make = nexmark::events(nexmark::config());
+    (0..n)
+        .map(|i| {
+            let e = make(i);
+            black_box((e.event_type() as u8, e.timestamp()));
+        })
+        .count() as u64
+}
+
+fn q2_by_hand(n: u64) -> u64 {
+    let mut out = 0;
+    each_bid(n, |auction, _, price, _| {
+        if auction % 123 == 0 {
+            black_box((auction, price));
+            out += 1;
+        }
+    });
+    out
+}
+
+fn q3_by_hand(n: u64) -> u64 {
+    // Sellers seen so far (OR, ID, CA) and auctions of category 10 waiting for theirs.
+    let mut sellers: HashMap<usize, (String, String)> = HashMap::new();
+    let mut waiting: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut out = 0;
+    let mut make = nexmark::events(nexmark::config());
+    for i in 0..n {
+        match make(i) {
+            Event::Person(p) if ["or", "id", "ca"].contains(&p.state.as_str()) => {
+                for auction in waiting.remove(&p.id).unwrap_or_default() {
+                    black_box((&p.city, &p.state, auction));
+                    out += 1;
+                }
+                sellers.insert(p.id, (p.city, p.state));
+            }
+            Event::Auction(a) if a.category == 10 => match sellers.get(&a.seller) {
+                Some(s) => {
+                    black_box((s, a.id));
+                    out += 1;
+                }
+                None => waiting.entry(a.seller).or_default().push(a.id),
+            },
+            _ => {}
+        }
+    }
+    out
+}
+
+fn q8_by_hand(n: u64) -> u64 {
+    // Per 10 s window: its new persons and the sellers of its auctions.
+    let mut persons: HashMap<(i64, usize), ()> = HashMap::new();
+    let mut auctions: Vec<(i64, usize, usize)> = Vec::new();
+    let mut make = nexmark::events(nexmark::config());
+    for i in 0..n {
+        match make(i) {
+            Event::Person(p) => {
+                let t = p.date_time as i64;
+                persons.insert((t - t.rem_euclid(10_000), p.id), ());
+            }
+            Event::Auction(a) => {
+                let t = a.date_time as i64;
+                auctions.push((t - t.rem_euclid(10_000), a.seller, a.id));
+            }
+            _ => {}
+        }
+    }
+    let mut out = 0;
+    for (window, seller, auction) in auctions {
+        if persons.contains_key(&(window, seller)) {
+            black_box((seller, auction, window));
+            out += 1;
+        }
+    }
+    out
+}
+
 fn q1_by_hand(n: u64) -> u64 {
     let mut out = 0;
     each_bid(n, |auction, bidder, price, t| {
@@ -112,9 +189,13 @@ fn bench(c: &mut Criterion) {
             }
         };
     }
+    query!("q0", q0, q0_by_hand);
     query!("q1", q1, q1_by_hand);
+    query!("q2", q2, q2_by_hand);
+    query!("q3", q3, q3_by_hand);
     query!("q5", q5, q5_by_hand);
     query!("q7", q7, q7_by_hand);
+    query!("q8", q8, q8_by_hand);
     query!("q11", q11, q11_by_hand);
     group.finish();
 }
