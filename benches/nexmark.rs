@@ -99,6 +99,119 @@ fn q8_by_hand(n: u64) -> u64 {
     out
 }
 
+/// Winning bids of the first `n` events, as `(category, seller, expires, price)` in expiry
+/// order: each auction's highest bid between its opening and its expiry, emitted once event
+/// time passes the expiry (the generator's event time only grows).
+fn winning_bids_by_hand(n: u64, mut f: impl FnMut(usize, usize, i64, usize)) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // Open auctions: (category, seller, opened, expires, best price); bids before their auction.
+    let mut open: HashMap<usize, (usize, usize, i64, i64, Option<usize>)> = HashMap::new();
+    let mut early: HashMap<usize, Vec<(usize, i64)>> = HashMap::new();
+    let mut expiring: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
+    let mut close = |open: &mut HashMap<_, _>, id| {
+        if let Some((category, seller, _, expires, Some(price))) = open.remove(&id) {
+            f(category, seller, expires, price);
+        }
+    };
+    let mut make = nexmark::events(nexmark::config());
+    for i in 0..n {
+        let event = make(i);
+        let now = event.timestamp() as i64;
+        while let Some(&Reverse((expires, id))) = expiring.peek() {
+            if expires >= now {
+                break;
+            }
+            expiring.pop();
+            close(&mut open, id);
+        }
+        match event {
+            Event::Auction(a) => {
+                let (opened, expires) = (a.date_time as i64, a.expires as i64);
+                let best = early
+                    .remove(&a.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(_, at)| (opened..=expires).contains(at))
+                    .map(|(price, _)| price)
+                    .max();
+                open.insert(a.id, (a.category, a.seller, opened, expires, best));
+                expiring.push(Reverse((expires, a.id)));
+            }
+            Event::Bid(b) => {
+                let at = b.date_time as i64;
+                match open.get_mut(&b.auction) {
+                    Some(a) if (a.2..=a.3).contains(&at) => a.4 = a.4.max(Some(b.price)),
+                    Some(_) => {}
+                    None => early.entry(b.auction).or_default().push((b.price, at)),
+                }
+            }
+            Event::Person(_) => {}
+        }
+    }
+    while let Some(Reverse((_, id))) = expiring.pop() {
+        close(&mut open, id);
+    }
+}
+
+fn q4_by_hand(n: u64) -> u64 {
+    let mut averages: HashMap<usize, (usize, u64)> = HashMap::new();
+    let mut out = 0;
+    winning_bids_by_hand(n, |category, _, _, price| {
+        let a = averages.entry(category).or_default();
+        *a = (a.0 + price, a.1 + 1);
+        black_box((category, *a));
+        out += 1;
+    });
+    out
+}
+
+fn q6_by_hand(n: u64) -> u64 {
+    // Per seller: the final prices of its last 10 closed auctions, oldest first.
+    let mut last: HashMap<usize, std::collections::VecDeque<usize>> = HashMap::new();
+    let mut out = 0;
+    winning_bids_by_hand(n, |_, seller, _, price| {
+        let prices = last.entry(seller).or_default();
+        if prices.len() == 10 {
+            prices.pop_front();
+        }
+        prices.push_back(price);
+        black_box((seller, prices.iter().sum::<usize>(), prices.len()));
+        out += 1;
+    });
+    out
+}
+
+fn q12_by_hand(n: u64) -> u64 {
+    // Bids per bidder in 10 s windows of the wall clock, read every 1024 bids.
+    let window = |now: std::time::SystemTime| {
+        now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 10
+    };
+    let mut current = window(std::time::SystemTime::now());
+    let mut counts: HashMap<usize, u64> = HashMap::new();
+    let mut out = 0;
+    let mut bids = 0u64;
+    let mut emit = |counts: &mut HashMap<usize, u64>| {
+        for record in counts.drain() {
+            black_box(record);
+            out += 1;
+        }
+    };
+    each_bid(n, |_, bidder, _, _| {
+        bids += 1;
+        if bids % 1024 == 0 {
+            let now = window(std::time::SystemTime::now());
+            if now != current {
+                emit(&mut counts);
+                current = now;
+            }
+        }
+        *counts.entry(bidder).or_default() += 1;
+    });
+    emit(&mut counts);
+    out
+}
+
 fn q1_by_hand(n: u64) -> u64 {
     let mut out = 0;
     each_bid(n, |auction, bidder, price, t| {
@@ -193,10 +306,13 @@ fn bench(c: &mut Criterion) {
     query!("q1", q1, q1_by_hand);
     query!("q2", q2, q2_by_hand);
     query!("q3", q3, q3_by_hand);
+    query!("q4", q4, q4_by_hand);
     query!("q5", q5, q5_by_hand);
+    query!("q6", q6, q6_by_hand);
     query!("q7", q7, q7_by_hand);
     query!("q8", q8, q8_by_hand);
     query!("q11", q11, q11_by_hand);
+    query!("q12", q12, q12_by_hand);
     group.finish();
 }
 

@@ -351,3 +351,65 @@ fn q6_averages_each_sellers_last_ten_closing_prices() {
         assert_eq!(last, expected, "{config:?}");
     }
 }
+
+/// The runner binary, as a user runs it (a debug build: correctness, not speed).
+fn runner(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nexmark"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_runner_runs_the_suite_and_writes_its_table() {
+    let table = std::env::temp_dir().join(format!("dataflow-nexmark-{}.md", std::process::id()));
+    let output = runner(&[
+        "--query",
+        "all",
+        "--events",
+        "5000",
+        "--parallelism",
+        "2",
+        "--output",
+        table.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(&table).unwrap();
+    std::fs::remove_file(&table).unwrap();
+    assert_eq!(written, String::from_utf8_lossy(&output.stdout));
+    let rows: Vec<Vec<&str>> = written
+        .lines()
+        .skip(2)
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let queries: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    assert_eq!(
+        queries,
+        ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q11", "q12"]
+    );
+    // The result column counts what reached the black hole: q0 passes every event, q1 every bid.
+    let events: Vec<Event> = {
+        let mut make = nexmark::events(nexmark::config());
+        (0..5000).map(&mut make).collect()
+    };
+    let bids = events.iter().filter(|e| matches!(e, Event::Bid(_))).count();
+    assert_eq!(rows[0][9], "5000");
+    assert_eq!(rows[1][9], bids.to_string());
+    for row in &rows {
+        assert_eq!(row[2], "5000");
+        assert_eq!(row[3], "2");
+        assert!(row[6].ends_with(" M"), "events/s in {row:?}");
+    }
+}
+
+#[test]
+fn the_runner_names_an_unknown_query() {
+    let output = runner(&["--query", "q99", "--events", "10"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown query `q99`"), "{stderr}");
+}

@@ -4,10 +4,13 @@
 //! ```text
 //! cargo run --release --bin nexmark -- --query q5 --events 10000000 --parallelism 2 \
 //!     [--checkpoint-interval 10s --checkpoint-dir DIR]
-//! cargo run --release --bin nexmark -- --query all --events 10000000 --parallelism 2
+//! cargo run --release --bin nexmark -- --query all --events 10000000 --parallelism 2 \
+//!     [--output nexmark.md]
 //! ```
 //! Prints, per query: events, wall time, events/s, events/s per core, the process's peak
-//! memory so far (`VmHWM`) and the number of results. `--query all` prints a Markdown table.
+//! memory so far (`VmHWM`) and the number of results, as a Markdown table; `--output FILE`
+//! also writes the table to `FILE` (rewritten after each query, so a failed run keeps the rows
+//! it finished).
 
 use std::time::Duration;
 
@@ -120,15 +123,16 @@ fn main() -> dataflow::Result<()> {
     } else {
         vec![query.as_str()]
     };
-    println!(
-        "| query | events | parallelism | checkpoints | wall time | events/s | events/s per core | peak memory | results |"
+    let output = flag(&args, "--output").map(std::path::PathBuf::from);
+    let mut table = String::from(
+        "| query | events | parallelism | checkpoints | wall time | events/s | events/s per core | peak memory | results |\n|---|---|---|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    print!("{table}");
     for name in queries {
         let (report, results) = run_query(name, &config, events)?;
         let seconds = report.elapsed.as_secs_f64();
         let rate = events as f64 / seconds;
-        println!(
+        let row = format!(
             "| {name} | {events} | {parallelism} | {} | {seconds:.2} s | {:.2} M | {:.2} M | {} | {results} |",
             match &checkpointing {
                 Some(c) => format!("every {:?} ({} taken)", c.interval, report.checkpoints),
@@ -138,6 +142,14 @@ fn main() -> dataflow::Result<()> {
             rate / 1e6 / parallelism as f64,
             peak_memory_mib().map_or("?".to_string(), |m| format!("{m:.0} MiB")),
         );
+        println!("{row}");
+        table.push_str(&row);
+        table.push('\n');
+        if let Some(path) = &output {
+            std::fs::write(path, &table).map_err(|e| {
+                dataflow::Error::Config(format!("cannot write --output {}: {e}", path.display()))
+            })?;
+        }
     }
     Ok(())
 }
