@@ -23,6 +23,23 @@ pub fn check_job(job: &Job) -> Result<(), Vec<syn::Error>> {
     Ok(())
 }
 
+/// The name of an unbounded source upstream of `node`, if any.
+fn unbounded_source_before(graph: &Graph, node: &crate::graph::Node) -> Option<String> {
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut stack: Vec<usize> = node.inputs.iter().map(|&e| graph.edges[e].from).collect();
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        let upstream = &graph.nodes[n];
+        if matches!(upstream.spec.family, Family::Source { bounded: false, .. }) {
+            return Some(upstream.call.name.to_string());
+        }
+        stack.extend(upstream.inputs.iter().map(|&e| graph.edges[e].from));
+    }
+    None
+}
+
 /// Checks the graph; returns the topological order of its nodes when all is well.
 pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
     let mut errors = Vec::new();
@@ -40,7 +57,16 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
                 _ => {}
             }
         }
-        if node.spec.family == Family::Keyed {
+        if crate::ops::emits_at_end_of_input(&node.call.name.to_string(), node.call.args.len()) {
+            if let Some(source) = unbounded_source_before(graph, node) {
+                errors.push(error(
+                    node.call.name.span(),
+                    format!("`{}` sees its input only when it has ended, but this stream never ends: it reads the unbounded source `{source}`\nhelp: use it on streams from bounded sources (`from_iter`, `generate`, `read_lines`); on an unbounded stream, use a window (`.window(..).process(..)`) or a keyed `process`",
+                        node.spec.signature),
+                ));
+            }
+        }
+        if matches!(node.spec.family, Family::Keyed | Family::Grouped) {
             let keyed = node.inputs.iter().all(
                 |&e| matches!(&graph.edges[e].partition, Some(p) if p.kind == Partitioning::Hash),
             );

@@ -475,7 +475,7 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
         // batch mode, pre-aggregated): the aggregate folds partials with the same function.
         let v = internal("value");
         return match name.to_string().as_str() {
-            "reduce" => {
+            "reduce" | "min_by" | "max_by" => {
                 let f = internal(&format!("reduce_fn_{n}"));
                 quote_spanned!(name.span()=> .reduce(#n, #f))
             }
@@ -487,6 +487,9 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     }
     if node.spec.family == Family::Process {
         return process_call(graph, n);
+    }
+    if name == "first" && args.len() == 2 {
+        return quote_spanned!(name.span()=> .first_by(#n, #(#args),*));
     }
     if node.window.is_some() {
         let rt = rt();
@@ -643,7 +646,11 @@ fn partitioner(
             let node = &graph.nodes[target];
             if matches!(
                 node.spec.family,
-                Family::Process | Family::Co | Family::WindowFunction | Family::Join
+                Family::Process
+                    | Family::Grouped
+                    | Family::Co
+                    | Family::WindowFunction
+                    | Family::Join
             ) {
                 return quote_spanned!(span=> #rt::exchange::KeyByWithKey::new(#op, #selector.clone()));
             }
@@ -655,10 +662,14 @@ fn partitioner(
                     quote_spanned!(aggregate=> |_| 1u64),
                     quote!(#rt::operator::SumCombine),
                 ),
-                "reduce" => {
+                kind @ ("reduce" | "min_by" | "max_by") => {
                     let f = defined.get(out, &format!("reduce_fn_{target}"), aggregate, || {
                         let user = &node.call.args[0];
-                        quote_spanned!(aggregate=> #rt::operator::reduce_fn(&#upstream, #user))
+                        match kind {
+                            "min_by" => quote_spanned!(aggregate=> #rt::operator::min_by_fn(&#upstream, #user)),
+                            "max_by" => quote_spanned!(aggregate=> #rt::operator::max_by_fn(&#upstream, #user)),
+                            _ => quote_spanned!(aggregate=> #rt::operator::reduce_fn(&#upstream, #user)),
+                        }
                     });
                     // Accumulators of `reduce` are held in `Some` (see `ReduceWith`).
                     (

@@ -529,6 +529,7 @@ impl Builder {
                 }
                 Family::Transform
                 | Family::Keyed
+                | Family::Grouped
                 | Family::Process
                 | Family::SideOutput
                 | Family::Co

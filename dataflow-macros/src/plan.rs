@@ -136,7 +136,7 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
             None => Partitioning::Rebalance,
         };
         let keep_key = match graph.nodes[edge.to].spec.family {
-            Family::Keyed | Family::WindowFunction | Family::Join => true,
+            Family::Keyed | Family::Grouped | Family::WindowFunction | Family::Join => true,
             Family::Process => partitioning == Partitioning::Hash,
             Family::Co => {
                 graph.nodes[edge.to].call.name == "co_process" && partitioning == Partitioning::Hash

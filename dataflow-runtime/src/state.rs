@@ -270,6 +270,11 @@ impl<K: Hash + Eq, S, T> KeyedStore<K, S, T> {
         }
     }
 
+    /// Takes every entry out, key group by key group.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Entry<K, S, T>> + '_ {
+        self.groups.iter_mut().flat_map(|group| group.drain())
+    }
+
     /// Removes every entry for which `expired` says so.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Entry<K, S, T>) -> bool) {
         for group in &mut self.groups {

@@ -57,6 +57,9 @@ pub enum Family {
     Transform,
     /// A rolling aggregate that needs a keyed stream.
     Keyed,
+    /// A DataSet operation on a keyed stream (`group_reduce`, `distinct`, `first`): gets each
+    /// record with its key.
+    Grouped,
     /// `process`: keyed (state and timers) after `key_by`, plain otherwise.
     Process,
     /// `side_output(TAG)`: a side output of the `process` before it.
@@ -143,6 +146,20 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("min", Keyed, 0, 1, "min() or min(|x| field)", "Keyed rolling minimum: emits `(key, min)`."),
     op!("max", Keyed, 0, 1, "max() or max(|x| field)", "Keyed rolling maximum: emits `(key, max)`."),
     op!("count", Keyed, 0, 0, "count()", "Keyed rolling count: emits `(key, count: u64)`."),
+    op!("min_by", Keyed, 1, 1, "min_by(|x: &T| field)",
+        "Keyed rolling minimum by a field: emits the whole record with the smallest field so far, the earlier on ties (final record per key in batch mode)."),
+    op!("max_by", Keyed, 1, 1, "max_by(|x: &T| field)",
+        "Keyed rolling maximum by a field: emits the whole record with the largest field so far, the earlier on ties."),
+    op!("group_reduce", Grouped, 1, 1, "group_reduce(|key, values: Vec<T>| outputs)",
+        "Bounded streams, after `key_by`: all values of each key at once (arrival order) at end of input; the closure returns any `IntoIterator`."),
+    op!("distinct", Grouped, 0, 0, "distinct()",
+        "After `key_by`: the first record of each key, emitted when it arrives (`key_by(|x| x.clone()).distinct()` for whole records)."),
+    op!("first", Grouped, 1, 2, "first(n) or first(n, |x: &T| sort_key)",
+        "After `key_by`: the first `n` records of each key as they arrive; with a sort key (bounded streams), the `n` smallest per key at end of input."),
+    op!("map_partition", Transform, 1, 1, "map_partition(|records: Vec<T>| outputs)",
+        "Bounded streams: each subtask's whole input at once, at end of input; the closure returns any `IntoIterator`."),
+    op!("sort_partition", Transform, 1, 1, "sort_partition(|x: &T| sort_key)",
+        "Bounded streams: each subtask's input sorted by the key (ascending, stable; `Reverse(key)` for descending), at end of input."),
     op!("key_by", Partition(Partitioning::Hash), 1, 1, "key_by(|x: &T| key)",
         "Partitions by key: equal keys go to one subtask; makes the stream keyed."),
     op!("forward", Partition(Partitioning::Forward), 0, 0, "forward()",
@@ -239,6 +256,13 @@ pub static JOIN_NODES: &[OpSpec] = &[
     op!("window_co_group", Join, 1, 1, "a.co_group(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|left, right| outputs)", ""),
     op!("interval_join", Join, 1, 1, "a.key_by(..).interval_join(b).between(lower, upper).process(|a, b| out)", ""),
 ];
+
+/// Whether the operator of this call sees its input only once it has ended (so needs a
+/// bounded stream): `group_reduce`, `first(n, sort_key)`, `map_partition`, `sort_partition`.
+pub fn emits_at_end_of_input(name: &str, args: usize) -> bool {
+    matches!(name, "group_reduce" | "map_partition" | "sort_partition")
+        || (name == "first" && args == 2)
+}
 
 /// The entry for `name`.
 pub fn lookup(name: &str) -> Option<&'static OpSpec> {

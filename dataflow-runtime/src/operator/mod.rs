@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod co;
+mod dataset;
 mod process;
 mod timers;
 mod transform;
@@ -26,6 +27,11 @@ pub use aggregate::{
 pub use co::{
     BroadcastAdapter, CoProcessAdapter, CoProcessFunction, EitherIter, KeyedBroadcastProcess,
     KeyedBroadcastProcessFunction, KeyedCoAdapter, KeyedCoProcessFunction, MergeKeyed,
+};
+pub use dataset::{
+    first_by, group_reduce, map_partition, max_by_fn, min_by_fn, sort_partition, Distinct, FirstBy,
+    FirstN, GroupFunction, GroupReduce, KeyedGroup, MapPartition, PartitionFunction, SortPartition,
+    WholePartition,
 };
 pub use process::{
     event_time_ttl, keyed_process_fn, process_fn, processing_time_ttl, Context, KeyedContext,
@@ -772,6 +778,34 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self.then(Process::new(operator, function))
     }
 
+    /// Appends `map_partition`: the function gets the subtask's whole input at end of input.
+    pub fn map_partition<R, F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = R::Item> + Clone>
+    where
+        Op::Out: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        R: IntoIterator,
+        F: FnMut(Vec<Op::Out>) -> R + Clone + Send + 'static,
+    {
+        self.then(WholePartition::new(operator, map_partition(f)))
+    }
+
+    /// Appends `sort_partition`: the subtask's input by ascending sort key, at end of input.
+    pub fn sort_partition<S, F>(
+        self,
+        operator: usize,
+        sort_key: F,
+    ) -> Chain<In, impl Operator<In, Out = Op::Out> + Clone>
+    where
+        Op::Out: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        S: Ord,
+        F: FnMut(&Op::Out) -> S + Clone + Send + 'static,
+    {
+        self.then(WholePartition::new(operator, sort_partition(sort_key)))
+    }
+
     /// Appends a non-keyed `process` written as a closure `|value, ctx| ...`.
     pub fn process_fn<O, F>(
         self,
@@ -817,6 +851,60 @@ where
         W: crate::window::KeyedWindowFunction<K, V>,
     {
         self.then(window.into_operator(operator))
+    }
+
+    /// Appends `group_reduce`: all values of each key at once, at end of input.
+    pub fn group_reduce<R, F>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = R::Item> + Clone>
+    where
+        V: serde::Serialize + serde::de::DeserializeOwned + Send,
+        R: IntoIterator,
+        R::Item: Send + 'static,
+        F: FnMut(&K, Vec<V>) -> R + Clone + Send + 'static,
+    {
+        self.then(KeyedGroup::new(operator, group_reduce(f)))
+    }
+
+    /// Appends `distinct`: the first record of each key.
+    pub fn distinct(
+        self,
+        operator: usize,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
+    where
+        V: Send,
+    {
+        self.then(KeyedGroup::new(operator, Distinct))
+    }
+
+    /// Appends `first(n)`: the first `n` records of each key.
+    pub fn first(
+        self,
+        operator: usize,
+        n: u64,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
+    where
+        V: Send,
+    {
+        self.then(KeyedGroup::new(operator, FirstN(n)))
+    }
+
+    /// Appends `first(n, |x| sort_key)`: the `n` records of each key with the smallest sort
+    /// keys, at end of input.
+    pub fn first_by<S, F>(
+        self,
+        operator: usize,
+        n: usize,
+        sort_key: F,
+    ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
+    where
+        V: serde::Serialize + serde::de::DeserializeOwned + Send,
+        S: Ord,
+        F: FnMut(&V) -> S + Clone + Send + 'static,
+    {
+        self.then(KeyedGroup::new(operator, first_by(n, sort_key)))
     }
 
     /// Appends a keyed `process` written as a closure `|key, state: &mut S, value, ctx| ...`.

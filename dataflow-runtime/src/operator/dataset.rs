@@ -1,0 +1,480 @@
+//! DataSet operations: what Flink's batch API does to bounded data, on our streams.
+//!
+//! Keyed (after `key_by`): `group_reduce` hands all values of a key to a function at once,
+//! `distinct` keeps each key's first record, `first(n)` a key's first `n` records and
+//! `first(n, |x| sort_key)` its `n` smallest by a sort key. Per partition: `map_partition`
+//! hands a subtask's whole input to a function, `sort_partition` emits it sorted.
+//!
+//! `distinct` and `first(n)` decide per record, so they run on unbounded streams too; the
+//! others see a key's (or a partition's) records only when the input has ended, so the macro
+//! allows them only on bounded streams. What they emit at end of input carries no timestamp:
+//! it is a result about all of the input, not an event at some time.
+//!
+//! Every one of them keeps its state where a checkpoint finds it: keyed state per key group
+//! (so a restore at another parallelism hands each key to its new subtask), a partition's
+//! buffered records as the subtask's operator state.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Emit, Operator, OperatorMetrics, OperatorScope};
+use crate::element::{Keyed, Timestamp};
+use crate::job::TaskContext;
+use crate::state::{Entry, KeyedStore};
+
+/// What a keyed DataSet operation does with each record of a key, and with the key's state at
+/// end of input.
+pub trait GroupFunction<K, V>: Clone + Send + 'static {
+    /// The per-key state, created empty on a key's first record.
+    type State: Default + Serialize + DeserializeOwned + Send + 'static;
+    /// The emitted type.
+    type Out: Send + 'static;
+    /// Takes a record of `key`; may emit at once.
+    fn add(&mut self, key: &K, state: &mut Self::State, value: V, out: &mut Vec<Self::Out>);
+    /// The input ended: emits what the key's state holds back.
+    fn finish(&mut self, key: K, state: Self::State, out: &mut Vec<Self::Out>);
+}
+
+/// `group_reduce(|key, values| outputs)`: all values of a key, in arrival order, at end of
+/// input.
+pub struct GroupReduce<F, V>(F, PhantomData<fn(V)>);
+
+impl<F: Clone, V> Clone for GroupReduce<F, V> {
+    fn clone(&self) -> Self {
+        GroupReduce(self.0.clone(), PhantomData)
+    }
+}
+
+impl<K, V, R, F> GroupFunction<K, V> for GroupReduce<F, V>
+where
+    V: Serialize + DeserializeOwned + Send + 'static,
+    R: IntoIterator,
+    R::Item: Send + 'static,
+    F: FnMut(&K, Vec<V>) -> R + Clone + Send + 'static,
+{
+    type State = Vec<V>;
+    type Out = R::Item;
+
+    #[inline]
+    fn add(&mut self, _key: &K, state: &mut Vec<V>, value: V, _out: &mut Vec<R::Item>) {
+        state.push(value);
+    }
+
+    fn finish(&mut self, key: K, state: Vec<V>, out: &mut Vec<R::Item>) {
+        out.extend((self.0)(&key, state));
+    }
+}
+
+/// `distinct()`: the first record of each key, emitted when it arrives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Distinct;
+
+impl<K, V: Send + 'static> GroupFunction<K, V> for Distinct {
+    /// Whether the key was seen.
+    type State = bool;
+    type Out = V;
+
+    #[inline]
+    fn add(&mut self, _key: &K, seen: &mut bool, value: V, out: &mut Vec<V>) {
+        if !*seen {
+            *seen = true;
+            out.push(value);
+        }
+    }
+
+    fn finish(&mut self, _key: K, _seen: bool, _out: &mut Vec<V>) {}
+}
+
+/// `first(n)`: the first `n` records of each key, emitted as they arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstN(pub u64);
+
+impl<K, V: Send + 'static> GroupFunction<K, V> for FirstN {
+    /// How many of the key's records went out.
+    type State = u64;
+    type Out = V;
+
+    #[inline]
+    fn add(&mut self, _key: &K, emitted: &mut u64, value: V, out: &mut Vec<V>) {
+        if *emitted < self.0 {
+            *emitted += 1;
+            out.push(value);
+        }
+    }
+
+    fn finish(&mut self, _key: K, _emitted: u64, _out: &mut Vec<V>) {}
+}
+
+/// `first(n, |x| sort_key)`: the `n` records of each key with the smallest sort keys (equal
+/// keys in arrival order), emitted in that order at end of input.
+pub struct FirstBy<F, V> {
+    n: usize,
+    sort_key: F,
+    _values: PhantomData<fn(V)>,
+}
+
+impl<F: Clone, V> Clone for FirstBy<F, V> {
+    fn clone(&self) -> Self {
+        FirstBy {
+            n: self.n,
+            sort_key: self.sort_key.clone(),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<K, V, S, F> GroupFunction<K, V> for FirstBy<F, V>
+where
+    V: Serialize + DeserializeOwned + Send + 'static,
+    S: Ord,
+    F: FnMut(&V) -> S + Clone + Send + 'static,
+{
+    /// The key's best `n` so far, sorted.
+    type State = Vec<V>;
+    type Out = V;
+
+    fn add(&mut self, _key: &K, best: &mut Vec<V>, value: V, _out: &mut Vec<V>) {
+        let key = (self.sort_key)(&value);
+        // After every record with a key not above this one: equal keys stay in arrival order.
+        let at = best.partition_point(|b| (self.sort_key)(b) <= key);
+        if at < self.n {
+            if best.len() == self.n {
+                best.pop();
+            }
+            best.insert(at, value);
+        }
+    }
+
+    fn finish(&mut self, _key: K, best: Vec<V>, out: &mut Vec<V>) {
+        out.extend(best);
+    }
+}
+
+/// A keyed DataSet operation: a [`GroupFunction`] over per-key state in the subtask's key
+/// groups.
+pub struct KeyedGroup<K, G: GroupFunction<K, V>, V> {
+    function: G,
+    store: KeyedStore<K, G::State, ()>,
+    /// Reused between records.
+    buffer: Vec<G::Out>,
+    operator: usize,
+    emitted: u64,
+    _values: PhantomData<fn(V)>,
+}
+
+impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> Clone for KeyedGroup<K, G, V> {
+    /// Clones the operator's definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        KeyedGroup::new(self.operator, self.function.clone())
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
+    pub(crate) fn new(operator: usize, function: G) -> Self {
+        KeyedGroup {
+            function,
+            store: KeyedStore::new(),
+            buffer: Vec::new(),
+            operator,
+            emitted: 0,
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<K, V, G> Operator<Keyed<K, V>> for KeyedGroup<K, G, V>
+where
+    K: crate::keys::Key,
+    V: 'static,
+    G: GroupFunction<K, V>,
+{
+    type Out = G::Out;
+
+    fn open(&mut self, ctx: &TaskContext) {
+        self.store.open(crate::keys::key_groups_of_subtask(
+            ctx.subtask,
+            ctx.parallelism,
+            ctx.max_parallelism,
+        ));
+    }
+
+    #[inline]
+    fn process<E: Emit<G::Out>>(
+        &mut self,
+        record: Keyed<K, V>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        let Keyed {
+            key_group,
+            key,
+            value,
+        } = record;
+        let scope = OperatorScope::enter(self.operator);
+        let entry = self.store.get_or_insert(key_group, &key, || Entry {
+            key: key.clone(),
+            state: G::State::default(),
+            touched: (),
+        });
+        self.function
+            .add(&entry.key, &mut entry.state, value, &mut self.buffer);
+        scope.exit();
+        self.emitted += self.buffer.len() as u64;
+        for output in self.buffer.drain(..) {
+            out.emit(output, timestamp);
+        }
+    }
+
+    fn end_of_input<E: Emit<G::Out>>(&mut self, out: &mut E) {
+        let scope = OperatorScope::enter(self.operator);
+        for entry in self.store.drain() {
+            self.function
+                .finish(entry.key, entry.state, &mut self.buffer);
+            self.emitted += self.buffer.len() as u64;
+            for output in self.buffer.drain(..) {
+                out.emit(output, None);
+            }
+        }
+        scope.exit();
+    }
+
+    fn snapshot_state(
+        &self,
+        _subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        for (key_group, table) in self.store.key_groups() {
+            if table.is_empty() {
+                continue;
+            }
+            let pairs: Vec<(&K, &G::State)> = table.iter().map(|e| (&e.key, &e.state)).collect();
+            let bytes = crate::codec::encode(&pairs)
+                .map_err(|e| format!("key group {key_group} does not encode: {e}"))?;
+            into.keyed.push((self.operator, key_group, bytes));
+        }
+        Ok(())
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        let operator = self.operator;
+        super::restore_key_groups(operator, from, ctx, |key_group, bytes| {
+            let pairs: Vec<(K, G::State)> = crate::codec::decode(bytes)
+                .map_err(|e| format!("key group {key_group} does not decode: {e}"))?;
+            for (key, state) in pairs {
+                self.store.get_or_insert(key_group, &key, || Entry {
+                    key: key.clone(),
+                    state,
+                    touched: (),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
+/// What a per-partition DataSet operation does with a subtask's whole input.
+pub trait PartitionFunction<T>: Clone + Send + 'static {
+    /// The emitted type.
+    type Out;
+    /// The input ended: emits the results for `records` (in arrival order).
+    fn finish(&mut self, records: Vec<T>, out: &mut dyn FnMut(Self::Out));
+}
+
+/// `map_partition(|records| outputs)`.
+#[derive(Clone)]
+pub struct MapPartition<F>(F);
+
+impl<T, R, F> PartitionFunction<T> for MapPartition<F>
+where
+    R: IntoIterator,
+    F: FnMut(Vec<T>) -> R + Clone + Send + 'static,
+{
+    type Out = R::Item;
+
+    fn finish(&mut self, records: Vec<T>, out: &mut dyn FnMut(R::Item)) {
+        (self.0)(records).into_iter().for_each(out);
+    }
+}
+
+/// `sort_partition(|x| sort_key)`: the partition's records by ascending sort key, equal keys
+/// in arrival order (`std::cmp::Reverse(key)` sorts descending).
+#[derive(Clone)]
+pub struct SortPartition<F>(F);
+
+impl<T, S, F> PartitionFunction<T> for SortPartition<F>
+where
+    S: Ord,
+    F: FnMut(&T) -> S + Clone + Send + 'static,
+{
+    type Out = T;
+
+    fn finish(&mut self, mut records: Vec<T>, out: &mut dyn FnMut(T)) {
+        records.sort_by_cached_key(&mut self.0);
+        records.into_iter().for_each(out);
+    }
+}
+
+/// A per-partition DataSet operation: buffers the subtask's input, runs its function at end
+/// of input.
+pub struct WholePartition<T, P> {
+    function: P,
+    records: Vec<T>,
+    operator: usize,
+    emitted: u64,
+}
+
+impl<T, P: Clone> Clone for WholePartition<T, P> {
+    /// Clones the operator's definition; buffered records are never shared.
+    fn clone(&self) -> Self {
+        WholePartition::new(self.operator, self.function.clone())
+    }
+}
+
+impl<T, P> WholePartition<T, P> {
+    pub(crate) fn new(operator: usize, function: P) -> Self {
+        WholePartition {
+            function,
+            records: Vec::new(),
+            operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<T, P> Operator<T> for WholePartition<T, P>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    P: PartitionFunction<T>,
+{
+    type Out = P::Out;
+
+    #[inline]
+    fn process<E: Emit<P::Out>>(&mut self, value: T, _timestamp: Option<Timestamp>, _out: &mut E) {
+        self.records.push(value);
+    }
+
+    fn end_of_input<E: Emit<P::Out>>(&mut self, out: &mut E) {
+        let scope = OperatorScope::enter(self.operator);
+        let records = std::mem::take(&mut self.records);
+        let emitted = &mut self.emitted;
+        self.function.finish(records, &mut |output| {
+            *emitted += 1;
+            out.emit(output, None);
+        });
+        scope.exit();
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        if !self.records.is_empty() {
+            let bytes = crate::codec::encode(&self.records)
+                .map_err(|e| format!("the buffered partition does not encode: {e}"))?;
+            into.operator.push((self.operator, subtask, bytes));
+        }
+        Ok(())
+    }
+
+    /// Takes the partitions of the subtasks `s` with `s % parallelism == subtask`, so that at
+    /// any new parallelism every buffered record is restored exactly once.
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &TaskContext,
+    ) -> Result<(), String> {
+        let state_id = ctx.plan.operators[self.operator].state_id();
+        let Some(operator) = from.operator_index(state_id, self.operator) else {
+            return Ok(());
+        };
+        for (subtask, bytes) in from.subtask_states(operator).map_err(|e| e.to_string())? {
+            if subtask % ctx.parallelism == ctx.subtask {
+                let records: Vec<T> = crate::codec::decode(&bytes)
+                    .map_err(|e| format!("the buffered partition does not decode: {e}"))?;
+                self.records.extend(records);
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
+        into.push(OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}
+
+/// Builds the `group_reduce` function (the closure's argument types come from the stream).
+pub fn group_reduce<K, V, R, F>(f: F) -> GroupReduce<F, V>
+where
+    F: FnMut(&K, Vec<V>) -> R,
+{
+    GroupReduce(f, PhantomData)
+}
+
+/// Builds the `first(n, |x| sort_key)` function.
+pub fn first_by<V, S, F>(n: usize, sort_key: F) -> FirstBy<F, V>
+where
+    F: FnMut(&V) -> S,
+{
+    FirstBy {
+        n,
+        sort_key,
+        _values: PhantomData,
+    }
+}
+
+/// Builds the `map_partition` function.
+pub fn map_partition<F>(f: F) -> MapPartition<F> {
+    MapPartition(f)
+}
+
+/// Builds the `sort_partition` function.
+pub fn sort_partition<F>(sort_key: F) -> SortPartition<F> {
+    SortPartition(sort_key)
+}
+
+/// The reduce function of `min_by(|x| field)`: the record with the smaller field, the
+/// earlier one on ties (Flink's `minBy`). `_upstream` fixes the closure's argument type.
+pub fn min_by_fn<C: super::Produces, S, F>(
+    _upstream: &C,
+    mut field: F,
+) -> impl FnMut(C::Out, C::Out) -> C::Out + Clone + Send + 'static
+where
+    S: PartialOrd,
+    F: FnMut(&C::Out) -> S + Clone + Send + 'static,
+{
+    move |a, b| if field(&b) < field(&a) { b } else { a }
+}
+
+/// The reduce function of `max_by(|x| field)`: the record with the larger field, the earlier
+/// one on ties.
+pub fn max_by_fn<C: super::Produces, S, F>(
+    _upstream: &C,
+    mut field: F,
+) -> impl FnMut(C::Out, C::Out) -> C::Out + Clone + Send + 'static
+where
+    S: PartialOrd,
+    F: FnMut(&C::Out) -> S + Clone + Send + 'static,
+{
+    move |a, b| if field(&b) > field(&a) { b } else { a }
+}
