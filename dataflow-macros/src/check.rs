@@ -57,11 +57,16 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
                 _ => {}
             }
         }
-        if crate::ops::emits_at_end_of_input(&node.call.name.to_string(), node.call.args.len()) {
+        if crate::ops::emits_at_end_of_input(node.spec.name, node.call.args.len()) {
             if let Some(source) = unbounded_source_before(graph, node) {
+                let help = if node.spec.name.starts_with("batch_") {
+                    "on unbounded streams, join within windows: put `.window(assigner)` right before `.apply(..)`"
+                } else {
+                    "use it on streams from bounded sources (`from_iter`, `generate`, `read_lines`); on an unbounded stream, use a window (`.window(..).process(..)`) or a keyed `process`"
+                };
                 errors.push(error(
                     node.call.name.span(),
-                    format!("`{}` sees its input only when it has ended, but this stream never ends: it reads the unbounded source `{source}`\nhelp: use it on streams from bounded sources (`from_iter`, `generate`, `read_lines`); on an unbounded stream, use a window (`.window(..).process(..)`) or a keyed `process`",
+                    format!("`{}` sees its input only when it has ended, but this stream never ends: it reads the unbounded source `{source}`\nhelp: {help}",
                         node.spec.signature),
                 ));
             }

@@ -349,7 +349,10 @@ impl Wiring<'_> {
             // does not fit once, there, and not again at the whole macro.
             let name = &node.call.name;
             let var = Ident::new(&chain_name, Span::mixed_site().located_at(name.span()));
-            if node.spec.family == Family::Join && node.window.is_some() {
+            if node.spec.family == Family::Join
+                && (node.window.is_some()
+                    || (node.spec.name.starts_with("batch_") && node.spec.name != "batch_cross"))
+            {
                 // A window join's window operator takes both inputs as one keyed stream.
                 self.out
                     .extend(quote_spanned!(name.span()=> let #var = #var.merge_keyed();));
@@ -499,6 +502,10 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
             return quote_spanned!(name.span()=> .then_keyed_window(#n, #window_fn));
         }
         return quote_spanned!(name.span()=> .keyed_window(#n, #window_fn));
+    }
+    if node.spec.family == Family::Join && node.spec.name.starts_with("batch_") {
+        let method = Ident::new(node.spec.name, name.span());
+        return quote_spanned!(name.span()=> .#method(#n, #(#args),*));
     }
     if node.spec.name == "interval_join" {
         let rt = rt();

@@ -498,16 +498,27 @@ impl Builder {
                     };
                     self.used.insert(other.to_string());
                     let keyed_first = stream.iter().any(|p| p.partition.is_some());
-                    if call.name != "interval_join" && keyed_first {
+                    let cross = call.name == "cross";
+                    if call.name != "interval_join" && !cross && keyed_first {
                         self.errors.push(error(
                             call.name.span(),
                             format!("`{}` partitions both streams by the keys of `where` and `equal_to`, so this stream must not be partitioned before it\nhelp: remove the `key_by` (or other partitioning) before `.{}(..)`", call.name, call.name),
                         ));
                         return;
                     }
+                    // A cross product pairs each subtask's share of the first input with all
+                    // of the second: the second is broadcast.
+                    let partition = cross.then(|| {
+                        self.partition_uses += 1;
+                        PartitionUse {
+                            kind: Partitioning::Broadcast,
+                            call: call.clone(),
+                            id: self.partition_uses - 1,
+                        }
+                    });
                     stream.push(Producer {
                         origin: Origin::Binding(other),
-                        partition: None,
+                        partition,
                         second_input: true,
                     });
                     joining = Some(Joining {
@@ -989,8 +1000,10 @@ enum JoinStep {
 fn join_help(join: &Ident) -> &'static str {
     if join == "interval_join" {
         "write `a.key_by(..).interval_join(b).between(lower_ms, upper_ms).process(|a, b| out)`, `b` keyed too"
+    } else if join == "cross" {
+        "write `a.cross(b).apply(|a, b| out)`"
     } else {
-        "write `a.join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)`"
+        "write `a.join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)`, or without `.window(..)` on bounded streams"
     }
 }
 
@@ -1029,7 +1042,7 @@ impl Builder {
             return JoinStep::Failed;
         }
         match name.as_str() {
-            "where" | "equal_to" if !interval => {
+            "where" | "equal_to" if !interval && join.call.name != "cross" => {
                 let second = name == "equal_to";
                 let done = if second {
                     join.keyed_second
@@ -1061,7 +1074,29 @@ impl Builder {
                 }
                 JoinStep::Continue
             }
-            "window" if !interval && join.keyed_first && join.keyed_second => JoinStep::Window,
+            "window"
+                if !interval
+                    && join.keyed_first
+                    && join.keyed_second
+                    && join.call.name != "cross" =>
+            {
+                JoinStep::Window
+            }
+            // Without a window: a join of bounded inputs, at end of input.
+            "apply"
+                if (!interval && join.keyed_first && join.keyed_second)
+                    || (join.call.name == "cross" && !join.keyed_second) =>
+            {
+                if !self.check_arity(spec, call) {
+                    return JoinStep::Failed;
+                }
+                let name = format!("batch_{}", join.call.name);
+                let node_spec = ops::JOIN_NODES
+                    .iter()
+                    .find(|op| op.name == name)
+                    .expect("a batch node for every join");
+                JoinStep::Node(self.add_node(node_spec, call, stream))
+            }
             "between" if interval && join.between.is_none() => {
                 join.between = Some((call.args[0].clone(), call.args[1].clone()));
                 JoinStep::Continue

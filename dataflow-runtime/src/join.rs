@@ -57,25 +57,28 @@ where
     }
 }
 
-/// The window join's function: `f(&a, &b)` for every pair of the window (an inner join:
-/// a window with records of one side only emits nothing).
-#[derive(Debug, Clone)]
-pub struct JoinPairs<F>(F);
+/// What a join makes of one key's records of both sides (in one window, or in all of a
+/// bounded input): the inner join's pairs, an outer join's pairs and unmatched records, or
+/// the co-group's function of both lists.
+pub trait JoinKind<A, B>: Clone + Send + 'static {
+    /// What the join emits.
+    type Out: Send + 'static;
+    /// Emits the results for a key whose records are `left` and `right` (arrival order).
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(Self::Out));
+}
 
-impl<K, A, B, F, O> Finish<K, (Vec<A>, Vec<B>)> for JoinPairs<F>
+/// Inner join: `f(&a, &b)` for every pair (a key with records of one side only emits nothing).
+#[derive(Debug, Clone)]
+pub struct InnerJoin<F>(pub F);
+
+impl<A, B, F, O> JoinKind<A, B> for InnerJoin<F>
 where
     F: FnMut(&A, &B) -> O + Clone + Send + 'static,
     O: Send + 'static,
 {
     type Out = O;
 
-    fn finish(
-        &mut self,
-        _key: &K,
-        _window: Window,
-        (left, right): (Vec<A>, Vec<B>),
-        mut emit: impl FnMut(O),
-    ) {
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
         for a in &left {
             for b in &right {
                 emit((self.0)(a, b));
@@ -84,12 +87,86 @@ where
     }
 }
 
-/// The co-group's function: `f(left, right)` with both sides' records of a key and window
-/// (either may be empty: outer joins are co-groups).
+/// Left outer join: `f(&a, Some(&b))` for every pair, `f(&a, None)` for each `a` without
+/// partners.
 #[derive(Debug, Clone)]
-pub struct CoGroupLists<F>(F);
+pub struct LeftOuterJoin<F>(pub F);
 
-impl<K, A, B, F, I> Finish<K, (Vec<A>, Vec<B>)> for CoGroupLists<F>
+impl<A, B, F, O> JoinKind<A, B> for LeftOuterJoin<F>
+where
+    F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    type Out = O;
+
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
+        for a in &left {
+            if right.is_empty() {
+                emit((self.0)(a, None));
+            }
+            for b in &right {
+                emit((self.0)(a, Some(b)));
+            }
+        }
+    }
+}
+
+/// Right outer join: `f(Some(&a), &b)` for every pair, `f(None, &b)` for each `b` without
+/// partners.
+#[derive(Debug, Clone)]
+pub struct RightOuterJoin<F>(pub F);
+
+impl<A, B, F, O> JoinKind<A, B> for RightOuterJoin<F>
+where
+    F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    type Out = O;
+
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
+        for b in &right {
+            if left.is_empty() {
+                emit((self.0)(None, b));
+            }
+            for a in &left {
+                emit((self.0)(Some(a), b));
+            }
+        }
+    }
+}
+
+/// Full outer join: `f(Some(&a), Some(&b))` for every pair, and `f(Some(&a), None)` /
+/// `f(None, Some(&b))` for the records of a key that has none on the other side.
+#[derive(Debug, Clone)]
+pub struct FullOuterJoin<F>(pub F);
+
+impl<A, B, F, O> JoinKind<A, B> for FullOuterJoin<F>
+where
+    F: FnMut(Option<&A>, Option<&B>) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    type Out = O;
+
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
+        if left.is_empty() {
+            right.iter().for_each(|b| emit((self.0)(None, Some(b))));
+        }
+        if right.is_empty() {
+            left.iter().for_each(|a| emit((self.0)(Some(a), None)));
+        }
+        for a in &left {
+            for b in &right {
+                emit((self.0)(Some(a), Some(b)));
+            }
+        }
+    }
+}
+
+/// Co-group: `f(left, right)` with both sides' records of a key (either may be empty).
+#[derive(Debug, Clone)]
+pub struct CoGroupWith<F>(pub F);
+
+impl<A, B, F, I> JoinKind<A, B> for CoGroupWith<F>
 where
     F: FnMut(Vec<A>, Vec<B>) -> I + Clone + Send + 'static,
     I: IntoIterator,
@@ -97,29 +174,88 @@ where
 {
     type Out = I::Item;
 
+    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(I::Item)) {
+        (self.0)(left, right).into_iter().for_each(emit);
+    }
+}
+
+/// A window join's function: the join of each fired window's records.
+#[derive(Debug, Clone)]
+pub struct WindowJoin<J>(J);
+
+impl<K, A, B, J: JoinKind<A, B>> Finish<K, (Vec<A>, Vec<B>)> for WindowJoin<J> {
+    type Out = J::Out;
+
     fn finish(
         &mut self,
         _key: &K,
         _window: Window,
         (left, right): (Vec<A>, Vec<B>),
-        emit: impl FnMut(I::Item),
+        mut emit: impl FnMut(J::Out),
     ) {
-        (self.0)(left, right).into_iter().for_each(emit);
+        self.0.join(left, right, &mut emit);
     }
 }
+
+/// The window operator of a window join of kind `J` (the typed guards below fix the join
+/// function's argument types to the two streams' records).
+type WindowJoinOperator<W, A, B, J> =
+    <W as Assigner>::Operator<CoGroupAll<A, B>, TwoInputs<A, B>, WindowJoin<J>>;
 
 /// The typed guard of `a.join(b).where(..).equal_to(..).window(w).apply(f)`.
 pub fn join<C, K, A, B, F, O, W>(
     _upstream: &C,
     windows: W,
     f: F,
-) -> W::Operator<CoGroupAll<A, B>, TwoInputs<A, B>, JoinPairs<F>>
+) -> WindowJoinOperator<W, A, B, InnerJoin<F>>
 where
     C: Produces<Out = Keyed<K, TwoInputs<A, B>>>,
     F: FnMut(&A, &B) -> O + Clone + Send + 'static,
     W: Assigner,
 {
-    windows.operator(CoGroupAll(PhantomData), JoinPairs(f))
+    windows.operator(CoGroupAll(PhantomData), WindowJoin(InnerJoin(f)))
+}
+
+/// The typed guard of `a.left_outer_join(b)...window(w).apply(|a, b: Option<&B>| ..)`.
+pub fn left_outer_join<C, K, A, B, F, O, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+) -> WindowJoinOperator<W, A, B, LeftOuterJoin<F>>
+where
+    C: Produces<Out = Keyed<K, TwoInputs<A, B>>>,
+    F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+    W: Assigner,
+{
+    windows.operator(CoGroupAll(PhantomData), WindowJoin(LeftOuterJoin(f)))
+}
+
+/// The typed guard of `a.right_outer_join(b)...window(w).apply(|a: Option<&A>, b| ..)`.
+pub fn right_outer_join<C, K, A, B, F, O, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+) -> WindowJoinOperator<W, A, B, RightOuterJoin<F>>
+where
+    C: Produces<Out = Keyed<K, TwoInputs<A, B>>>,
+    F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+    W: Assigner,
+{
+    windows.operator(CoGroupAll(PhantomData), WindowJoin(RightOuterJoin(f)))
+}
+
+/// The typed guard of `a.full_outer_join(b)...window(w).apply(|a: Option<&A>, b: Option<&B>| ..)`.
+pub fn full_outer_join<C, K, A, B, F, O, W>(
+    _upstream: &C,
+    windows: W,
+    f: F,
+) -> WindowJoinOperator<W, A, B, FullOuterJoin<F>>
+where
+    C: Produces<Out = Keyed<K, TwoInputs<A, B>>>,
+    F: FnMut(Option<&A>, Option<&B>) -> O + Clone + Send + 'static,
+    W: Assigner,
+{
+    windows.operator(CoGroupAll(PhantomData), WindowJoin(FullOuterJoin(f)))
 }
 
 /// The typed guard of `a.co_group(b).where(..).equal_to(..).window(w).apply(f)`.
@@ -127,14 +263,163 @@ pub fn co_group<C, K, A, B, F, I, W>(
     _upstream: &C,
     windows: W,
     f: F,
-) -> W::Operator<CoGroupAll<A, B>, TwoInputs<A, B>, CoGroupLists<F>>
+) -> WindowJoinOperator<W, A, B, CoGroupWith<F>>
 where
     C: Produces<Out = Keyed<K, TwoInputs<A, B>>>,
     F: FnMut(Vec<A>, Vec<B>) -> I + Clone + Send + 'static,
     I: IntoIterator,
     W: Assigner,
 {
-    windows.operator(CoGroupAll(PhantomData), CoGroupLists(f))
+    windows.operator(CoGroupAll(PhantomData), WindowJoin(CoGroupWith(f)))
+}
+
+/// A join of bounded inputs (no window): each key's records of both sides, joined at end of
+/// input. A hash join: both sides are partitioned by key and kept per key until the input
+/// ends.
+#[derive(Debug, Clone)]
+pub struct BatchJoin<J>(pub J);
+
+impl<K, A, B, J> crate::operator::GroupFunction<K, TwoInputs<A, B>> for BatchJoin<J>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    B: Serialize + DeserializeOwned + Send + 'static,
+    J: JoinKind<A, B>,
+{
+    type State = (Vec<A>, Vec<B>);
+    type Out = J::Out;
+
+    #[inline]
+    fn add(
+        &mut self,
+        _key: &K,
+        (left, right): &mut (Vec<A>, Vec<B>),
+        value: TwoInputs<A, B>,
+        _out: &mut Vec<J::Out>,
+    ) {
+        match value {
+            TwoInputs::First(a) => left.push(a),
+            TwoInputs::Second(b) => right.push(b),
+        }
+    }
+
+    fn finish(&mut self, _key: K, (left, right): (Vec<A>, Vec<B>), out: &mut Vec<J::Out>) {
+        self.0.join(left, right, &mut |o| out.push(o));
+    }
+}
+
+/// `a.cross(b).apply(|a, b| out)`: every pair of the two bounded inputs. The second input is
+/// broadcast (each subtask pairs its share of the first with all of the second), so it
+/// should be the smaller one.
+pub struct Cross<F, A, B> {
+    f: F,
+    left: Vec<A>,
+    right: Vec<B>,
+    operator: usize,
+    emitted: u64,
+}
+
+impl<F: Clone, A, B> Clone for Cross<F, A, B> {
+    /// Clones the operator's definition; buffered records are never shared.
+    fn clone(&self) -> Self {
+        Cross::new(self.operator, self.f.clone())
+    }
+}
+
+impl<F, A, B> Cross<F, A, B> {
+    pub(crate) fn new(operator: usize, f: F) -> Self {
+        Cross {
+            f,
+            left: Vec::new(),
+            right: Vec::new(),
+            operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<F, A, B, O> crate::operator::Operator<TwoInputs<A, B>> for Cross<F, A, B>
+where
+    F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+    A: Serialize + DeserializeOwned + Send + 'static,
+    B: Serialize + DeserializeOwned + Send + 'static,
+{
+    type Out = O;
+
+    #[inline]
+    fn process<E: crate::operator::Emit<O>>(
+        &mut self,
+        value: TwoInputs<A, B>,
+        _timestamp: Option<Timestamp>,
+        _out: &mut E,
+    ) {
+        match value {
+            TwoInputs::First(a) => self.left.push(a),
+            TwoInputs::Second(b) => self.right.push(b),
+        }
+    }
+
+    fn end_of_input<E: crate::operator::Emit<O>>(&mut self, out: &mut E) {
+        let scope = crate::operator::OperatorScope::enter(self.operator);
+        for a in &self.left {
+            for b in &self.right {
+                self.emitted += 1;
+                out.emit((self.f)(a, b), None);
+            }
+        }
+        scope.exit();
+        self.left = Vec::new();
+        self.right = Vec::new();
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        if !self.left.is_empty() || !self.right.is_empty() {
+            let bytes = crate::codec::encode(&(&self.left, &self.right))
+                .map_err(|e| format!("the buffered cross inputs do not encode: {e}"))?;
+            into.operator.push((self.operator, subtask, bytes));
+        }
+        Ok(())
+    }
+
+    /// The first input's records go back to subtasks as `map_partition`'s do; the second
+    /// input is the same in every subtask, so any one subtask's copy restores it everywhere.
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &crate::job::TaskContext,
+    ) -> Result<(), String> {
+        let state_id = ctx.plan.operators[self.operator].state_id();
+        let Some(operator) = from.operator_index(state_id, self.operator) else {
+            return Ok(());
+        };
+        for (subtask, bytes) in from.subtask_states(operator).map_err(|e| e.to_string())? {
+            let (left, right): (Vec<A>, Vec<B>) = crate::codec::decode(&bytes)
+                .map_err(|e| format!("the buffered cross inputs do not decode: {e}"))?;
+            if subtask % ctx.parallelism == ctx.subtask {
+                self.left.extend(left);
+            }
+            if self.right.is_empty() {
+                self.right = right;
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_metrics(
+        &self,
+        records_in: u64,
+        into: &mut Vec<crate::operator::OperatorMetrics>,
+    ) -> u64 {
+        into.push(crate::operator::OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
 }
 
 /// The tag of an interval join's late records of its first input: records whose timestamp

@@ -199,9 +199,17 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("avg", WindowFunction, 0, 1, "avg() or avg(|x| field as f64)",
         "After `window(..)`: the mean per key and window, as `(key, f64)`; `count`, `sum`, `min` and `max` after `window(..)` also emit `(key, value)` per window."),
     op!("join", Join, 1, 1, "join(other)",
-        "A window join with the stream named `other`: `.where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)` emits one output per pair of a key and window."),
+        "A window join with the stream named `other`: `.where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)` emits one output per pair of a key and window; without `.window(..)`, on bounded streams, a hash join of all records at end of input."),
+    op!("left_outer_join", Join, 1, 1, "left_outer_join(other)",
+        "As `join`, with `.apply(|a, b: Option<&B>| out)`: also each `a` without partners, with `None`."),
+    op!("right_outer_join", Join, 1, 1, "right_outer_join(other)",
+        "As `join`, with `.apply(|a: Option<&A>, b| out)`: also each `b` without partners, with `None`."),
+    op!("full_outer_join", Join, 1, 1, "full_outer_join(other)",
+        "As `join`, with `.apply(|a: Option<&A>, b: Option<&B>| out)`: also the records of either side without partners."),
     op!("co_group", Join, 1, 1, "co_group(other)",
-        "As `join`, but `.apply(|left: Vec<A>, right: Vec<B>| outputs)` gets both sides' records of a key and window, either side possibly empty (outer joins)."),
+        "As `join`, but `.apply(|left: Vec<A>, right: Vec<B>| outputs)` gets both sides' records of a key (and window), either side possibly empty."),
+    op!("cross", Join, 1, 1, "cross(other)",
+        "Bounded streams: `.apply(|a, b| out)` for every pair of a record of this stream and one of `other` (broadcast: make it the smaller), at end of input."),
     op!("interval_join", Join, 1, 1, "interval_join(other)",
         "After `key_by`, with `other` keyed too: `.between(lower_ms, upper_ms).process(|a, b| out)` joins `a` at `ta` with each `b` at `tb` in `[ta + lower, ta + upper]`, emitted at `max(ta, tb)`."),
     op!("where", JoinModifier, 1, 1, "where(|a| key)", "After `join` or `co_group`: the first stream's key."),
@@ -253,15 +261,26 @@ pub static WINDOW_FUNCTIONS: &[OpSpec] = &[
 #[rustfmt::skip]
 pub static JOIN_NODES: &[OpSpec] = &[
     op!("window_join", Join, 1, 1, "a.join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b| out)", ""),
+    op!("window_left_outer_join", Join, 1, 1, "a.left_outer_join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a, b: Option<&B>| out)", ""),
+    op!("window_right_outer_join", Join, 1, 1, "a.right_outer_join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a: Option<&A>, b| out)", ""),
+    op!("window_full_outer_join", Join, 1, 1, "a.full_outer_join(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|a: Option<&A>, b: Option<&B>| out)", ""),
+    op!("batch_join", Join, 1, 1, "a.join(b).where(|a| key).equal_to(|b| key).apply(|a, b| out)", ""),
+    op!("batch_left_outer_join", Join, 1, 1, "a.left_outer_join(b).where(|a| key).equal_to(|b| key).apply(|a, b: Option<&B>| out)", ""),
+    op!("batch_right_outer_join", Join, 1, 1, "a.right_outer_join(b).where(|a| key).equal_to(|b| key).apply(|a: Option<&A>, b| out)", ""),
+    op!("batch_full_outer_join", Join, 1, 1, "a.full_outer_join(b).where(|a| key).equal_to(|b| key).apply(|a: Option<&A>, b: Option<&B>| out)", ""),
+    op!("batch_co_group", Join, 1, 1, "a.co_group(b).where(|a| key).equal_to(|b| key).apply(|left, right| outputs)", ""),
+    op!("batch_cross", Join, 1, 1, "a.cross(b).apply(|a, b| out)", ""),
     op!("window_co_group", Join, 1, 1, "a.co_group(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|left, right| outputs)", ""),
     op!("interval_join", Join, 1, 1, "a.key_by(..).interval_join(b).between(lower, upper).process(|a, b| out)", ""),
 ];
 
 /// Whether the operator of this call sees its input only once it has ended (so needs a
-/// bounded stream): `group_reduce`, `first(n, sort_key)`, `map_partition`, `sort_partition`.
+/// bounded stream): `group_reduce`, `first(n, sort_key)`, `map_partition`, `sort_partition`,
+/// and the joins without a window (`batch_*` nodes).
 pub fn emits_at_end_of_input(name: &str, args: usize) -> bool {
     matches!(name, "group_reduce" | "map_partition" | "sort_partition")
         || (name == "first" && args == 2)
+        || name.starts_with("batch_")
 }
 
 /// The entry for `name`.

@@ -719,6 +719,123 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self.then(MergeKeyed)
     }
 
+    /// Appends the join of bounded inputs (after `merge_keyed`): an inner join: `f(&a, &b)` per pair of a key, at end of input.
+    pub fn batch_join<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(KeyedGroup::new(
+            operator,
+            crate::join::BatchJoin(crate::join::InnerJoin(f)),
+        ))
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): a left outer join, at end of input.
+    pub fn batch_left_outer_join<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(KeyedGroup::new(
+            operator,
+            crate::join::BatchJoin(crate::join::LeftOuterJoin(f)),
+        ))
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): a right outer join, at end of input.
+    pub fn batch_right_outer_join<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(KeyedGroup::new(
+            operator,
+            crate::join::BatchJoin(crate::join::RightOuterJoin(f)),
+        ))
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): a full outer join, at end of input.
+    pub fn batch_full_outer_join<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(Option<&A>, Option<&B>) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(KeyedGroup::new(
+            operator,
+            crate::join::BatchJoin(crate::join::FullOuterJoin(f)),
+        ))
+    }
+
+    /// Appends the co-group of bounded inputs (after `merge_keyed`): `f(left, right)` per key,
+    /// at end of input.
+    pub fn batch_co_group<K, A, B, F, R>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = R::Item> + Clone>
+    where
+        K: crate::keys::Key,
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        R: IntoIterator,
+        R::Item: Send + 'static,
+        F: FnMut(Vec<A>, Vec<B>) -> R + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(KeyedGroup::new(
+            operator,
+            crate::join::BatchJoin(crate::join::CoGroupWith(f)),
+        ))
+    }
+
+    /// Appends `cross`: every pair of the two bounded inputs, at end of input.
+    pub fn batch_cross<A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+    {
+        self.then(crate::join::Cross::new(operator, f))
+    }
+
     /// Appends a window operator after an operator emitting keyed records (the window
     /// operator of a window join, after `merge_keyed`).
     pub fn then_keyed_window<K, V, W>(

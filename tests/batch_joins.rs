@@ -1,0 +1,258 @@
+//! Joins of bounded streams without windows (hash joins at end of input): inner, left, right
+//! and full outer joins, co-group and cross, each against a nested-loop reference on random
+//! inputs with keys on one side only (the outer joins' `None`s), at parallelism 1 and 2, in
+//! batch and streaming mode.
+
+use dataflow::prelude::*;
+
+fn configs() -> Vec<JobConfig> {
+    let mut configs = Vec::new();
+    for p in [1, 2] {
+        for mode in [ExecutionMode::Batch, ExecutionMode::Streaming] {
+            configs.push(JobConfig {
+                mode,
+                ..JobConfig::with_parallelism(p)
+            });
+        }
+    }
+    configs
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// `n` pseudo-random `(key, value)` pairs with keys below `keys` (Knuth's MMIX LCG).
+fn pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    (0..n).map(|_| (next() % keys, next() % 1000)).collect()
+}
+
+/// Left keys 0..30, right keys 20..50 (shifted): keys 0..20 only left, 30..50 only right.
+fn inputs() -> (Pairs, Pairs) {
+    let left = pairs(300, 30, 7);
+    let right = pairs(300, 30, 8)
+        .into_iter()
+        .map(|(k, v)| (k + 20, v))
+        .collect();
+    (left, right)
+}
+
+type Row = (Option<u64>, Option<u64>, Option<u64>);
+
+type Pairs = Vec<(u64, u64)>;
+
+/// A job's `run`: left and right inputs, rows out.
+type JoinJob = fn(&JobConfig, Pairs, Pairs, Collected<Row>) -> dataflow::Result<JobReport>;
+
+/// The nested-loop reference: pairs of equal keys, plus (for outer joins) each side's
+/// unmatched records with `None` for the other.
+fn nested_loop(
+    left: &[(u64, u64)],
+    right: &[(u64, u64)],
+    keep_left: bool,
+    keep_right: bool,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for a in left {
+        let mut matched = false;
+        for b in right {
+            if a.0 == b.0 {
+                matched = true;
+                rows.push((Some(a.0), Some(a.1), Some(b.1)));
+            }
+        }
+        if !matched && keep_left {
+            rows.push((Some(a.0), Some(a.1), None));
+        }
+    }
+    if keep_right {
+        for b in right {
+            if left.iter().all(|a| a.0 != b.0) {
+                rows.push((Some(b.0), None, Some(b.1)));
+            }
+        }
+    }
+    sorted(rows)
+}
+
+dataflow! {
+    job inner(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    job left_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .left_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), b.map(|b| b.1)))
+            .collect(out);
+    }
+
+    job right_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .right_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(b.0), a.map(|a| a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    job full_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .full_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (a.or(b).map(|x| x.0), a.map(|a| a.1), b.map(|b| b.1)))
+            .collect(out);
+    }
+}
+
+#[test]
+fn inner_and_outer_joins_equal_a_nested_loop() {
+    let (left, right) = inputs();
+    let cases: [(JoinJob, bool, bool, &str); 4] = [
+        (inner::run, false, false, "inner"),
+        (left_outer::run, true, false, "left outer"),
+        (right_outer::run, false, true, "right outer"),
+        (full_outer::run, true, true, "full outer"),
+    ];
+    for (run, keep_left, keep_right, name) in cases {
+        let expected = nested_loop(&left, &right, keep_left, keep_right);
+        assert!(
+            expected.iter().any(|r| r.1.is_some() && r.2.is_some()),
+            "{name}: no pairs"
+        );
+        if keep_left {
+            assert!(
+                expected.iter().any(|r| r.2.is_none()),
+                "{name}: no left-only rows"
+            );
+        }
+        if keep_right {
+            assert!(
+                expected.iter().any(|r| r.1.is_none()),
+                "{name}: no right-only rows"
+            );
+        }
+        for config in configs() {
+            let out = Collected::new();
+            run(&config, left.clone(), right.clone(), out.clone()).unwrap();
+            assert_eq!(out.take_sorted(), expected, "{name}, {config:?}");
+        }
+    }
+}
+
+dataflow! {
+    /// Per key: how many records each side has, and their sums.
+    job grouped(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<(u64, usize, usize, u64)>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .co_group(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|l: Vec<(u64, u64)>, r: Vec<(u64, u64)>| {
+                let key = l.first().or(r.first()).map(|x| x.0).unwrap();
+                let sum = l.iter().chain(&r).map(|x| x.1).sum();
+                Some((key, l.len(), r.len(), sum))
+            })
+            .collect(out);
+    }
+
+    job pairs_of(n: u64, small: Vec<u64>, out: Collected<(u64, u64)>) {
+        let s = from_iter(small);
+        generate(n, |i| i).cross(s).apply(|a, b| (*a, *b)).collect(out);
+    }
+}
+
+#[test]
+fn co_group_sees_both_sides_of_every_key_once() {
+    let (left, right) = inputs();
+    let mut expected = Vec::new();
+    for key in 0..50 {
+        let l: Vec<_> = left.iter().filter(|x| x.0 == key).collect();
+        let r: Vec<_> = right.iter().filter(|x| x.0 == key).collect();
+        if l.is_empty() && r.is_empty() {
+            continue;
+        }
+        let sum = l.iter().chain(&r).map(|x| x.1).sum();
+        expected.push((key, l.len(), r.len(), sum));
+    }
+    for config in configs() {
+        let out = Collected::new();
+        grouped::run(&config, left.clone(), right.clone(), out.clone()).unwrap();
+        assert_eq!(out.take_sorted(), expected, "{config:?}");
+    }
+}
+
+#[test]
+fn cross_pairs_every_record_with_every_record_of_the_other_side() {
+    let small = vec![10, 20, 30];
+    let expected: Vec<(u64, u64)> = sorted(
+        (0..50)
+            .flat_map(|a| small.iter().map(move |&b| (a, b)))
+            .collect(),
+    );
+    for config in configs() {
+        let out = Collected::new();
+        pairs_of::run(&config, 50, small.clone(), out.clone()).unwrap();
+        assert_eq!(out.take_sorted(), expected, "{config:?}");
+    }
+}
+
+dataflow! {
+    /// A window left outer join: per key and 10 ms window, pairs, and lefts without partners.
+    job windowed_left_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<(u64, u64, Option<u64>)>) {
+        let r = from_iter(right)
+            .assign_timestamps(|b| b.1 as i64, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(1000)));
+        from_iter(left)
+            .assign_timestamps(|a| a.1 as i64, WatermarkStrategy::bounded_out_of_orderness(Duration::from_millis(1000)))
+            .left_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+            .apply(|a, b| (a.0, a.1, b.map(|b| b.1)))
+            .collect(out);
+    }
+}
+
+#[test]
+fn a_window_outer_join_pairs_within_windows_and_keeps_the_unmatched() {
+    // Values are timestamps: pairs must share a key and a 10 ms window.
+    let (left, right) = inputs();
+    let mut expected = Vec::new();
+    for a in &left {
+        let partners: Vec<_> = right
+            .iter()
+            .filter(|b| b.0 == a.0 && b.1 / 10 == a.1 / 10)
+            .collect();
+        if partners.is_empty() {
+            expected.push((a.0, a.1, None));
+        }
+        expected.extend(partners.iter().map(|b| (a.0, a.1, Some(b.1))));
+    }
+    let expected = sorted(expected);
+    assert!(expected.iter().any(|r| r.2.is_some()) && expected.iter().any(|r| r.2.is_none()));
+    for config in configs() {
+        let out = Collected::new();
+        windowed_left_outer::run(&config, left.clone(), right.clone(), out.clone()).unwrap();
+        assert_eq!(out.take_sorted(), expected, "{config:?}");
+    }
+}
