@@ -23,6 +23,16 @@ pub fn check_job(job: &Job) -> Result<(), Vec<syn::Error>> {
     Ok(())
 }
 
+/// For a two-input node inside an iteration: which input comes from outside it (loop
+/// invariant): `Some(false)` the first, `Some(true)` the second.
+pub fn static_side(graph: &Graph, n: usize) -> Option<bool> {
+    let iteration = graph.nodes[n].iteration?;
+    graph.nodes[n].inputs.iter().find_map(|&e| {
+        let edge = &graph.edges[e];
+        (graph.nodes[edge.from].iteration != Some(iteration)).then_some(edge.second_input)
+    })
+}
+
 /// The name of an unbounded source upstream of `node`, if any.
 fn unbounded_source_before(graph: &Graph, node: &crate::graph::Node) -> Option<String> {
     let mut seen = vec![false; graph.nodes.len()];

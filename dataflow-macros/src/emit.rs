@@ -504,8 +504,17 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
         return quote_spanned!(name.span()=> .keyed_window(#n, #window_fn));
     }
     if node.spec.family == Family::Join && node.spec.name.starts_with("batch_") {
+        let rt = rt();
         let method = Ident::new(node.spec.name, name.span());
-        return quote_spanned!(name.span()=> .#method(#n, #(#args),*));
+        let side = Ident::new(
+            match crate::check::static_side(graph, n) {
+                Some(false) => "First",
+                Some(true) => "Second",
+                None => "None",
+            },
+            name.span(),
+        );
+        return quote_spanned!(name.span()=> .#method(#n, #(#args,)* #rt::join::StaticSide::#side));
     }
     if node.spec.name == "interval_join" {
         let rt = rt();

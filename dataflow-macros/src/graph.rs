@@ -25,6 +25,8 @@ pub struct Node {
     pub outputs: Vec<usize>,
     /// For a window function: the window it computes.
     pub window: Option<WindowInfo>,
+    /// The iteration (its head node) whose body this node is part of.
+    pub iteration: Option<usize>,
 }
 
 /// How a window function's windows were written.
@@ -133,6 +135,8 @@ struct Builder {
     used: HashSet<String>,
     partition_uses: usize,
     errors: Vec<syn::Error>,
+    /// The iteration whose body is being built, if any.
+    iteration: Option<usize>,
 }
 
 fn error(span: Span, message: impl std::fmt::Display) -> syn::Error {
@@ -149,6 +153,7 @@ impl Builder {
             inputs: Vec::new(),
             outputs: Vec::new(),
             window: None,
+            iteration: self.iteration,
         });
         for producer in stream {
             self.pending.push(PendingEdge {

@@ -69,6 +69,11 @@ pub enum StreamElement<T> {
     /// records before it. A receiver with several inputs holds back each input the barrier
     /// arrived on until it arrived on all (alignment), then snapshots and forwards it.
     Barrier(u64),
+    /// Superstep `n` of an iteration ends here: the sender sent all its records of superstep
+    /// `n` before it, and sends those of superstep `n + 1` after. A receiver aligns it over its
+    /// inputs like a checkpoint barrier (inputs from outside the iteration count once they
+    /// ended), then its operators finish the superstep.
+    SuperstepEnd(u64),
     /// The sender has no more data: it sends nothing after this.
     EndOfInput,
 }

@@ -645,6 +645,15 @@ impl<T, P: Partitioner<T, Wire = W>, W: Send + 'static> Emit<T> for EdgeWriter<P
     fn emit_barrier(&mut self, checkpoint: u64) {
         self.out.control(|| StreamElement::Barrier(checkpoint));
     }
+
+    /// A pre-aggregating partitioner ships the superstep's partials before the marker.
+    fn emit_superstep_end(&mut self, superstep: u64) {
+        let EdgeWriter { partitioner, out } = self;
+        partitioner.end_of_input(out.senders.len(), |receiver, wire| {
+            out.push(receiver, wire, None);
+        });
+        self.out.control(|| StreamElement::SuperstepEnd(superstep));
+    }
 }
 
 impl<W: Send + 'static> Outbox<W> {
@@ -839,6 +848,8 @@ pub(crate) enum GateEvent<T> {
     /// Checkpoint barrier `n` arrived on every input (or the input ended first): the task's
     /// state now covers exactly the records before it on all inputs.
     Barrier(u64),
+    /// Superstep `n` ended on every input (or the input ended first).
+    SuperstepEnd(u64),
     /// Every input has ended.
     Ended,
 }
@@ -856,6 +867,8 @@ struct InputChannel<T> {
     /// checkpoint, the channel is not read: what follows the barrier belongs to the next
     /// checkpoint (and waits in the bounded channel, which backpressures its sender).
     barrier: Option<u64>,
+    /// The last superstep end the channel delivered; aligned like `barrier`.
+    superstep: Option<u64>,
 }
 
 /// The receiving side of a subtask: all channels of all edges feeding it (several edges for
@@ -871,6 +884,8 @@ pub(crate) struct InputGate<T> {
     pending: VecDeque<GateEvent<T>>,
     /// The checkpoint whose barrier arrived on some inputs but not yet on all.
     aligning: Option<u64>,
+    /// The superstep whose end arrived on some inputs but not yet on all.
+    aligning_superstep: Option<u64>,
     /// At-least-once checkpoints: inputs are not held back while a barrier aligns, so
     /// records after the barrier on one input may enter the snapshot (and be replayed after
     /// a restore), in exchange for no alignment delay.
@@ -890,6 +905,7 @@ impl<T: Send + 'static> InputGate<T> {
                     ended: false,
                     aligned: true,
                     barrier: None,
+                    superstep: None,
                 })
                 .collect(),
             next: 0,
@@ -897,6 +913,7 @@ impl<T: Send + 'static> InputGate<T> {
             idle: false,
             pending: VecDeque::new(),
             aligning: None,
+            aligning_superstep: None,
             unaligned: false,
         }
     }
@@ -941,11 +958,18 @@ impl<T: Send + 'static> InputGate<T> {
                 input.idle = idle;
             }
             Some(StreamElement::Barrier(checkpoint)) => self.barrier(index, checkpoint),
+            Some(StreamElement::SuperstepEnd(superstep)) => {
+                self.inputs[index].superstep = Some(superstep);
+                self.aligning_superstep = Some(superstep);
+                self.complete_superstep();
+            }
             Some(StreamElement::EndOfInput) => {
                 self.inputs[index].ended = true;
                 self.open -= 1;
-                // An input that ended has nothing more for the checkpoint being aligned.
+                // An input that ended has nothing more for the checkpoint being aligned, nor
+                // for the superstep (an input from outside an iteration ends in its first).
                 self.complete_alignment();
+                self.complete_superstep();
             }
             // The sender was dropped without sending end of input: its task failed.
             None => return Err(Error::Disconnected),
@@ -992,9 +1016,27 @@ impl<T: Send + 'static> InputGate<T> {
         }
     }
 
-    /// Whether channel `index` is held back by the alignment of a checkpoint.
+    /// Releases the superstep end being aligned once every input delivered it or ended.
+    fn complete_superstep(&mut self) {
+        let Some(superstep) = self.aligning_superstep else {
+            return;
+        };
+        if self
+            .inputs
+            .iter()
+            .all(|c| c.ended || c.superstep == Some(superstep))
+        {
+            self.aligning_superstep = None;
+            self.pending.push_back(GateEvent::SuperstepEnd(superstep));
+        }
+    }
+
+    /// Whether channel `index` is held back by the alignment of a checkpoint or of a
+    /// superstep (what follows the marker belongs to the next one).
     fn blocked(&self, index: usize) -> bool {
-        !self.unaligned && self.aligning.is_some() && self.inputs[index].barrier == self.aligning
+        let input = &self.inputs[index];
+        (!self.unaligned && self.aligning.is_some() && input.barrier == self.aligning)
+            || (self.aligning_superstep.is_some() && input.superstep == self.aligning_superstep)
     }
 
     /// A watermark from inside a batch of channel `channel`: returns the task's new watermark
@@ -1348,6 +1390,7 @@ mod tests {
                     }
                 }
                 GateEvent::Barrier(n) => events.push(format!("barrier {n}")),
+                GateEvent::SuperstepEnd(n) => events.push(format!("superstep {n}")),
                 GateEvent::Ended => {
                     events.push("ended".into());
                     break;
@@ -1360,6 +1403,40 @@ mod tests {
     /// Records from sender `from` to receiver 0, as one batch.
     fn records(values: &[u64]) -> StreamElement<u64> {
         StreamElement::Records(values.iter().map(|&v| Record::new(v, None)).collect())
+    }
+
+    #[test]
+    fn a_superstep_end_holds_back_its_input_until_every_open_input_delivered_it() {
+        // Inputs 0 and 1 are inside the iteration; input 2 is loop-invariant (it ends).
+        let mut edge = Edge::<u64>::new(3, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0));
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, records(&[1]));
+        send(&edge, 0, StreamElement::SuperstepEnd(0));
+        send(&edge, 0, records(&[2, 3]));
+        send(&edge, 1, records(&[10]));
+        send(&edge, 1, StreamElement::SuperstepEnd(0));
+        send(&edge, 2, records(&[7, 8, 9]));
+        // Superstep 1's records of input 0 wait; the invariant input has not ended yet.
+        assert_eq!(
+            time_events(&mut gate),
+            ["1 records", "1 records", "3 records"]
+        );
+        send(&edge, 2, StreamElement::EndOfInput);
+        send(&edge, 1, StreamElement::SuperstepEnd(1));
+        assert_eq!(
+            time_events(&mut gate),
+            ["superstep 0", "2 records"],
+            "input 1's end of superstep 1 waits for input 0's"
+        );
+        send(&edge, 0, StreamElement::SuperstepEnd(1));
+        send(&edge, 0, StreamElement::EndOfInput);
+        send(&edge, 1, StreamElement::EndOfInput);
+        assert_eq!(time_events(&mut gate), ["superstep 1", "ended"]);
     }
 
     #[test]

@@ -751,6 +751,91 @@ impl JobBuilder {
         Ok(())
     }
 
+    /// The feedback exchange of an iteration: from the chain ending the body (`from`) back to
+    /// the head (`to`), typed by the iteration's input (`initial`). Its channels are
+    /// unbounded (see [`crate::iterate`]), and records go round robin to the heads (which
+    /// do not care how their input is partitioned).
+    pub fn connect_feedback<C: Produces>(
+        &mut self,
+        _initial: &C,
+        from: usize,
+        to: usize,
+    ) -> Result<Connection<crate::exchange::Rebalance, C::Out>>
+    where
+        C::Out: Send + 'static,
+    {
+        self.check_parallelism()?;
+        // Effectively unbounded: tokio's largest channel.
+        let unbounded = usize::MAX >> 4;
+        Ok(Connection {
+            edge: Edge::new(self.parallelism(from), self.parallelism(to), unbounded),
+            partitioner: Some(crate::exchange::Rebalance::default()),
+        })
+    }
+
+    /// Spawns the subtasks of an iteration head: `initial` feeds superstep 0, `feedback`
+    /// brings each superstep's result back, the heads meet at `sync`.
+    pub fn spawn_iteration_head<W, Op, E>(
+        &mut self,
+        chain: usize,
+        initial: &mut [&mut dyn Inbound<W>],
+        feedback: &mut dyn Inbound<W>,
+        operators: Chain<crate::iterate::IterationRecord<W>, Op>,
+        mut end: E,
+        sync: &Arc<crate::iterate::IterationSync>,
+    ) -> Result<()>
+    where
+        W: Send + 'static,
+        Op: Operator<crate::iterate::IterationRecord<W>> + Clone,
+        E: ChainEndFactory<Op::Out>,
+    {
+        self.check_parallelism()?;
+        let name = self.plan.operators[self.plan.chains[chain].operators[0]].name;
+        if !self.batch_mode {
+            return Err(Error::Config(format!(
+                "the iteration `{name}` runs in batch mode only (its supersteps end with their input); run the job with `--mode batch` or `automatic`"
+            )));
+        }
+        if sync.max_supersteps() == 0 {
+            return Err(Error::Config(format!(
+                "the iteration `{name}` must run at least one superstep"
+            )));
+        }
+        let parallelism = self.parallelism(chain);
+        sync.add_heads(parallelism);
+        for subtask in 0..parallelism {
+            let ctx = self.task_context(chain, subtask);
+            let initial_receivers = initial
+                .iter_mut()
+                .flat_map(|input| input.take_receivers(subtask))
+                .collect();
+            let feedback_receivers = feedback.take_receivers(subtask);
+            let end = end.create(&ctx)?;
+            let op = operators.clone().into_operator();
+            let started = self.started.subscribe();
+            let sync = Arc::clone(sync);
+            let handle = self.tasks.spawn(async move {
+                let result = match wait_for_start(started).await {
+                    Ok(()) => {
+                        crate::iterate::run_iteration_head_task(
+                            ctx,
+                            InputGate::new(initial_receivers),
+                            InputGate::new(feedback_receivers),
+                            op,
+                            end,
+                            sync,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                (chain, subtask, result)
+            });
+            self.task_names.insert(handle.id(), (chain, subtask));
+        }
+        Ok(())
+    }
+
     /// Spawns the subtasks of a chain fed by exchanges (several for a `union`).
     pub fn spawn_input_chain<W, Op, E>(
         &mut self,

@@ -63,8 +63,11 @@ where
 pub trait JoinKind<A, B>: Clone + Send + 'static {
     /// What the join emits.
     type Out: Send + 'static;
+    /// Whether [`JoinKind::join`] takes the records out of the lists (a co-group hands them
+    /// to the user's function); the others only read them.
+    const CONSUMES: bool = false;
     /// Emits the results for a key whose records are `left` and `right` (arrival order).
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(Self::Out));
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(Self::Out));
 }
 
 /// Inner join: `f(&a, &b)` for every pair (a key with records of one side only emits nothing).
@@ -78,9 +81,9 @@ where
 {
     type Out = O;
 
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
-        for a in &left {
-            for b in &right {
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(O)) {
+        for a in left.iter() {
+            for b in right.iter() {
                 emit((self.0)(a, b));
             }
         }
@@ -99,12 +102,12 @@ where
 {
     type Out = O;
 
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
-        for a in &left {
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(O)) {
+        for a in left.iter() {
             if right.is_empty() {
                 emit((self.0)(a, None));
             }
-            for b in &right {
+            for b in right.iter() {
                 emit((self.0)(a, Some(b)));
             }
         }
@@ -123,12 +126,12 @@ where
 {
     type Out = O;
 
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
-        for b in &right {
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(O)) {
+        for b in right.iter() {
             if left.is_empty() {
                 emit((self.0)(None, b));
             }
-            for a in &left {
+            for a in left.iter() {
                 emit((self.0)(Some(a), b));
             }
         }
@@ -147,15 +150,15 @@ where
 {
     type Out = O;
 
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(O)) {
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(O)) {
         if left.is_empty() {
             right.iter().for_each(|b| emit((self.0)(None, Some(b))));
         }
         if right.is_empty() {
             left.iter().for_each(|a| emit((self.0)(Some(a), None)));
         }
-        for a in &left {
-            for b in &right {
+        for a in left.iter() {
+            for b in right.iter() {
                 emit((self.0)(Some(a), Some(b)));
             }
         }
@@ -174,8 +177,12 @@ where
 {
     type Out = I::Item;
 
-    fn join(&mut self, left: Vec<A>, right: Vec<B>, emit: &mut dyn FnMut(I::Item)) {
-        (self.0)(left, right).into_iter().for_each(emit);
+    const CONSUMES: bool = true;
+
+    fn join(&mut self, left: &mut Vec<A>, right: &mut Vec<B>, emit: &mut dyn FnMut(I::Item)) {
+        (self.0)(std::mem::take(left), std::mem::take(right))
+            .into_iter()
+            .for_each(emit);
     }
 }
 
@@ -190,10 +197,10 @@ impl<K, A, B, J: JoinKind<A, B>> Finish<K, (Vec<A>, Vec<B>)> for WindowJoin<J> {
         &mut self,
         _key: &K,
         _window: Window,
-        (left, right): (Vec<A>, Vec<B>),
+        (mut left, mut right): (Vec<A>, Vec<B>),
         mut emit: impl FnMut(J::Out),
     ) {
-        self.0.join(left, right, &mut emit);
+        self.0.join(&mut left, &mut right, &mut emit);
     }
 }
 
@@ -273,16 +280,39 @@ where
     windows.operator(CoGroupAll(PhantomData), WindowJoin(CoGroupWith(f)))
 }
 
+/// Which input of a join inside an iteration comes from outside it: loop-invariant data
+/// (a graph's edges) that arrives once, in the first superstep, and is kept for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StaticSide {
+    /// Both inputs change every superstep (or the join is not in an iteration).
+    #[default]
+    None,
+    /// The first input is loop-invariant.
+    First,
+    /// The second input is loop-invariant.
+    Second,
+}
+
 /// A join of bounded inputs (no window): each key's records of both sides, joined at end of
 /// input. A hash join: both sides are partitioned by key and kept per key until the input
-/// ends.
+/// ends (in an iteration: until each superstep ends, a loop-invariant side for good).
 #[derive(Debug, Clone)]
-pub struct BatchJoin<J>(pub J);
+pub struct BatchJoin<J> {
+    kind: J,
+    static_side: StaticSide,
+}
+
+impl<J> BatchJoin<J> {
+    /// A join of kind `kind`.
+    pub fn new(kind: J, static_side: StaticSide) -> Self {
+        BatchJoin { kind, static_side }
+    }
+}
 
 impl<K, A, B, J> crate::operator::GroupFunction<K, TwoInputs<A, B>> for BatchJoin<J>
 where
-    A: Serialize + DeserializeOwned + Send + 'static,
-    B: Serialize + DeserializeOwned + Send + 'static,
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
     J: JoinKind<A, B>,
 {
     type State = (Vec<A>, Vec<B>);
@@ -302,8 +332,44 @@ where
         }
     }
 
-    fn finish(&mut self, _key: K, (left, right): (Vec<A>, Vec<B>), out: &mut Vec<J::Out>) {
-        self.0.join(left, right, &mut |o| out.push(o));
+    fn finish(&mut self, _key: K, (mut left, mut right): (Vec<A>, Vec<B>), out: &mut Vec<J::Out>) {
+        self.kind.join(&mut left, &mut right, &mut |o| out.push(o));
+    }
+
+    /// Joins the superstep's records with the loop-invariant side, which stays.
+    fn end_superstep(
+        &mut self,
+        _key: &K,
+        (left, right): &mut (Vec<A>, Vec<B>),
+        out: &mut Vec<J::Out>,
+    ) -> bool {
+        let emit = &mut |o| out.push(o);
+        match self.static_side {
+            StaticSide::None => {
+                self.kind.join(left, right, emit);
+                left.clear();
+                right.clear();
+                false
+            }
+            StaticSide::First => {
+                if J::CONSUMES {
+                    self.kind.join(&mut left.clone(), right, emit);
+                } else {
+                    self.kind.join(left, right, emit);
+                }
+                right.clear();
+                !left.is_empty()
+            }
+            StaticSide::Second => {
+                if J::CONSUMES {
+                    self.kind.join(left, &mut right.clone(), emit);
+                } else {
+                    self.kind.join(left, right, emit);
+                }
+                left.clear();
+                !right.is_empty()
+            }
+        }
     }
 }
 
@@ -314,6 +380,7 @@ pub struct Cross<F, A, B> {
     f: F,
     left: Vec<A>,
     right: Vec<B>,
+    static_side: StaticSide,
     operator: usize,
     emitted: u64,
 }
@@ -321,16 +388,17 @@ pub struct Cross<F, A, B> {
 impl<F: Clone, A, B> Clone for Cross<F, A, B> {
     /// Clones the operator's definition; buffered records are never shared.
     fn clone(&self) -> Self {
-        Cross::new(self.operator, self.f.clone())
+        Cross::new(self.operator, self.f.clone(), self.static_side)
     }
 }
 
 impl<F, A, B> Cross<F, A, B> {
-    pub(crate) fn new(operator: usize, f: F) -> Self {
+    pub(crate) fn new(operator: usize, f: F, static_side: StaticSide) -> Self {
         Cross {
             f,
             left: Vec::new(),
             right: Vec::new(),
+            static_side,
             operator,
             emitted: 0,
         }
@@ -369,6 +437,25 @@ where
         scope.exit();
         self.left = Vec::new();
         self.right = Vec::new();
+    }
+
+    /// Pairs the superstep's records; a loop-invariant side stays for the next superstep.
+    fn on_superstep_end<E: crate::operator::Emit<O>>(&mut self, superstep: u64, out: &mut E) {
+        let scope = crate::operator::OperatorScope::enter(self.operator);
+        for a in &self.left {
+            for b in &self.right {
+                self.emitted += 1;
+                out.emit((self.f)(a, b), None);
+            }
+        }
+        scope.exit();
+        if self.static_side != StaticSide::First {
+            self.left.clear();
+        }
+        if self.static_side != StaticSide::Second {
+            self.right.clear();
+        }
+        out.emit_superstep_end(superstep);
     }
 
     fn snapshot_state(

@@ -20,6 +20,7 @@ pub mod element;
 pub mod error;
 pub mod exchange;
 pub mod io;
+pub mod iterate;
 pub mod job;
 pub mod join;
 pub mod keys;

@@ -282,6 +282,13 @@ impl<K: Hash + Eq, S, T> KeyedStore<K, S, T> {
         }
     }
 
+    /// Visits every entry mutably; removes those for which `keep` returns false.
+    pub(crate) fn retain_mut(&mut self, mut keep: impl FnMut(&mut Entry<K, S, T>) -> bool) {
+        for group in &mut self.groups {
+            group.retain(|e| keep(e));
+        }
+    }
+
     /// The owned key groups, each with its entries.
     pub(crate) fn key_groups(&self) -> impl Iterator<Item = (u16, &HashTable<Entry<K, S, T>>)> {
         let first = self.first_group;

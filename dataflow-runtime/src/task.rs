@@ -111,6 +111,10 @@ impl<In, Op: Operator<In>, E: ChainEnd<Op::Out>> Emit<In> for Branch<Op, E> {
         self.operator.on_barrier(checkpoint, &mut self.end);
     }
 
+    fn emit_superstep_end(&mut self, superstep: u64) {
+        self.operator.on_superstep_end(superstep, &mut self.end);
+    }
+
     fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
         self.operator.on_side_output(side, &mut self.end);
     }
@@ -232,6 +236,11 @@ impl<T: Clone, A: Emit<T>, B: Emit<T>> Emit<T> for Tee<A, B> {
         self.1.emit_barrier(checkpoint);
     }
 
+    fn emit_superstep_end(&mut self, superstep: u64) {
+        self.0.emit_superstep_end(superstep);
+        self.1.emit_superstep_end(superstep);
+    }
+
     fn emit_side(&mut self, side: &mut Option<crate::operator::SideRecord>) {
         self.0.emit_side(side);
         if side.is_some() {
@@ -339,7 +348,11 @@ impl Linger {
 }
 
 /// Runs user code, turning a panic into an error that names the operator.
-fn guarded<R>(ctx: &TaskContext, default_operator: usize, f: impl FnOnce() -> R) -> Result<R> {
+pub(crate) fn guarded<R>(
+    ctx: &TaskContext,
+    default_operator: usize,
+    f: impl FnOnce() -> R,
+) -> Result<R> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let operator = take_panicked_operator().unwrap_or(default_operator);
         let message = if let Some(s) = payload.downcast_ref::<&str>() {
@@ -588,7 +601,7 @@ fn warn_not_replayable(ctx: &TaskContext) {
 /// emit what they held back (batch-mode results), a final watermark completes all event-time
 /// work, the end ships everything and signals end of input; then the counters are
 /// collected.
-async fn finish_chain<I, Op, End>(
+pub(crate) async fn finish_chain<I, Op, End>(
     ctx: &TaskContext,
     mut chain: Op,
     mut end: End,
@@ -710,6 +723,11 @@ where
                 )?,
                 None => guarded(&ctx, head, || chain.on_barrier(checkpoint, &mut end))?,
             },
+            GateEvent::SuperstepEnd(superstep) => {
+                guarded(&ctx, head, || chain.on_superstep_end(superstep, &mut end))?;
+                // The superstep's results go out now: the iteration waits for them.
+                linger.flush_all(&mut end).await?;
+            }
             GateEvent::Ended => {
                 if let Some(checkpoints) = &checkpoints {
                     checkpoints.finished();

@@ -256,6 +256,12 @@ where
         }
     }
 
+    /// Each superstep of an iteration (which runs in batch mode) emits its final values.
+    fn on_superstep_end<E: Emit<S::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.end_of_input(out);
+        out.emit_superstep_end(superstep);
+    }
+
     fn end_of_input<E: Emit<S::Out>>(&mut self, out: &mut E) {
         if !self.batch_mode {
             return;

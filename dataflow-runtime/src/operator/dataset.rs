@@ -35,6 +35,17 @@ pub trait GroupFunction<K, V>: Clone + Send + 'static {
     fn add(&mut self, key: &K, state: &mut Self::State, value: V, out: &mut Vec<Self::Out>);
     /// The input ended: emits what the key's state holds back.
     fn finish(&mut self, key: K, state: Self::State, out: &mut Vec<Self::Out>);
+
+    /// A superstep of the iteration the operator runs in ended: emits the superstep's results
+    /// for the key, as at the end of input, and returns whether the key keeps state into the
+    /// next superstep (the default keeps none: each superstep starts afresh).
+    fn end_superstep(&mut self, key: &K, state: &mut Self::State, out: &mut Vec<Self::Out>) -> bool
+    where
+        K: Clone,
+    {
+        self.finish(key.clone(), std::mem::take(state), out);
+        false
+    }
 }
 
 /// `group_reduce(|key, values| outputs)`: all values of a key, in arrival order, at end of
@@ -240,6 +251,19 @@ where
         scope.exit();
     }
 
+    fn on_superstep_end<E: Emit<G::Out>>(&mut self, superstep: u64, out: &mut E) {
+        let scope = OperatorScope::enter(self.operator);
+        let (function, buffer) = (&mut self.function, &mut self.buffer);
+        self.store
+            .retain_mut(|entry| function.end_superstep(&entry.key, &mut entry.state, buffer));
+        scope.exit();
+        self.emitted += self.buffer.len() as u64;
+        for output in self.buffer.drain(..) {
+            out.emit(output, None);
+        }
+        out.emit_superstep_end(superstep);
+    }
+
     fn snapshot_state(
         &self,
         _subtask: usize,
@@ -377,6 +401,12 @@ where
             out.emit(output, None);
         });
         scope.exit();
+    }
+
+    /// Each superstep of an iteration is a partition's whole input.
+    fn on_superstep_end<E: Emit<P::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.end_of_input(out);
+        out.emit_superstep_end(superstep);
     }
 
     fn snapshot_state(

@@ -61,6 +61,9 @@ pub trait Emit<T> {
     /// `n`.
     fn emit_barrier(&mut self, _checkpoint: u64) {}
 
+    /// Superstep `n` of an iteration ends: everything emitted before it belongs to it.
+    fn emit_superstep_end(&mut self, _superstep: u64) {}
+
     /// Offers a side output record to the consumers of the operator that emitted it: the
     /// `side_output(TAG)` consumer of its tag takes it out of the `Option`; nobody else does.
     fn emit_side(&mut self, _side: &mut Option<SideRecord>) {}
@@ -223,6 +226,15 @@ pub trait Operator<I>: Send + 'static {
         out.emit_barrier(checkpoint);
     }
 
+    /// Superstep `n` of the iteration this operator runs in ended on all its inputs. Operators
+    /// that hold records back until the end of their input (batch-mode aggregates, groups,
+    /// joins) emit the superstep's results here and start the next superstep empty; the
+    /// default forwards the marker.
+    #[inline]
+    fn on_superstep_end<E: Emit<Self::Out>>(&mut self, superstep: u64, out: &mut E) {
+        out.emit_superstep_end(superstep);
+    }
+
     /// The wall clock reached the time [`Operator::next_wakeup`] asked for (or later):
     /// processing-time timers fire, periodic watermarks go out. `now` is processing time in
     /// milliseconds since the epoch.
@@ -351,6 +363,10 @@ impl<T, Op: Operator<T>, E: Emit<Op::Out>> Emit<T> for Pipe<'_, Op, E> {
         self.operator.on_barrier(checkpoint, self.out);
     }
 
+    fn emit_superstep_end(&mut self, superstep: u64) {
+        self.operator.on_superstep_end(superstep, self.out);
+    }
+
     #[inline]
     fn emit_side(&mut self, side: &mut Option<SideRecord>) {
         self.operator.on_side_output(side, self.out);
@@ -433,6 +449,16 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
     fn on_barrier<E: Emit<B::Out>>(&mut self, checkpoint: u64, out: &mut E) {
         self.first.on_barrier(
             checkpoint,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+    }
+
+    fn on_superstep_end<E: Emit<B::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.first.on_superstep_end(
+            superstep,
             &mut Pipe {
                 operator: &mut self.second,
                 out,
@@ -554,7 +580,10 @@ impl<In: 'static> Chain<In, Identity> {
 // whose signature does not fit is then reported once, at the DSL operator that takes it,
 // instead of again (with the runtime's internal types) wherever the chain is used later.
 impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
-    fn then<Next: Operator<Op::Out> + Clone>(self, next: Next) -> Chain<In, Then<Op, Next>> {
+    pub(crate) fn then<Next: Operator<Op::Out> + Clone>(
+        self,
+        next: Next,
+    ) -> Chain<In, Then<Op, Next>> {
         Chain {
             operator: Then {
                 first: self.operator,
@@ -724,18 +753,19 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
         K: crate::keys::Key,
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         O: Send + 'static,
         F: FnMut(&A, &B) -> O + Clone + Send + 'static,
         Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
     {
         self.then(KeyedGroup::new(
             operator,
-            crate::join::BatchJoin(crate::join::InnerJoin(f)),
+            crate::join::BatchJoin::new(crate::join::InnerJoin(f), static_side),
         ))
     }
 
@@ -744,18 +774,19 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
         K: crate::keys::Key,
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         O: Send + 'static,
         F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
         Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
     {
         self.then(KeyedGroup::new(
             operator,
-            crate::join::BatchJoin(crate::join::LeftOuterJoin(f)),
+            crate::join::BatchJoin::new(crate::join::LeftOuterJoin(f), static_side),
         ))
     }
 
@@ -764,18 +795,19 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
         K: crate::keys::Key,
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         O: Send + 'static,
         F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
         Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
     {
         self.then(KeyedGroup::new(
             operator,
-            crate::join::BatchJoin(crate::join::RightOuterJoin(f)),
+            crate::join::BatchJoin::new(crate::join::RightOuterJoin(f), static_side),
         ))
     }
 
@@ -784,18 +816,19 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
         K: crate::keys::Key,
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         O: Send + 'static,
         F: FnMut(Option<&A>, Option<&B>) -> O + Clone + Send + 'static,
         Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
     {
         self.then(KeyedGroup::new(
             operator,
-            crate::join::BatchJoin(crate::join::FullOuterJoin(f)),
+            crate::join::BatchJoin::new(crate::join::FullOuterJoin(f), static_side),
         ))
     }
 
@@ -805,11 +838,12 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = R::Item> + Clone>
     where
         K: crate::keys::Key,
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         R: IntoIterator,
         R::Item: Send + 'static,
         F: FnMut(Vec<A>, Vec<B>) -> R + Clone + Send + 'static,
@@ -817,7 +851,7 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
     {
         self.then(KeyedGroup::new(
             operator,
-            crate::join::BatchJoin(crate::join::CoGroupWith(f)),
+            crate::join::BatchJoin::new(crate::join::CoGroupWith(f), static_side),
         ))
     }
 
@@ -826,14 +860,15 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self,
         operator: usize,
         f: F,
+        static_side: crate::join::StaticSide,
     ) -> Chain<In, impl Operator<In, Out = O> + Clone>
     where
-        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         F: FnMut(&A, &B) -> O + Clone + Send + 'static,
         Op: Operator<In, Out = TwoInputs<A, B>>,
     {
-        self.then(crate::join::Cross::new(operator, f))
+        self.then(crate::join::Cross::new(operator, f, static_side))
     }
 
     /// Appends a window operator after an operator emitting keyed records (the window
