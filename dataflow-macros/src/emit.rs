@@ -273,6 +273,10 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 );
                 others.push(guarded);
             }
+            if head_node.spec.family == Family::Iterate {
+                wiring.iteration_head(c, head, &first, &others);
+                continue;
+            }
             let (chain_var, end_var) = wiring.segment(head, &first);
             wiring.out.extend(quote!(
                 #job.spawn_input_chain(#c, &mut [&mut #first, #(#others),*], #chain_var, #end_var)?;
@@ -321,6 +325,38 @@ struct Wiring<'a> {
 }
 
 impl Wiring<'_> {
+    /// The chain of an iteration head (node `head`, fed by the exchange `first` and the
+    /// union inputs `others`): its meeting point, its feedback exchange (created here, before
+    /// the body's chains that send into it), and its subtasks.
+    fn iteration_head(&mut self, c: usize, head: usize, first: &Ident, others: &[Ident]) {
+        let rt = rt();
+        let job = internal("job");
+        let node = &self.graph.nodes[head];
+        let body_end = |name: &str| {
+            self.graph
+                .nodes
+                .iter()
+                .position(|n| n.spec.name == name && n.iteration == Some(head))
+        };
+        let tail = body_end("iteration_feedback").expect("an iteration has a feedback sink");
+        let has_criterion = body_end("iteration_criterion").is_some();
+        let tail_chain = self.chain_of_node[&tail];
+        let sync = internal(&format!("iteration_sync_{head}"));
+        let feedback = internal(&format!("iteration_feedback_{head}"));
+        let feed = internal(&format!("iteration_feed_{head}"));
+        let max = &node.call.args[0];
+        let name = &node.call.name;
+        self.out.extend(quote_spanned!(name.span()=>
+            let #sync = #rt::iterate::IterationSync::new((#max) as u64, #has_criterion);
+            let mut #feedback = #job.connect_feedback(&#first, #tail_chain, #c)?;
+            let #feed = #rt::iterate::head_feed(&#first);
+        ));
+        let (chain_var, end_var) = self.segment(head, &feed);
+        self.out.extend(quote!(
+            #job.spawn_iteration_head(#c, &mut [&mut #first, #(#others),*], &mut #feedback, #chain_var, #end_var, &#sync)?;
+        ));
+    }
+
     /// The node `n` feeds, if it feeds exactly one node and that one is in its chain.
     fn single_chained_successor(&self, n: usize) -> Option<usize> {
         match self.graph.nodes[n].outputs.as_slice() {
@@ -473,6 +509,13 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     let node = &graph.nodes[n];
     let name = &node.call.name;
     let args = &node.call.args;
+    match node.spec.name {
+        // The head's task wraps its records for its two sides.
+        "iterate" => return TokenStream::new(),
+        "iteration_step" => return quote_spanned!(name.span()=> .iteration_step(#n)),
+        "iteration_result" => return quote_spanned!(name.span()=> .iteration_result(#n)),
+        _ => {}
+    }
     if node.spec.family == Family::Keyed {
         // The exchange before a rolling aggregate already applied its projection (and, in
         // batch mode, pre-aggregated): the aggregate folds partials with the same function.
@@ -584,6 +627,19 @@ fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
     if name == "collect" {
         let handle = &args[0];
         return quote_spanned!(name.span()=> #rt::io::collect(#n, &#upstream, &(#handle)));
+    }
+    if let Some(head) = node.iteration {
+        match node.spec.name {
+            "iteration_feedback" => {
+                let feedback = internal(&format!("iteration_feedback_{head}"));
+                return quote_spanned!(name.span()=> #rt::iterate::feedback(&#upstream, &mut #feedback).writers());
+            }
+            "iteration_criterion" => {
+                let sync = internal(&format!("iteration_sync_{head}"));
+                return quote_spanned!(name.span()=> #rt::iterate::criterion(&#sync));
+            }
+            _ => {}
+        }
     }
     quote_spanned!(name.span()=> #rt::io::#name(#n, &#upstream, #(#args),*))
 }

@@ -577,6 +577,21 @@ impl Builder {
                     }
                     last_node = None;
                 }
+                Family::Iterate => {
+                    if !self.check_arity(spec, call) {
+                        return;
+                    }
+                    let Some((head, result)) = self.iterate(spec, call, &stream) else {
+                        return;
+                    };
+                    stream = vec![Producer {
+                        origin: Origin::Node(result),
+                        partition: None,
+                        second_input: false,
+                    }];
+                    // `.name(..)` and `.parallelism(..)` after it set the head's.
+                    last_node = Some(head);
+                }
                 Family::Union | Family::Connect => {
                     for arg in &call.args {
                         match arg {
@@ -664,6 +679,175 @@ impl Builder {
                 "this stream reaches no sink, so its results would be lost\nhelp: end it with a sink such as `.print()`, `.write_lines(path, |x| ..)`, `.collect(handle)` or `.discard()`",
             )),
         }
+    }
+
+    /// `iterate(max, |s| body)`: the head (fed by `stream`), its body side bound to `s`
+    /// while the body's statements are built, the sinks that end the body (feedback and
+    /// criterion), and its result side. Returns the head and the result side.
+    fn iterate(
+        &mut self,
+        spec: &'static OpSpec,
+        call: &Call,
+        stream: &[Producer],
+    ) -> Option<(usize, usize)> {
+        if let Some(outer) = self.iteration {
+            self.errors.push(error(
+                call.name.span(),
+                format!("iterations cannot be nested: this `iterate` is inside the body of the `iterate` of `{}`\nhelp: run the inner loop as its own job, or unroll it into the outer body", self.nodes[outer].call.name),
+            ));
+            return None;
+        }
+        let body = &call.args[1];
+        let parsed = match body {
+            Expr::Closure(closure) if closure.inputs.len() == 1 => {
+                let param = match &closure.inputs[0] {
+                    syn::Pat::Ident(p) => Some(p.ident.clone()),
+                    syn::Pat::Type(t) => match &*t.pat {
+                        syn::Pat::Ident(p) => Some(p.ident.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                param.map(|p| (p, &*closure.body))
+            }
+            _ => None,
+        };
+        let Some((param, body)) = parsed else {
+            self.errors.push(error(
+                syn::spanned::Spanned::span(body),
+                "`iterate` takes its body as a closure of one stream: `|s| s.map(..)...`\nhelp: write `.iterate(max_supersteps, |s| { let x = s.map(..); x.filter(..) })`; the closure's value is the next superstep's input",
+            ));
+            return None;
+        };
+        // The body's statements and its value.
+        let mut statements = Vec::new();
+        let value: Expr = match body {
+            Expr::Block(block) => {
+                let mut value = None;
+                for (i, stmt) in block.block.stmts.iter().enumerate() {
+                    let last = i + 1 == block.block.stmts.len();
+                    let parsed = match stmt {
+                        syn::Stmt::Local(local) => match (&local.pat, &local.init) {
+                            (syn::Pat::Ident(name), Some(init)) => {
+                                crate::parse::ChainExpr::from_expr((*init.expr).clone()).map(|chain| {
+                                    statements.push(crate::parse::Statement {
+                                        binding: Some(name.ident.clone()),
+                                        chain,
+                                    })
+                                })
+                            }
+                            _ => Err(syn::Error::new(
+                                syn::spanned::Spanned::span(local),
+                                "expected `let name = stream;`",
+                            )),
+                        },
+                        syn::Stmt::Expr(expr, None) if last => {
+                            value = Some(expr.clone());
+                            Ok(())
+                        }
+                        syn::Stmt::Expr(expr, _) => crate::parse::ChainExpr::from_expr(expr.clone())
+                            .map(|chain| statements.push(crate::parse::Statement { binding: None, chain })),
+                        other => Err(syn::Error::new(
+                            syn::spanned::Spanned::span(other),
+                            "expected `let name = stream;` or a stream",
+                        )),
+                    };
+                    if let Err(e) = parsed {
+                        self.errors.push(e);
+                        return None;
+                    }
+                }
+                match value {
+                    Some(value) => value,
+                    None => {
+                        self.errors.push(error(
+                            block.block.brace_token.span.close(),
+                            "the body of `iterate` must end with the stream that feeds the next superstep\nhelp: end the block with that stream, without a `;`",
+                        ));
+                        return None;
+                    }
+                }
+            }
+            other => other.clone(),
+        };
+        let (next, criterion) = match value {
+            Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
+                (tuple.elems[0].clone(), Some(tuple.elems[1].clone()))
+            }
+            other => (other, None),
+        };
+        let head = self.add_node(spec, call, stream);
+        self.iteration = Some(head);
+        let step_call = Call {
+            name: call.name.clone(),
+            args: Vec::new(),
+            args_span: call.args_span,
+        };
+        let step = self.add_node(ops::iteration_node("iteration_step"), &step_call, &[Producer {
+            origin: Origin::Node(head),
+            partition: None,
+            second_input: false,
+        }]);
+        if self.bindings.contains_key(&param.to_string()) {
+            self.errors.push(error(
+                param.span(),
+                format!("the stream `{param}` is defined twice\nhelp: name the iteration's stream differently from the streams outside it"),
+            ));
+            self.iteration = None;
+            return None;
+        }
+        self.used.insert(param.to_string());
+        self.bindings.insert(
+            param.to_string(),
+            (param.clone(), vec![Producer {
+                origin: Origin::Node(step),
+                partition: None,
+                second_input: false,
+            }]),
+        );
+        for statement in &statements {
+            self.statement(statement);
+        }
+        let end_body = |this: &mut Self, expr: Expr, node: &str| -> bool {
+            let span = syn::spanned::Spanned::span(&expr);
+            let chain = match crate::parse::ChainExpr::from_expr(expr) {
+                Ok(chain) => chain,
+                Err(e) => {
+                    this.errors.push(e);
+                    return false;
+                }
+            };
+            let name = Ident::new(&format!("__{node}_{head}"), span);
+            let before = this.errors.len();
+            this.statement(&crate::parse::Statement {
+                binding: Some(name.clone()),
+                chain,
+            });
+            let Some((_, producers)) = this.bindings.remove(&name.to_string()) else {
+                return false;
+            };
+            if this.errors.len() > before {
+                return false;
+            }
+            let sink = Call {
+                name: Ident::new(node, span),
+                args: Vec::new(),
+                args_span: span,
+            };
+            this.add_node(ops::iteration_node(node), &sink, &producers);
+            true
+        };
+        let mut ok = end_body(self, next, "iteration_feedback");
+        if let Some(criterion) = criterion {
+            ok &= end_body(self, criterion, "iteration_criterion");
+        }
+        self.iteration = None;
+        let result = self.add_node(ops::iteration_node("iteration_result"), &step_call, &[Producer {
+            origin: Origin::Node(head),
+            partition: None,
+            second_input: false,
+        }]);
+        ok.then_some((head, result))
     }
 
     /// Expands a producer through names into operator origins.

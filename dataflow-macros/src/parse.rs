@@ -137,7 +137,7 @@ impl Parse for Statement {
 }
 
 impl ChainExpr {
-    fn from_expr(expr: Expr) -> syn::Result<Self> {
+    pub(crate) fn from_expr(expr: Expr) -> syn::Result<Self> {
         let mut calls = Vec::new();
         let mut current = expr;
         loop {

@@ -94,7 +94,9 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
     let mut specs: Vec<ParallelismSpec> = graph.nodes.iter().map(parallelism_spec).collect();
     for &id in order {
         let node = &graph.nodes[id];
-        if node.spec.family == Family::SideOutput {
+        // A side output runs at its `process`'s parallelism, an iteration head's sides at
+        // the head's.
+        if node.spec.family == Family::SideOutput || is_head_side(node) {
             if let Some(&e) = node.inputs.first() {
                 specs[id] = specs[graph.edges[e].from].clone();
             }
@@ -163,6 +165,11 @@ pub fn plan(graph: &Graph, order: &[usize]) -> Plan {
     }
 }
 
+/// The body or result side of an iteration head.
+fn is_head_side(node: &crate::graph::Node) -> bool {
+    matches!(node.spec.name, "iteration_step" | "iteration_result")
+}
+
 /// The node `id` chains onto, if Flink's chaining rule allows it.
 fn chainable_predecessor(
     graph: &Graph,
@@ -171,7 +178,12 @@ fn chainable_predecessor(
     specs: &[ParallelismSpec],
 ) -> Option<usize> {
     let node = &graph.nodes[id];
-    if node.spec.family == Family::SideOutput {
+    // An iteration head reads its initial input and its feedback from exchanges; its body
+    // and result sides run in its task.
+    if node.spec.family == Family::Iterate {
+        return None;
+    }
+    if node.spec.family == Family::SideOutput || is_head_side(node) {
         // A side output is read inside its process operator's chain (checked to follow it).
         return node.inputs.first().map(|&e| graph.edges[e].from);
     }

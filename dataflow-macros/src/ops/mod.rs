@@ -86,6 +86,8 @@ pub enum Family {
     Sink,
     /// Configures the operator before it.
     Setting(Setting),
+    /// `iterate(max, |s| body)`: a bulk iteration's head.
+    Iterate,
 }
 
 /// One entry of the table.
@@ -220,6 +222,8 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("upper_bound_exclusive", JoinModifier, 0, 0, "upper_bound_exclusive()", "After `between`: excludes the upper bound."),
     op!("apply", WindowFunction, 1, 1, "apply(f)",
         "Ends a window `join` (`|a, b| out`) or `co_group` (`|left, right| outputs`) after its `window(..)`."),
+    op!("iterate", Iterate, 2, 2, "iterate(max_supersteps, |s| body)",
+        "Bounded streams, batch mode: a bulk iteration. The body (a pipeline from `s`, in a closure) runs superstep by superstep, each on the previous one's output, at most `max_supersteps` times or until its output is empty; returning `(next, criterion)` also stops once `criterion` is empty. Streams from outside enter the body through joins (loop-invariant, kept across supersteps). The result is the last superstep's output."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
@@ -278,9 +282,27 @@ pub static JOIN_NODES: &[OpSpec] = &[
 /// bounded stream): `group_reduce`, `first(n, sort_key)`, `map_partition`, `sort_partition`,
 /// and the joins without a window (`batch_*` nodes).
 pub fn emits_at_end_of_input(name: &str, args: usize) -> bool {
-    matches!(name, "group_reduce" | "map_partition" | "sort_partition")
+    matches!(name, "group_reduce" | "map_partition" | "sort_partition" | "iterate")
         || (name == "first" && args == 2)
         || name.starts_with("batch_")
+}
+
+/// The nodes of an iteration besides its head: the head's body and result sides, and the
+/// sinks that end its body.
+#[rustfmt::skip]
+pub static ITERATION_NODES: &[OpSpec] = &[
+    op!("iteration_step", Transform, 0, 0, "iterate(max, |s| ..)", ""),
+    op!("iteration_result", Transform, 0, 0, "iterate(max, |s| ..)", ""),
+    op!("iteration_feedback", Sink, 0, 0, "iterate(max, |s| next)", ""),
+    op!("iteration_criterion", Sink, 0, 0, "iterate(max, |s| (next, criterion))", ""),
+];
+
+/// The iteration node named `name`.
+pub fn iteration_node(name: &str) -> &'static OpSpec {
+    ITERATION_NODES
+        .iter()
+        .find(|op| op.name == name)
+        .expect("an iteration node")
 }
 
 /// The entry for `name`.
