@@ -729,12 +729,14 @@ impl Builder {
                     let parsed = match stmt {
                         syn::Stmt::Local(local) => match (&local.pat, &local.init) {
                             (syn::Pat::Ident(name), Some(init)) => {
-                                crate::parse::ChainExpr::from_expr((*init.expr).clone()).map(|chain| {
-                                    statements.push(crate::parse::Statement {
-                                        binding: Some(name.ident.clone()),
-                                        chain,
-                                    })
-                                })
+                                crate::parse::ChainExpr::from_expr((*init.expr).clone()).map(
+                                    |chain| {
+                                        statements.push(crate::parse::Statement {
+                                            binding: Some(name.ident.clone()),
+                                            chain,
+                                        })
+                                    },
+                                )
                             }
                             _ => Err(syn::Error::new(
                                 syn::spanned::Spanned::span(local),
@@ -745,8 +747,14 @@ impl Builder {
                             value = Some(expr.clone());
                             Ok(())
                         }
-                        syn::Stmt::Expr(expr, _) => crate::parse::ChainExpr::from_expr(expr.clone())
-                            .map(|chain| statements.push(crate::parse::Statement { binding: None, chain })),
+                        syn::Stmt::Expr(expr, _) => {
+                            crate::parse::ChainExpr::from_expr(expr.clone()).map(|chain| {
+                                statements.push(crate::parse::Statement {
+                                    binding: None,
+                                    chain,
+                                })
+                            })
+                        }
                         other => Err(syn::Error::new(
                             syn::spanned::Spanned::span(other),
                             "expected `let name = stream;` or a stream",
@@ -783,11 +791,15 @@ impl Builder {
             args: Vec::new(),
             args_span: call.args_span,
         };
-        let step = self.add_node(ops::iteration_node("iteration_step"), &step_call, &[Producer {
-            origin: Origin::Node(head),
-            partition: None,
-            second_input: false,
-        }]);
+        let step = self.add_node(
+            ops::iteration_node("iteration_step"),
+            &step_call,
+            &[Producer {
+                origin: Origin::Node(head),
+                partition: None,
+                second_input: false,
+            }],
+        );
         if self.bindings.contains_key(&param.to_string()) {
             self.errors.push(error(
                 param.span(),
@@ -799,11 +811,14 @@ impl Builder {
         self.used.insert(param.to_string());
         self.bindings.insert(
             param.to_string(),
-            (param.clone(), vec![Producer {
-                origin: Origin::Node(step),
-                partition: None,
-                second_input: false,
-            }]),
+            (
+                param.clone(),
+                vec![Producer {
+                    origin: Origin::Node(step),
+                    partition: None,
+                    second_input: false,
+                }],
+            ),
         );
         for statement in &statements {
             self.statement(statement);
@@ -842,11 +857,15 @@ impl Builder {
             ok &= end_body(self, criterion, "iteration_criterion");
         }
         self.iteration = None;
-        let result = self.add_node(ops::iteration_node("iteration_result"), &step_call, &[Producer {
-            origin: Origin::Node(head),
-            partition: None,
-            second_input: false,
-        }]);
+        let result = self.add_node(
+            ops::iteration_node("iteration_result"),
+            &step_call,
+            &[Producer {
+                origin: Origin::Node(head),
+                partition: None,
+                second_input: false,
+            }],
+        );
         ok.then_some((head, result))
     }
 

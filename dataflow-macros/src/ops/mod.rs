@@ -282,8 +282,10 @@ pub static JOIN_NODES: &[OpSpec] = &[
 /// bounded stream): `group_reduce`, `first(n, sort_key)`, `map_partition`, `sort_partition`,
 /// and the joins without a window (`batch_*` nodes).
 pub fn emits_at_end_of_input(name: &str, args: usize) -> bool {
-    matches!(name, "group_reduce" | "map_partition" | "sort_partition" | "iterate")
-        || (name == "first" && args == 2)
+    matches!(
+        name,
+        "group_reduce" | "map_partition" | "sort_partition" | "iterate"
+    ) || (name == "first" && args == 2)
         || name.starts_with("batch_")
 }
 

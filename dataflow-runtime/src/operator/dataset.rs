@@ -358,6 +358,9 @@ where
 pub struct WholePartition<T, P> {
     function: P,
     records: Vec<T>,
+    /// Runs inside an iteration: each superstep is an input; the end of the last one is the
+    /// end of input, so the end of the stream itself brings nothing more.
+    in_iteration: bool,
     operator: usize,
     emitted: u64,
 }
@@ -374,6 +377,7 @@ impl<T, P> WholePartition<T, P> {
         WholePartition {
             function,
             records: Vec::new(),
+            in_iteration: false,
             operator,
             emitted: 0,
         }
@@ -393,6 +397,9 @@ where
     }
 
     fn end_of_input<E: Emit<P::Out>>(&mut self, out: &mut E) {
+        if self.in_iteration && self.records.is_empty() {
+            return;
+        }
         let scope = OperatorScope::enter(self.operator);
         let records = std::mem::take(&mut self.records);
         let emitted = &mut self.emitted;
@@ -405,7 +412,9 @@ where
 
     /// Each superstep of an iteration is a partition's whole input.
     fn on_superstep_end<E: Emit<P::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.in_iteration = false;
         self.end_of_input(out);
+        self.in_iteration = true;
         out.emit_superstep_end(superstep);
     }
 
