@@ -347,7 +347,7 @@ impl Wiring<'_> {
         let max = &node.call.args[0];
         let name = &node.call.name;
         self.out.extend(quote_spanned!(name.span()=>
-            let #sync = #rt::iterate::IterationSync::new((#max) as u64, #has_criterion);
+            let #sync = #rt::iterate::IterationSync::new(#rt::iterate::supersteps(#max)?, #has_criterion);
             let mut #feedback = #job.connect_feedback(&#first, #tail_chain, #c)?;
             let #feed = #rt::iterate::head_feed(&#first);
         ));

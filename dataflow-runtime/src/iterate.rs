@@ -63,6 +63,16 @@ where
     connection
 }
 
+/// The maximum number of supersteps as given to `iterate` (any integer type; a negative one
+/// is an error).
+pub fn supersteps<N>(max: N) -> Result<u64>
+where
+    N: TryInto<u64> + Copy + std::fmt::Display,
+{
+    max.try_into()
+        .map_err(|_| Error::Config(format!("`iterate({max}, ..)`: not a number of supersteps")))
+}
+
 /// The body side of a head: the records of each superstep, and its ends.
 #[derive(Debug, Clone, Copy)]
 pub struct IterationStep {
