@@ -33,6 +33,63 @@ pub fn static_side(graph: &Graph, n: usize) -> Option<bool> {
     })
 }
 
+/// The rules of an iteration's body: what runs in supersteps, and how streams cross its
+/// border (in through joins, out through the result only).
+fn check_iteration_body(graph: &Graph, node: &crate::graph::Node) -> Option<syn::Error> {
+    let name = &node.call.name;
+    if let Some(head) = node
+        .iteration
+        .filter(|_| node.spec.name != "iteration_step")
+    {
+        let allowed = match node.spec.family {
+            Family::Transform => !matches!(node.spec.name, "assign_timestamps" | "ingestion_time"),
+            Family::Keyed | Family::Grouped | Family::Partition(_) | Family::Union => true,
+            Family::Join => node.spec.name.starts_with("batch_"),
+            Family::Sink => node.spec.name.starts_with("iteration_"),
+            _ => false,
+        };
+        if !allowed {
+            let what = match node.spec.family {
+                Family::Source { .. } => "a source".to_string(),
+                Family::Sink => "a sink".to_string(),
+                Family::WindowFunction => "a window".to_string(),
+                _ => format!("`{}`", node.spec.name.trim_start_matches("window_")),
+            };
+            return Some(error(
+                name.span(),
+                format!("{what} cannot run inside the body of an iteration, whose supersteps are batches without time\nhelp: inside `iterate` use record-at-a-time operators, keyed aggregates, DataSet operations and joins without windows; read other streams outside the body and join them in; sinks go after the iteration's result"),
+            ));
+        }
+        for &e in &node.inputs {
+            let from = &graph.nodes[graph.edges[e].from];
+            if from.iteration != Some(head) && node.spec.family != Family::Join {
+                let stream = graph.edges[e]
+                    .via
+                    .as_ref()
+                    .map_or_else(|| from.call.name.to_string(), ToString::to_string);
+                return Some(error(
+                    name.span(),
+                    format!("`{}` inside the iteration reads `{stream}`, a stream from outside it\nhelp: bring loop-invariant data into the body through a join (`.join({stream}).where(..).equal_to(..).apply(..)`), which keeps it for every superstep", node.call.name),
+                ));
+            }
+        }
+    }
+    for &e in &node.outputs {
+        let to = &graph.nodes[graph.edges[e].to];
+        if node.iteration.is_some() && to.iteration != node.iteration {
+            let stream = graph.edges[e]
+                .via
+                .as_ref()
+                .map_or_else(|| node.call.name.to_string(), ToString::to_string);
+            return Some(error(
+                to.call.name.span(),
+                format!("`{}` reads `{stream}`, a stream inside an iteration's body\nhelp: a body's streams exist per superstep; use the iteration's result (the value of `.iterate(..)`) outside it", to.call.name),
+            ));
+        }
+    }
+    None
+}
+
 /// The name of an unbounded source upstream of `node`, if any.
 fn unbounded_source_before(graph: &Graph, node: &crate::graph::Node) -> Option<String> {
     let mut seen = vec![false; graph.nodes.len()];
@@ -80,6 +137,9 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
                         node.spec.signature),
                 ));
             }
+        }
+        if let Some(e) = check_iteration_body(graph, node) {
+            errors.push(e);
         }
         if matches!(node.spec.family, Family::Keyed | Family::Grouped) {
             let keyed = node.inputs.iter().all(

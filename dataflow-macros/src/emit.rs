@@ -631,8 +631,16 @@ fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
     if let Some(head) = node.iteration {
         match node.spec.name {
             "iteration_feedback" => {
-                let feedback = internal(&format!("iteration_feedback_{head}"));
-                return quote_spanned!(name.span()=> #rt::iterate::feedback(&#upstream, &mut #feedback).writers());
+                // Located at the body's result, where a type mismatch is reported.
+                let feedback = Ident::new(
+                    &format!("iteration_feedback_{head}"),
+                    Span::mixed_site().located_at(name.span()),
+                );
+                let upstream = Ident::new(
+                    &upstream.to_string(),
+                    Span::mixed_site().located_at(name.span()),
+                );
+                return quote_spanned!(name.span()=> #rt::iterate::feedback(&#upstream, &mut #feedback));
             }
             "iteration_criterion" => {
                 let sync = internal(&format!("iteration_sync_{head}"));

@@ -52,15 +52,36 @@ pub fn head_feed<C: Produces>(_initial: &C) -> HeadFeed<C::Out> {
     HeadFeed(PhantomData)
 }
 
+/// The feedback exchange of an iteration whose input is `T`: it takes the body's records only
+/// if they are `T` too.
+#[diagnostic::on_unimplemented(
+    message = "the body of this iteration returns records of type `{T}`, which is not the type of the iteration's input",
+    label = "the next superstep's input: it must have the type of the stream `iterate` was called on",
+    note = "map the body's result back to the input's type, or map the input to the body's type before `.iterate(..)`"
+)]
+pub trait FeedbackOf<T> {
+    /// The sending ends.
+    type Writers;
+    /// Takes the sending ends (once).
+    fn take_writers(&mut self) -> Self::Writers;
+}
+
+impl<W: Send + 'static> FeedbackOf<W> for crate::job::Connection<crate::exchange::Rebalance, W> {
+    type Writers = crate::exchange::EdgeWriters<crate::exchange::Rebalance, W>;
+    fn take_writers(&mut self) -> Self::Writers {
+        self.writers::<W>()
+    }
+}
+
 /// The typed guard of the feedback: the body's output must have the type of the iteration's
 /// input. The generated code calls it spanned at the body's result, so a mismatch is
-/// reported there.
-pub fn feedback<'a, C, Conn>(_body_output: &C, connection: &'a mut Conn) -> &'a mut Conn
+/// reported there, once.
+pub fn feedback<C, Conn>(_body_output: &C, connection: &mut Conn) -> Conn::Writers
 where
     C: Produces,
-    Conn: Produces<Out = C::Out>,
+    Conn: FeedbackOf<C::Out>,
 {
-    connection
+    connection.take_writers()
 }
 
 /// The maximum number of supersteps as given to `iterate` (any integer type; a negative one
