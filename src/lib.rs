@@ -7,6 +7,7 @@ pub use dataflow_macros::dataflow;
 pub use dataflow_runtime as runtime;
 pub use dataflow_runtime::{Error, Result};
 
+pub mod graphs;
 pub mod nexmark;
 
 /// What a job file needs: `use dataflow::prelude::*;`.
