@@ -147,11 +147,51 @@ dataflow! {
             .write_lines(output, |(v, rank)| format!("{v} {rank:.6}"));
     }
 
-    /// Connected components (edges taken as undirected): every vertex's component is its
-    /// smallest vertex id, found by label propagation; the iteration ends when no label
-    /// changes (a termination criterion) or after MAX_ITERATIONS supersteps (default 1000).
-    /// Lines of OUTPUT are `vertex component`.
+    /// Connected components (edges taken as undirected) as a delta iteration: every vertex's
+    /// component is its smallest vertex id. The solution set holds each vertex's label; the
+    /// workset holds the vertices whose label just changed, which offer it to their
+    /// neighbours; a neighbour whose label improves joins the delta and the next workset. It
+    /// ends when no label changes (or after MAX_ITERATIONS supersteps, default 1000). Lines of
+    /// OUTPUT are `vertex component`.
     pub job connected_components(graph: Option<Graph>, max_iterations: Option<u64>, output: Option<PathBuf>) {
+        let edges = generate(graph_or_bundled(&graph).edge_count(), {
+            let graph = graph_or_bundled(&graph);
+            move |i| graph.edge(i)
+        });
+        let vertices = edges
+            .flat_map(|e| [e.0, e.1])
+            .key_by(|v| *v)
+            .distinct();
+        let neighbours = edges.flat_map(|e| [(e.0, e.1), (e.1, e.0)]);
+        let labels = vertices.map(|v| (v, v));
+        let changed = vertices.map(|v| (v, v));
+        labels
+            .iterate_delta(changed, max_iterations.unwrap_or(1000), |l| l.0, |solution, workset| {
+                // The smallest label offered to each neighbour of a changed vertex...
+                let offered = workset
+                    .join(neighbours)
+                    .where(|c| c.0)
+                    .equal_to(|n| n.0)
+                    .apply(|c, n| (n.1, c.1))
+                    .key_by(|o| o.0)
+                    .min_by(|o| o.1);
+                // ... where it beats the vertex's label.
+                let improved = offered
+                    .join(solution)
+                    .where(|o| o.0)
+                    .apply(|o, label| (o.0, o.1, o.1 < label.1))
+                    .filter(|o| o.2)
+                    .map(|o| (o.0, o.1));
+                (improved, improved)
+            })
+            .write_lines(output, |(v, component)| format!("{v} {component}"));
+    }
+
+    /// Connected components by label propagation as a bulk iteration: every superstep
+    /// recomputes every vertex's label, and a termination criterion (the labels that changed)
+    /// ends it once none does (or after MAX_ITERATIONS supersteps, default 1000). The same
+    /// result as [`connected_components`], with more work per superstep.
+    pub job label_propagation(graph: Option<Graph>, max_iterations: Option<u64>, output: Option<PathBuf>) {
         let edges = generate(graph_or_bundled(&graph).edge_count(), {
             let graph = graph_or_bundled(&graph);
             move |i| graph.edge(i)

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use dataflow::graphs::{connected_components, page_rank, Graph, DAMPING};
+use dataflow::graphs::{connected_components, label_propagation, page_rank, Graph, DAMPING};
 use dataflow::prelude::*;
 
 fn config(parallelism: usize) -> JobConfig {
@@ -144,7 +144,7 @@ fn page_rank_equals_power_iteration_on_random_graphs() {
 }
 
 #[test]
-fn connected_components_equal_union_find_on_random_graphs() {
+fn connected_components_delta_and_bulk_equal_union_find_on_random_graphs() {
     for (seed, parallelism) in [(5, 1), (6, 2), (7, 2)] {
         // About as many edges as vertices: many components of all sizes.
         let edges = random_graph(200, 150, seed);
@@ -156,15 +156,28 @@ fn connected_components_equal_union_find_on_random_graphs() {
             expected.iter().map(|e| &e.1).collect::<BTreeSet<_>>().len() > 10,
             "several components"
         );
+        let graph = Graph::Edges(edges.into());
         let out = Output::new(&format!("cc-{seed}"));
         connected_components::run(
             &config(parallelism),
-            Some(Graph::Edges(edges.into())),
+            Some(graph.clone()),
             None,
             Some(out.0.clone()),
         )
         .unwrap();
-        assert_eq!(out.lines(), expected, "seed {seed}, p = {parallelism}");
+        assert_eq!(
+            out.lines(),
+            expected,
+            "delta: seed {seed}, p = {parallelism}"
+        );
+        let out = Output::new(&format!("lp-{seed}"));
+        label_propagation::run(&config(parallelism), Some(graph), None, Some(out.0.clone()))
+            .unwrap();
+        assert_eq!(
+            out.lines(),
+            expected,
+            "bulk: seed {seed}, p = {parallelism}"
+        );
     }
 }
 

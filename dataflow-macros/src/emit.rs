@@ -254,6 +254,10 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
                 .out
                 .extend(quote!(#job.spawn_source_chain(#c, #source_var, #chain_var, #end_var)?;));
         } else {
+            if head_node.spec.name == "iterate_delta" {
+                wiring.delta_head(c, head);
+                continue;
+            }
             let first = internal(&format!("exchange_{}", chain.inputs[0]));
             // The first input fixes the chain's input type; a `union`'s other inputs go through
             // the typed guard, spanned at the name the user passed to `union`. The guards come
@@ -325,6 +329,54 @@ struct Wiring<'a> {
 }
 
 impl Wiring<'_> {
+    /// The chain of a delta iteration's head (node `head`): its meeting point, its solution
+    /// set, its two feedback exchanges (deltas and next workset), and its subtasks.
+    fn delta_head(&mut self, c: usize, head: usize) {
+        let rt = rt();
+        let job = internal("job");
+        let node = &self.graph.nodes[head];
+        let body_end = |name: &str| {
+            self.graph
+                .nodes
+                .iter()
+                .position(|n| n.spec.name == name && n.iteration == Some(head))
+                .expect("a delta iteration ends in a delta and a next workset")
+        };
+        let (delta_chain, workset_chain) = (
+            self.chain_of_node[&body_end("iteration_delta")],
+            self.chain_of_node[&body_end("iteration_feedback")],
+        );
+        // The input exchanges: the initial solution set, and (the second input) the workset.
+        let input = |second: bool| {
+            let x = self.plan.chains[c]
+                .inputs
+                .iter()
+                .copied()
+                .find(|&x| self.graph.edges[self.plan.exchanges[x].edge].second_input == second)
+                .expect("a delta iteration has a solution set and a workset");
+            internal(&format!("exchange_{x}"))
+        };
+        let (solution, workset) = (input(false), input(true));
+        let sync = internal(&format!("iteration_sync_{head}"));
+        let solution_set = internal(&format!("iteration_solution_{head}"));
+        let delta = internal(&format!("iteration_delta_{head}"));
+        let next_workset = internal(&format!("iteration_feedback_{head}"));
+        let feed = internal(&format!("iteration_feed_{head}"));
+        let (max, key) = (&node.call.args[1], &node.call.args[2]);
+        let name = &node.call.name;
+        self.out.extend(quote_spanned!(name.span()=>
+            let #sync = #rt::iterate::IterationSync::new(#rt::iterate::supersteps(#max)?, false);
+            let #solution_set = #rt::delta::solution_set(&#solution, #key);
+            let mut #delta = #job.connect_feedback(&#solution, #delta_chain, #c)?;
+            let mut #next_workset = #job.connect_feedback(&#workset, #workset_chain, #c)?;
+            let #feed = #rt::delta::delta_head_feed(&#solution, &#workset);
+        ));
+        let (chain_var, end_var) = self.segment(head, &feed);
+        self.out.extend(quote!(
+            #job.spawn_delta_head(#c, &mut #solution, &mut #workset, &mut #delta, &mut #next_workset, #chain_var, #end_var, &#sync, &#solution_set)?;
+        ));
+    }
+
     /// The chain of an iteration head (node `head`, fed by the exchange `first` and the
     /// union inputs `others`): its meeting point, its feedback exchange (created here, before
     /// the body's chains that send into it), and its subtasks.
@@ -511,7 +563,15 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
     let args = &node.call.args;
     match node.spec.name {
         // The head's task wraps its records for its two sides.
-        "iterate" => return TokenStream::new(),
+        "iterate" | "iterate_delta" => return TokenStream::new(),
+        "solution_join" => {
+            let solution = internal(&format!(
+                "iteration_solution_{}",
+                node.iteration
+                    .expect("a solution join is inside its iteration")
+            ));
+            return quote_spanned!(name.span()=> .solution_join(#n, &#solution, #(#args),*));
+        }
         "iteration_step" => return quote_spanned!(name.span()=> .iteration_step(#n)),
         "iteration_result" => return quote_spanned!(name.span()=> .iteration_result(#n)),
         _ => {}
@@ -630,10 +690,10 @@ fn sink_call(graph: &Graph, n: usize, upstream: &Ident) -> TokenStream {
     }
     if let Some(head) = node.iteration {
         match node.spec.name {
-            "iteration_feedback" => {
+            "iteration_feedback" | "iteration_delta" => {
                 // Located at the body's result, where a type mismatch is reported.
                 let feedback = Ident::new(
-                    &format!("iteration_feedback_{head}"),
+                    &format!("{}_{head}", node.spec.name),
                     Span::mixed_site().located_at(name.span()),
                 );
                 let upstream = Ident::new(

@@ -57,6 +57,8 @@ struct Joining {
     between: Option<(Expr, Expr)>,
     lower_exclusive: bool,
     upper_exclusive: bool,
+    /// A lookup join with a delta iteration's solution set; its `where` key once given.
+    solution: Option<Option<Expr>>,
 }
 
 /// The settings attached to an operator.
@@ -137,6 +139,8 @@ struct Builder {
     errors: Vec<syn::Error>,
     /// The iteration whose body is being built, if any.
     iteration: Option<usize>,
+    /// The name of the solution set of the delta iteration being built, if any.
+    solution: Option<String>,
 }
 
 fn error(span: Span, message: impl std::fmt::Display) -> syn::Error {
@@ -502,6 +506,26 @@ impl Builder {
                         return;
                     };
                     self.used.insert(other.to_string());
+                    if self.solution.as_ref().is_some_and(|s| other == s.as_str()) {
+                        if call.name != "join" {
+                            self.errors.push(error(
+                                call.name.span(),
+                                format!("the solution set `{other}` is read with a lookup `join`, not `{}`\nhelp: write `x.join({other}).where(|x| key).apply(|x, s| out)`", call.name),
+                            ));
+                            return;
+                        }
+                        joining = Some(Joining {
+                            call: call.clone(),
+                            keyed_first: false,
+                            keyed_second: false,
+                            between: None,
+                            lower_exclusive: false,
+                            upper_exclusive: false,
+                            solution: Some(None),
+                        });
+                        last_node = None;
+                        continue;
+                    }
                     let keyed_first = stream.iter().any(|p| p.partition.is_some());
                     let cross = call.name == "cross";
                     if call.name != "interval_join" && !cross && keyed_first {
@@ -533,6 +557,7 @@ impl Builder {
                         between: None,
                         lower_exclusive: false,
                         upper_exclusive: false,
+                        solution: None,
                     });
                     last_node = None;
                 }
@@ -697,27 +722,51 @@ impl Builder {
             ));
             return None;
         }
-        let body = &call.args[1];
+        let delta = call.name == "iterate_delta";
+        let body = &call.args[if delta { 3 } else { 1 }];
+        let param_name = |pat: &syn::Pat| match pat {
+            syn::Pat::Ident(p) => Some(p.ident.clone()),
+            syn::Pat::Type(t) => match &*t.pat {
+                syn::Pat::Ident(p) => Some(p.ident.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
         let parsed = match body {
-            Expr::Closure(closure) if closure.inputs.len() == 1 => {
-                let param = match &closure.inputs[0] {
-                    syn::Pat::Ident(p) => Some(p.ident.clone()),
-                    syn::Pat::Type(t) => match &*t.pat {
-                        syn::Pat::Ident(p) => Some(p.ident.clone()),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                param.map(|p| (p, &*closure.body))
+            Expr::Closure(closure) if closure.inputs.len() == 1 + usize::from(delta) => {
+                let params: Option<Vec<Ident>> = closure.inputs.iter().map(param_name).collect();
+                params.map(|p| (p, &*closure.body))
             }
             _ => None,
         };
-        let Some((param, body)) = parsed else {
-            self.errors.push(error(
-                syn::spanned::Spanned::span(body),
-                "`iterate` takes its body as a closure of one stream: `|s| s.map(..)...`\nhelp: write `.iterate(max_supersteps, |s| { let x = s.map(..); x.filter(..) })`; the closure's value is the next superstep's input",
-            ));
+        let Some((mut params, body)) = parsed else {
+            let help = if delta {
+                "`iterate_delta` takes its body as a closure of the solution set and the workset: `|solution, workset| (delta, next_workset)`\nhelp: write `.iterate_delta(workset, max_supersteps, |x| key, |solution, workset| { ...; (delta, next_workset) })`"
+            } else {
+                "`iterate` takes its body as a closure of one stream: `|s| s.map(..)...`\nhelp: write `.iterate(max_supersteps, |s| { let x = s.map(..); x.filter(..) })`; the closure's value is the next superstep's input"
+            };
+            self.errors
+                .push(error(syn::spanned::Spanned::span(body), help));
             return None;
+        };
+        let param = params.pop().expect("one or two parameters");
+        let solution_param = params.pop();
+        let workset = if delta {
+            match stream_name(&call.args[0]) {
+                Some(name) => {
+                    self.used.insert(name.to_string());
+                    Some(name)
+                }
+                None => {
+                    self.errors.push(error(
+                        syn::spanned::Spanned::span(&call.args[0]),
+                        "`iterate_delta` takes the name of the initial workset's stream first\nhelp: bind it with `let workset = ...;` and write `.iterate_delta(workset, max, |x| key, |solution, workset| ..)`",
+                    ));
+                    return None;
+                }
+            }
+        } else {
+            None
         };
         // The body's statements and its value.
         let mut statements = Vec::new();
@@ -782,9 +831,24 @@ impl Builder {
             Expr::Tuple(tuple) if tuple.elems.len() == 2 => {
                 (tuple.elems[0].clone(), Some(tuple.elems[1].clone()))
             }
+            other if delta => {
+                self.errors.push(error(
+                    syn::spanned::Spanned::span(&other),
+                    "the body of `iterate_delta` ends with two streams: `(delta, next_workset)`\nhelp: the delta's records replace the solution set's records of their keys; the next workset drives the next superstep (empty: the iteration ends)",
+                ));
+                return None;
+            }
             other => (other, None),
         };
-        let head = self.add_node(spec, call, stream);
+        // A delta iteration's head reads its initial solution set and, second, its workset.
+        let mut inputs = stream.to_vec();
+        inputs.extend(workset.map(|name| Producer {
+            origin: Origin::Binding(name),
+            partition: None,
+            second_input: true,
+        }));
+        let head = self.add_node(spec, call, &inputs);
+        self.solution = solution_param.as_ref().map(ToString::to_string);
         self.iteration = Some(head);
         let step_call = Call {
             name: call.name.clone(),
@@ -852,11 +916,19 @@ impl Builder {
             this.add_node(ops::iteration_node(node), &sink, &producers);
             true
         };
-        let mut ok = end_body(self, next, "iteration_feedback");
-        if let Some(criterion) = criterion {
-            ok &= end_body(self, criterion, "iteration_criterion");
-        }
+        let ok = match (delta, criterion) {
+            (true, Some(next_workset)) => {
+                end_body(self, next, "iteration_delta")
+                    & end_body(self, next_workset, "iteration_feedback")
+            }
+            (_, Some(criterion)) => {
+                end_body(self, next, "iteration_feedback")
+                    & end_body(self, criterion, "iteration_criterion")
+            }
+            (_, None) => end_body(self, next, "iteration_feedback"),
+        };
         self.iteration = None;
+        self.solution = None;
         let result = self.add_node(
             ops::iteration_node("iteration_result"),
             &step_call,
@@ -1248,6 +1320,33 @@ impl Builder {
         };
         if spec.family == Family::JoinModifier && !self.check_arity(spec, call) {
             return JoinStep::Failed;
+        }
+        if let Some(key) = &mut join.solution {
+            return match (name.as_str(), key.as_ref()) {
+                ("where", None) => {
+                    *key = Some(call.args[0].clone());
+                    JoinStep::Continue
+                }
+                ("apply", Some(key)) => {
+                    if !self.check_arity(spec, call) {
+                        return JoinStep::Failed;
+                    }
+                    let mut merged = call.clone();
+                    merged.args = vec![key.clone(), call.args[0].clone()];
+                    JoinStep::Node(self.add_node(
+                        ops::iteration_node("solution_join"),
+                        &merged,
+                        stream,
+                    ))
+                }
+                _ => {
+                    self.errors.push(error(
+                        call.name.span(),
+                        "a join with the solution set is a lookup by key\nhelp: write `x.join(solution).where(|x| key).apply(|x, s| out)`",
+                    ));
+                    JoinStep::Failed
+                }
+            };
         }
         match name.as_str() {
             "where" | "equal_to" if !interval && join.call.name != "cross" => {

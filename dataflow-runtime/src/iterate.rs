@@ -32,11 +32,12 @@ use crate::task::{ChainEnd, ChainEndFactory};
 /// What an iteration head hands its chain: a record for the body's next superstep, or one of
 /// the iteration's final result.
 #[derive(Debug, Clone, PartialEq)]
-pub enum IterationRecord<T> {
+pub enum IterationRecord<T, R = T> {
     /// Input of the body in the current superstep.
     Step(T),
-    /// The iteration's result (the last superstep's feedback).
-    Done(T),
+    /// The iteration's result (the last superstep's feedback; a delta iteration's solution
+    /// set).
+    Done(R),
 }
 
 /// The type marker a head's chain is built from: records of type `T` wrapped in
@@ -101,13 +102,13 @@ pub struct IterationStep {
     emitted: u64,
 }
 
-impl<T: 'static> Operator<IterationRecord<T>> for IterationStep {
+impl<T: 'static, R: 'static> Operator<IterationRecord<T, R>> for IterationStep {
     type Out = T;
 
     #[inline]
     fn process<E: Emit<T>>(
         &mut self,
-        value: IterationRecord<T>,
+        value: IterationRecord<T, R>,
         timestamp: Option<Timestamp>,
         out: &mut E,
     ) {
@@ -135,13 +136,13 @@ pub struct IterationResult {
     emitted: u64,
 }
 
-impl<T: 'static> Operator<IterationRecord<T>> for IterationResult {
-    type Out = T;
+impl<T: 'static, R: 'static> Operator<IterationRecord<T, R>> for IterationResult {
+    type Out = R;
 
     #[inline]
-    fn process<E: Emit<T>>(
+    fn process<E: Emit<R>>(
         &mut self,
-        value: IterationRecord<T>,
+        value: IterationRecord<T, R>,
         timestamp: Option<Timestamp>,
         out: &mut E,
     ) {
@@ -151,7 +152,7 @@ impl<T: 'static> Operator<IterationRecord<T>> for IterationResult {
         }
     }
 
-    fn on_superstep_end<E: Emit<T>>(&mut self, _superstep: u64, _out: &mut E) {}
+    fn on_superstep_end<E: Emit<R>>(&mut self, _superstep: u64, _out: &mut E) {}
 
     fn collect_metrics(&self, records_in: u64, into: &mut Vec<OperatorMetrics>) -> u64 {
         into.push(OperatorMetrics {
@@ -165,13 +166,14 @@ impl<T: 'static> Operator<IterationRecord<T>> for IterationResult {
 
 impl<In, Op: Operator<In> + Clone> crate::operator::Chain<In, Op> {
     /// Appends the body side of an iteration head.
-    pub fn iteration_step<T>(
+    pub fn iteration_step<T, R>(
         self,
         operator: usize,
     ) -> crate::operator::Chain<In, impl Operator<In, Out = T> + Clone>
     where
         T: 'static,
-        Op: Operator<In, Out = IterationRecord<T>>,
+        R: 'static,
+        Op: Operator<In, Out = IterationRecord<T, R>>,
     {
         self.then(IterationStep {
             operator,
@@ -180,13 +182,14 @@ impl<In, Op: Operator<In> + Clone> crate::operator::Chain<In, Op> {
     }
 
     /// Appends the result side of an iteration head.
-    pub fn iteration_result<T>(
+    pub fn iteration_result<T, R>(
         self,
         operator: usize,
-    ) -> crate::operator::Chain<In, impl Operator<In, Out = T> + Clone>
+    ) -> crate::operator::Chain<In, impl Operator<In, Out = R> + Clone>
     where
         T: 'static,
-        Op: Operator<In, Out = IterationRecord<T>>,
+        R: 'static,
+        Op: Operator<In, Out = IterationRecord<T, R>>,
     {
         self.then(IterationResult {
             operator,
@@ -214,6 +217,9 @@ pub struct IterationSync {
     criteria: AtomicUsize,
     state: Mutex<(BTreeMap<u64, Report>, BTreeMap<u64, bool>)>,
     decided: tokio::sync::Notify,
+    /// Heads arrived at each [`IterationSync::all_heads`] meeting.
+    meetings: Mutex<BTreeMap<u64, usize>>,
+    met: tokio::sync::Notify,
 }
 
 impl IterationSync {
@@ -227,6 +233,8 @@ impl IterationSync {
             criteria: AtomicUsize::new(0),
             state: Mutex::new((BTreeMap::new(), BTreeMap::new())),
             decided: tokio::sync::Notify::new(),
+            meetings: Mutex::new(BTreeMap::new()),
+            met: tokio::sync::Notify::new(),
         })
     }
 
@@ -282,6 +290,29 @@ impl IterationSync {
                 return go_on;
             }
             decided.await;
+        }
+    }
+
+    /// Waits until every head arrived at meeting `id` (a barrier among the heads).
+    pub(crate) async fn all_heads(&self, id: u64) {
+        let heads = self.heads.load(Ordering::SeqCst);
+        {
+            let mut meetings = self.meetings.lock().expect("iteration sync poisoned");
+            *meetings.entry(id).or_default() += 1;
+        }
+        self.met.notify_waiters();
+        loop {
+            let met = self.met.notified();
+            if self
+                .meetings
+                .lock()
+                .expect("iteration sync poisoned")
+                .get(&id)
+                .is_some_and(|&n| n >= heads)
+            {
+                return;
+            }
+            met.await;
         }
     }
 

@@ -789,18 +789,7 @@ impl JobBuilder {
         Op: Operator<crate::iterate::IterationRecord<W>> + Clone,
         E: ChainEndFactory<Op::Out>,
     {
-        self.check_parallelism()?;
-        let name = self.plan.operators[self.plan.chains[chain].operators[0]].name;
-        if !self.batch_mode {
-            return Err(Error::Config(format!(
-                "the iteration `{name}` runs in batch mode only (its supersteps end with their input); run the job with `--mode batch` or `automatic`"
-            )));
-        }
-        if sync.max_supersteps() == 0 {
-            return Err(Error::Config(format!(
-                "the iteration `{name}` must run at least one superstep"
-            )));
-        }
+        self.check_iteration(chain, sync)?;
         let parallelism = self.parallelism(chain);
         sync.add_heads(parallelism);
         for subtask in 0..parallelism {
@@ -832,6 +821,80 @@ impl JobBuilder {
                 (chain, subtask, result)
             });
             self.task_names.insert(handle.id(), (chain, subtask));
+        }
+        Ok(())
+    }
+
+    /// Spawns the subtasks of a delta iteration's head: `solution` and `workset` feed the
+    /// initial solution set and workset, `delta` and `next_workset` bring each superstep's
+    /// back; the heads meet at `sync` and share `solution_set`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn_delta_head<K, V, W, Op, E>(
+        &mut self,
+        chain: usize,
+        solution: &mut dyn Inbound<V>,
+        workset: &mut dyn Inbound<W>,
+        delta: &mut dyn Inbound<V>,
+        next_workset: &mut dyn Inbound<W>,
+        operators: Chain<crate::iterate::IterationRecord<W, V>, Op>,
+        mut end: E,
+        sync: &Arc<crate::iterate::IterationSync>,
+        solution_set: &Arc<crate::delta::SolutionSet<K, V>>,
+    ) -> Result<()>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        W: Send + 'static,
+        Op: Operator<crate::iterate::IterationRecord<W, V>> + Clone,
+        E: ChainEndFactory<Op::Out>,
+    {
+        self.check_iteration(chain, sync)?;
+        let parallelism = self.parallelism(chain);
+        sync.add_heads(parallelism);
+        for subtask in 0..parallelism {
+            let ctx = self.task_context(chain, subtask);
+            let gates = crate::delta::DeltaGates {
+                solution: InputGate::new(solution.take_receivers(subtask)),
+                workset: InputGate::new(workset.take_receivers(subtask)),
+                delta: InputGate::new(delta.take_receivers(subtask)),
+                next_workset: InputGate::new(next_workset.take_receivers(subtask)),
+            };
+            let end = end.create(&ctx)?;
+            let op = operators.clone().into_operator();
+            let started = self.started.subscribe();
+            let (sync, solution_set) = (Arc::clone(sync), Arc::clone(solution_set));
+            let handle = self.tasks.spawn(async move {
+                let result = match wait_for_start(started).await {
+                    Ok(()) => {
+                        crate::delta::run_delta_head_task(ctx, gates, op, end, sync, solution_set)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                (chain, subtask, result)
+            });
+            self.task_names.insert(handle.id(), (chain, subtask));
+        }
+        Ok(())
+    }
+
+    /// An iteration runs in batch mode, at least one superstep.
+    fn check_iteration(
+        &mut self,
+        chain: usize,
+        sync: &crate::iterate::IterationSync,
+    ) -> Result<()> {
+        self.check_parallelism()?;
+        let name = self.plan.operators[self.plan.chains[chain].operators[0]].name;
+        if !self.batch_mode {
+            return Err(Error::Config(format!(
+                "the iteration `{name}` runs in batch mode only (its supersteps end with their input); run the job with `--mode batch` or `automatic`"
+            )));
+        }
+        if sync.max_supersteps() == 0 {
+            return Err(Error::Config(format!(
+                "the iteration `{name}` must run at least one superstep"
+            )));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod codec;
+pub mod delta;
 pub mod element;
 pub mod error;
 pub mod exchange;

@@ -224,6 +224,8 @@ pub static OPERATORS: &[OpSpec] = &[
         "Ends a window `join` (`|a, b| out`) or `co_group` (`|left, right| outputs`) after its `window(..)`."),
     op!("iterate", Iterate, 2, 2, "iterate(max_supersteps, |s| body)",
         "Bounded streams, batch mode: a bulk iteration. The body (a pipeline from `s`, in a closure) runs superstep by superstep, each on the previous one's output, at most `max_supersteps` times or until its output is empty; returning `(next, criterion)` also stops once `criterion` is empty. Streams from outside enter the body through joins (loop-invariant, kept across supersteps). The result is the last superstep's output."),
+    op!("iterate_delta", Iterate, 4, 4, "iterate_delta(workset, max_supersteps, |x| key, |solution, workset| (delta, next_workset))",
+        "Bounded streams, batch mode: a delta iteration. This stream is the initial solution set (one record per key), `workset` the initial workset; each superstep the body reads the workset, looks keys up in the solution set (`x.join(solution).where(|x| key).apply(|x, s| out)`), and returns the delta (records replacing the solution set's records of their keys, applied when the superstep ends) and the next workset; it ends when the workset is empty or after `max_supersteps`. The result is the solution set."),
     op!("print", Sink, 0, 0, "print()",
         "Writes each record's `Debug` form to stdout, prefixed by `subtask>` at parallelism > 1."),
     op!("write_lines", Sink, 2, 2, "write_lines(path, |x| line)",
@@ -284,7 +286,7 @@ pub static JOIN_NODES: &[OpSpec] = &[
 pub fn emits_at_end_of_input(name: &str, args: usize) -> bool {
     matches!(
         name,
-        "group_reduce" | "map_partition" | "sort_partition" | "iterate"
+        "group_reduce" | "map_partition" | "sort_partition" | "iterate" | "iterate_delta"
     ) || (name == "first" && args == 2)
         || name.starts_with("batch_")
 }
@@ -297,6 +299,8 @@ pub static ITERATION_NODES: &[OpSpec] = &[
     op!("iteration_result", Transform, 0, 0, "iterate(max, |s| ..)", ""),
     op!("iteration_feedback", Sink, 0, 0, "iterate(max, |s| next)", ""),
     op!("iteration_criterion", Sink, 0, 0, "iterate(max, |s| (next, criterion))", ""),
+    op!("iteration_delta", Sink, 0, 0, "iterate_delta(.., |solution, workset| (delta, next_workset))", ""),
+    op!("solution_join", Transform, 2, 2, "x.join(solution).where(|x| key).apply(|x, s| out)", ""),
 ];
 
 /// The iteration node named `name`.
