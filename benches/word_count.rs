@@ -1,4 +1,5 @@
-//! Benchmark 2: word count on ~100 MB of generated text at parallelism 1 and 2, against a
+//! Benchmark 2: word count on ~100 MB of generated text (`WORD_COUNT_MB` sets the size; the
+//! batch issue measures 1024) at parallelism 1 and 2, in batch and streaming mode, against a
 //! single-threaded hand-written `HashMap` word count. Targets: parallelism 1 within 1.5x of
 //! the hand-written version, parallelism 2 faster than it.
 
@@ -9,7 +10,13 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataflow::prelude::*;
 
-const BYTES: usize = 100 * 1024 * 1024;
+/// The input's size in MiB.
+fn megabytes() -> usize {
+    std::env::var("WORD_COUNT_MB")
+        .ok()
+        .and_then(|mb| mb.parse().ok())
+        .unwrap_or(100)
+}
 
 dataflow! {
     job word_count(input: PathBuf) {
@@ -35,8 +42,8 @@ fn baseline(path: &Path) -> usize {
 
 /// ~100 MB of text over a 50,000-word vocabulary with a Zipf-like distribution (LCG-driven,
 /// so every run reads the same bytes).
-fn generate_text(path: &Path) {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() as usize >= BYTES) {
+fn generate_text(path: &Path, bytes: usize) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() as usize >= bytes) {
         return;
     }
     let vocabulary: Vec<String> = (0..50_000u64)
@@ -63,7 +70,7 @@ fn generate_text(path: &Path) {
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut written = 0;
-    while written < BYTES {
+    while written < bytes {
         let words = 5 + next() % 15;
         let mut line = String::new();
         for w in 0..words {
@@ -83,9 +90,10 @@ fn generate_text(path: &Path) {
 }
 
 fn bench(c: &mut Criterion) {
-    let path: PathBuf = std::env::temp_dir().join("dataflow-bench-words-100mb.txt");
-    generate_text(&path);
-    let mut group = c.benchmark_group("word_count_100mb");
+    let mb = megabytes();
+    let path: PathBuf = std::env::temp_dir().join(format!("dataflow-bench-words-{mb}mb.txt"));
+    generate_text(&path, mb * 1024 * 1024);
+    let mut group = c.benchmark_group(format!("word_count_{mb}mb"));
     group.sample_size(10);
     group.throughput(Throughput::Bytes(std::fs::metadata(&path).unwrap().len()));
     group.bench_function("hand_written_hashmap", |b| b.iter(|| baseline(&path)));
