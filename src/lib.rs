@@ -16,7 +16,9 @@ pub mod prelude {
     pub use dataflow_runtime::element::Timestamp;
     pub use dataflow_runtime::io::Collected;
     pub use dataflow_runtime::job::{ExecutionMode, JobCanceller, JobConfig, JobReport};
-    pub use dataflow_runtime::join::{interval_join_late_first, interval_join_late_second};
+    pub use dataflow_runtime::join::{
+        interval_join_late_first, interval_join_late_second, JoinHint,
+    };
     pub use dataflow_runtime::operator::{
         CoProcessFunction, Context, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
         KeyedContext, KeyedProcessFunction, OutputTag, ProcessFunction,

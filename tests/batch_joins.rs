@@ -114,6 +114,28 @@ dataflow! {
             .collect(out);
     }
 
+    job broadcast_inner(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::BroadcastSecond)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    job broadcast_left_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        generate(left.len() as u64, move |i| left[i as usize])
+            .left_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::BroadcastSecond)
+            .apply(|a, b| (Some(a.0), Some(a.1), b.map(|b| b.1)))
+            .collect(out);
+    }
+
     job full_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
         let r = from_iter(right);
         from_iter(left)
@@ -128,8 +150,15 @@ dataflow! {
 #[test]
 fn inner_and_outer_joins_equal_a_nested_loop() {
     let (left, right) = inputs();
-    let cases: [(JoinJob, bool, bool, &str); 4] = [
+    let cases: [(JoinJob, bool, bool, &str); 6] = [
         (inner::run, false, false, "inner"),
+        (broadcast_inner::run, false, false, "broadcast inner"),
+        (
+            broadcast_left_outer::run,
+            true,
+            false,
+            "broadcast left outer",
+        ),
         (left_outer::run, true, false, "left outer"),
         (right_outer::run, false, true, "right outer"),
         (full_outer::run, true, true, "full outer"),

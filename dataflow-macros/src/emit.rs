@@ -439,7 +439,9 @@ impl Wiring<'_> {
             let var = Ident::new(&chain_name, Span::mixed_site().located_at(name.span()));
             if node.spec.family == Family::Join
                 && (node.window.is_some()
-                    || (node.spec.name.starts_with("batch_") && node.spec.name != "batch_cross"))
+                    || (node.spec.name.starts_with("batch_")
+                        && node.spec.name != "batch_cross"
+                        && !node.spec.name.starts_with("batch_broadcast_")))
             {
                 // A window join's window operator takes both inputs as one keyed stream.
                 self.out

@@ -59,6 +59,10 @@ struct Joining {
     upper_exclusive: bool,
     /// A lookup join with a delta iteration's solution set; its `where` key once given.
     solution: Option<Option<Expr>>,
+    /// The keys of `where` and `equal_to`, as written.
+    keys: [Option<Expr>; 2],
+    /// `hint(JoinHint::BroadcastSecond)` was given.
+    broadcast: Option<Call>,
 }
 
 /// The settings attached to an operator.
@@ -522,6 +526,8 @@ impl Builder {
                             lower_exclusive: false,
                             upper_exclusive: false,
                             solution: Some(None),
+                            keys: [None, None],
+                            broadcast: None,
                         });
                         last_node = None;
                         continue;
@@ -558,6 +564,8 @@ impl Builder {
                         lower_exclusive: false,
                         upper_exclusive: false,
                         solution: None,
+                        keys: [None, None],
+                        broadcast: None,
                     });
                     last_node = None;
                 }
@@ -1374,12 +1382,42 @@ impl Builder {
                 for producer in stream.iter_mut().filter(|p| p.second_input == second) {
                     producer.partition = Some(use_.clone());
                 }
+                join.keys[usize::from(second)] = Some(call.args[0].clone());
                 if second {
                     join.keyed_second = true;
                 } else {
                     join.keyed_first = true;
                 }
                 JoinStep::Continue
+            }
+            "hint"
+                if !interval
+                    && join.keyed_first
+                    && join.keyed_second
+                    && join.broadcast.is_none()
+                    && matches!(
+                        join.call.name.to_string().as_str(),
+                        "join" | "left_outer_join"
+                    ) =>
+            {
+                let hint = match &call.args[0] {
+                    Expr::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+                    _ => None,
+                };
+                match hint.as_deref() {
+                    Some("BroadcastSecond") => {
+                        join.broadcast = Some(call.clone());
+                        JoinStep::Continue
+                    }
+                    Some("Repartition") => JoinStep::Continue,
+                    _ => {
+                        self.errors.push(error(
+                            syn::spanned::Spanned::span(&call.args[0]),
+                            "a join hint is `JoinHint::Repartition` (both inputs partitioned by key, the default) or `JoinHint::BroadcastSecond` (the second input sent whole to every subtask)",
+                        ));
+                        JoinStep::Failed
+                    }
+                }
             }
             "window"
                 if !interval
@@ -1396,6 +1434,32 @@ impl Builder {
             {
                 if !self.check_arity(spec, call) {
                     return JoinStep::Failed;
+                }
+                if let Some(hint) = &join.broadcast {
+                    // The first input stays where it is; the second goes to every subtask.
+                    let broadcast = PartitionUse {
+                        kind: Partitioning::Broadcast,
+                        call: hint.clone(),
+                        id: self.partition_uses,
+                    };
+                    self.partition_uses += 1;
+                    for producer in stream.iter_mut() {
+                        producer.partition = producer.second_input.then(|| broadcast.clone());
+                    }
+                    let name = format!("batch_broadcast_{}", join.call.name);
+                    let node_spec = ops::JOIN_NODES
+                        .iter()
+                        .find(|op| op.name == name)
+                        .expect("a broadcast node for `join` and `left_outer_join`");
+                    let mut merged = call.clone();
+                    merged.args = join
+                        .keys
+                        .iter()
+                        .flatten()
+                        .cloned()
+                        .chain(call.args.iter().cloned())
+                        .collect();
+                    return JoinStep::Node(self.add_node(node_spec, &merged, stream));
                 }
                 let name = format!("batch_{}", join.call.name);
                 let node_spec = ops::JOIN_NODES

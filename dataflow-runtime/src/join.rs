@@ -703,3 +703,201 @@ where
         }
     }
 }
+
+/// The hint of a join without a window: how its inputs meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JoinHint {
+    /// Both inputs are partitioned by key (a hash join; the default).
+    #[default]
+    Repartition,
+    /// The second input is broadcast to every subtask of the join, the first stays where it
+    /// is (no shuffle): for a small second input (Flink's broadcast hash join).
+    BroadcastSecond,
+}
+
+/// A broadcast hash join of bounded inputs: every subtask holds all of the second input in a
+/// hash table by key and its own share of the first input, and joins them at end of input.
+/// An inner join emits `f(&a, Some(&b))` per pair; a left outer join also `f(&a, None)` for an
+/// `a` without partners (each `a` is in one subtask, so exactly once).
+pub struct BroadcastJoin<A, B, K, KA, KB, F> {
+    key_first: KA,
+    key_second: KB,
+    f: F,
+    outer: bool,
+    static_side: StaticSide,
+    first: Vec<A>,
+    second: std::collections::HashMap<K, Vec<B>>,
+    operator: usize,
+    emitted: u64,
+}
+
+impl<A, B, K, KA: Clone, KB: Clone, F: Clone> Clone for BroadcastJoin<A, B, K, KA, KB, F> {
+    /// Clones the operator's definition; buffered records are never shared.
+    fn clone(&self) -> Self {
+        BroadcastJoin {
+            key_first: self.key_first.clone(),
+            key_second: self.key_second.clone(),
+            f: self.f.clone(),
+            outer: self.outer,
+            static_side: self.static_side,
+            first: Vec::new(),
+            second: std::collections::HashMap::new(),
+            operator: self.operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<A, B, K, KA, KB, F> BroadcastJoin<A, B, K, KA, KB, F> {
+    /// A broadcast join (`outer`: a left outer join).
+    pub(crate) fn new(
+        operator: usize,
+        keys: (KA, KB),
+        f: F,
+        outer: bool,
+        static_side: StaticSide,
+    ) -> Self {
+        BroadcastJoin {
+            key_first: keys.0,
+            key_second: keys.1,
+            f,
+            outer,
+            static_side,
+            first: Vec::new(),
+            second: std::collections::HashMap::new(),
+            operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<A, B, K, KA, KB, F, O> BroadcastJoin<A, B, K, KA, KB, F>
+where
+    K: std::hash::Hash + Eq,
+    KA: FnMut(&A) -> K,
+    F: FnMut(&A, Option<&B>) -> O,
+{
+    /// Joins the buffered first input with the table.
+    fn join_all<E: crate::operator::Emit<O>>(&mut self, out: &mut E) {
+        let scope = crate::operator::OperatorScope::enter(self.operator);
+        for a in &self.first {
+            match self.second.get(&(self.key_first)(a)) {
+                Some(partners) => {
+                    for b in partners {
+                        self.emitted += 1;
+                        out.emit((self.f)(a, Some(b)), None);
+                    }
+                }
+                None if self.outer => {
+                    self.emitted += 1;
+                    out.emit((self.f)(a, None), None);
+                }
+                None => {}
+            }
+        }
+        scope.exit();
+    }
+}
+
+impl<A, B, K, KA, KB, F, O> crate::operator::Operator<TwoInputs<A, B>>
+    for BroadcastJoin<A, B, K, KA, KB, F>
+where
+    A: Serialize + DeserializeOwned + Send + 'static,
+    B: Serialize + DeserializeOwned + Send + 'static,
+    K: std::hash::Hash + Eq + Send + 'static,
+    KA: FnMut(&A) -> K + Send + 'static,
+    KB: FnMut(&B) -> K + Send + 'static,
+    F: FnMut(&A, Option<&B>) -> O + Send + 'static,
+{
+    type Out = O;
+
+    #[inline]
+    fn process<E: crate::operator::Emit<O>>(
+        &mut self,
+        value: TwoInputs<A, B>,
+        _timestamp: Option<Timestamp>,
+        _out: &mut E,
+    ) {
+        match value {
+            TwoInputs::First(a) => self.first.push(a),
+            TwoInputs::Second(b) => {
+                let key = (self.key_second)(&b);
+                self.second.entry(key).or_default().push(b);
+            }
+        }
+    }
+
+    fn end_of_input<E: crate::operator::Emit<O>>(&mut self, out: &mut E) {
+        self.join_all(out);
+        self.first = Vec::new();
+        self.second = std::collections::HashMap::new();
+    }
+
+    /// Joins the superstep's records; a loop-invariant side stays for the next superstep.
+    fn on_superstep_end<E: crate::operator::Emit<O>>(&mut self, superstep: u64, out: &mut E) {
+        self.join_all(out);
+        if self.static_side != StaticSide::First {
+            self.first.clear();
+        }
+        if self.static_side != StaticSide::Second {
+            self.second.clear();
+        }
+        out.emit_superstep_end(superstep);
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        if !self.first.is_empty() || !self.second.is_empty() {
+            let second: Vec<&B> = self.second.values().flatten().collect();
+            let bytes = crate::codec::encode(&(&self.first, second))
+                .map_err(|e| format!("the buffered join inputs do not encode: {e}"))?;
+            into.operator.push((self.operator, subtask, bytes));
+        }
+        Ok(())
+    }
+
+    /// As [`Cross`]: the first input's records go back by subtask, the broadcast second
+    /// input from any one subtask's copy.
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &crate::job::TaskContext,
+    ) -> Result<(), String> {
+        let state_id = ctx.plan.operators[self.operator].state_id();
+        let Some(operator) = from.operator_index(state_id, self.operator) else {
+            return Ok(());
+        };
+        let mut have_second = false;
+        for (subtask, bytes) in from.subtask_states(operator).map_err(|e| e.to_string())? {
+            let (first, second): (Vec<A>, Vec<B>) = crate::codec::decode(&bytes)
+                .map_err(|e| format!("the buffered join inputs do not decode: {e}"))?;
+            if subtask % ctx.parallelism == ctx.subtask {
+                self.first.extend(first);
+            }
+            if !have_second && !second.is_empty() {
+                have_second = true;
+                for b in second {
+                    let key = (self.key_second)(&b);
+                    self.second.entry(key).or_default().push(b);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_metrics(
+        &self,
+        records_in: u64,
+        into: &mut Vec<crate::operator::OperatorMetrics>,
+    ) -> u64 {
+        into.push(crate::operator::OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+        });
+        self.emitted
+    }
+}

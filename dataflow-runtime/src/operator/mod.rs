@@ -855,6 +855,63 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         ))
     }
 
+    /// Appends a broadcast hash join of bounded inputs (the second input broadcast):
+    /// `f(&a, &b)` per pair, at end of input.
+    pub fn batch_broadcast_join<A, B, K, KA, KB, F, O>(
+        self,
+        operator: usize,
+        key_first: KA,
+        key_second: KB,
+        mut f: F,
+        static_side: crate::join::StaticSide,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        K: std::hash::Hash + Eq + Send + 'static,
+        KA: FnMut(&A) -> K + Clone + Send + 'static,
+        KB: FnMut(&B) -> K + Clone + Send + 'static,
+        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+    {
+        let pairs = move |a: &A, b: Option<&B>| f(a, b.expect("an inner join has partners"));
+        self.then(crate::join::BroadcastJoin::new(
+            operator,
+            (key_first, key_second),
+            pairs,
+            false,
+            static_side,
+        ))
+    }
+
+    /// Appends a broadcast hash left outer join of bounded inputs (the second input
+    /// broadcast): `f(&a, Some(&b))` per pair, `f(&a, None)` for an `a` without partners.
+    pub fn batch_broadcast_left_outer_join<A, B, K, KA, KB, F, O>(
+        self,
+        operator: usize,
+        key_first: KA,
+        key_second: KB,
+        f: F,
+        static_side: crate::join::StaticSide,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        K: std::hash::Hash + Eq + Send + 'static,
+        KA: FnMut(&A) -> K + Clone + Send + 'static,
+        KB: FnMut(&B) -> K + Clone + Send + 'static,
+        F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+    {
+        self.then(crate::join::BroadcastJoin::new(
+            operator,
+            (key_first, key_second),
+            f,
+            true,
+            static_side,
+        ))
+    }
+
     /// Appends `cross`: every pair of the two bounded inputs, at end of input.
     pub fn batch_cross<A, B, F, O>(
         self,
