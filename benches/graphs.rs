@@ -73,7 +73,10 @@ fn bench(c: &mut Criterion) {
     let graph = Graph::Generated {
         vertices: vertices(),
     };
-    let out = std::env::temp_dir().join(format!("dataflow-bench-graphs-{}", std::process::id()));
+    // One output path per parallelism: a file at p = 1, a directory of parts above.
+    let out_path = |p: usize| {
+        std::env::temp_dir().join(format!("dataflow-bench-graphs-{}-p{p}", std::process::id()))
+    };
     let mut group = c.benchmark_group(format!("graph_{}_vertices", vertices()));
     group.sample_size(10);
     group.throughput(Throughput::Elements(graph.edge_count()));
@@ -84,6 +87,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| components_by_hand(black_box(&graph)))
     });
     for p in [1, 2] {
+        let out = out_path(p);
         let config = JobConfig {
             mode: ExecutionMode::Batch,
             ..JobConfig::with_parallelism(p)
@@ -101,8 +105,10 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_file(&out);
+    for p in [1, 2] {
+        let _ = std::fs::remove_dir_all(out_path(p));
+        let _ = std::fs::remove_file(out_path(p));
+    }
 }
 
 criterion_group!(benches, bench);

@@ -23,6 +23,7 @@ pub mod prelude {
         CoProcessFunction, Context, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
         KeyedContext, KeyedProcessFunction, OutputTag, ProcessFunction,
     };
+    pub use dataflow_runtime::spill::SpillConfig;
     pub use dataflow_runtime::state::{ListState, MapState, ValueState};
     pub use dataflow_runtime::time::{TimeDomain, WatermarkGenerator, WatermarkStrategy};
     pub use dataflow_runtime::window::{

@@ -255,6 +255,13 @@ impl JobCli {
             },
             _ => crate::job::RestartStrategy::None,
         };
+        if let Some(&budget) = matches.get_one::<usize>("memory-budget") {
+            let mut spill = crate::spill::SpillConfig::new(budget);
+            if let Some(dir) = matches.get_one::<std::path::PathBuf>("spill-dir") {
+                spill = spill.in_dir(dir.clone());
+            }
+            config.spill = Some(spill);
+        }
         config.stop_on_ctrl_c = true;
         if let Some(format) = matches.get_one::<String>("explain") {
             let parallelism = |chain: usize| match plan.chains[chain].parallelism {
@@ -452,6 +459,21 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .help("On Ctrl-C or SIGTERM, write a savepoint here before stopping"),
         )
         .arg(
+            Arg::new("memory-budget")
+                .long("memory-budget")
+                .value_name("SIZE")
+                .value_parser(crate::spill::parse_size)
+                .help("Batch mode: memory each keyed operator subtask may hold (512m, 2g, ...) before it spills its state to disk [default: no limit]"),
+        )
+        .arg(
+            Arg::new("spill-dir")
+                .long("spill-dir")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .requires("memory-budget")
+                .help("Where state over the memory budget goes [default: the system's temporary directory]"),
+        )
+        .arg(
             Arg::new("restore")
                 .long("restore")
                 .value_name("PATH")
@@ -504,6 +526,22 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cli.optional::<u64>("parallelism").unwrap(), None);
+    }
+
+    #[test]
+    fn memory_budget_flags_configure_spilling() {
+        let cli = JobCli::parse_from(
+            &PLAN,
+            &[],
+            ["j", "--memory-budget", "64m", "--spill-dir", "/tmp/spill"],
+        )
+        .unwrap()
+        .unwrap();
+        let spill = cli.config().spill.clone().unwrap();
+        assert_eq!(spill.budget, 64 << 20);
+        assert_eq!(*spill.dir, std::path::PathBuf::from("/tmp/spill"));
+        let cli = JobCli::parse_from(&PLAN, &[], ["j"]).unwrap().unwrap();
+        assert_eq!(cli.config().spill, None);
     }
 
     #[test]

@@ -22,6 +22,32 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::error::De
     Ok(value)
 }
 
+/// Encodes a value onto a writer (spill files: one value after another, no framing); returns
+/// the bytes written.
+pub fn encode_into<T: Serialize, W: std::io::Write>(
+    value: &T,
+    writer: &mut W,
+) -> Result<usize, bincode::error::EncodeError> {
+    bincode::serde::encode_into_std_write(value, writer, bincode::config::standard())
+}
+
+/// Decodes the next value written by [`encode_into`] from a reader.
+pub fn decode_from<T: DeserializeOwned, R: std::io::Read>(
+    reader: &mut R,
+) -> Result<T, bincode::error::DecodeError> {
+    bincode::serde::decode_from_std_read(reader, bincode::config::standard())
+}
+
+/// The number of bytes [`encode`] would produce, without producing them (a value that does
+/// not encode counts as 0).
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    match bincode::serde::encode_into_writer(value, &mut size, bincode::config::standard()) {
+        Ok(()) => size.bytes_written,
+        Err(_) => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +60,24 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode::<(String, u64, Vec<i64>)>(&longer).is_err());
+        assert_eq!(encoded_len(&value), bytes.len());
+    }
+
+    #[test]
+    fn values_stream_one_after_another() {
+        let mut bytes = Vec::new();
+        let first = encode_into(&(1u32, "a"), &mut bytes).unwrap();
+        let second = encode_into(&(2u32, "bc"), &mut bytes).unwrap();
+        assert_eq!(first + second, bytes.len());
+        let mut reader = bytes.as_slice();
+        assert_eq!(
+            decode_from::<(u32, String), _>(&mut reader).unwrap(),
+            (1, "a".into())
+        );
+        assert_eq!(
+            decode_from::<(u32, String), _>(&mut reader).unwrap(),
+            (2, "bc".into())
+        );
+        assert!(decode_from::<(u32, String), _>(&mut reader).is_err());
     }
 }

@@ -150,6 +150,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }

@@ -392,6 +392,10 @@ pub struct KeyByAggregate<F, P, C, K, A> {
     /// Batch mode: one partial per key, found by the key's stable hash (already computed
     /// for routing, so the key is hashed once). Entries are as small as a plain map's.
     partials: hashbrown::HashTable<(K, A)>,
+    /// Batch mode with a memory budget: the estimated bytes of `partials`; past the budget
+    /// they are sent on early (a combiner only saves work, the receiver merges them anyway).
+    budget: Option<usize>,
+    held: usize,
 }
 
 impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
@@ -411,7 +415,34 @@ impl<F, P, C, K, A> KeyByAggregate<F, P, C, K, A> {
             batch_mode: false,
             routed: 0,
             partials: hashbrown::HashTable::new(),
+            budget: None,
+            held: 0,
         }
+    }
+}
+
+impl<F, P, C, K: Hash, A> KeyByAggregate<F, P, C, K, A> {
+    /// The bytes one partial is taken to hold: twice its types' size, for what keys such as
+    /// strings hold on the heap (the combiner does not require `Serialize` to measure it, so
+    /// that a key missing it is reported once, at the aggregate).
+    const ENTRY_ESTIMATE: usize = 2 * std::mem::size_of::<(K, A)>() + 8;
+
+    /// Sends every partial to its receiver and empties the table.
+    fn send_partials(&mut self, receivers: usize, send: &mut impl FnMut(usize, Keyed<K, A>)) {
+        let max_parallelism = self.key_by.max_parallelism;
+        for (key, value) in self.partials.drain() {
+            let key_group = keys::key_group(&key, max_parallelism);
+            let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
+            send(
+                receiver,
+                Keyed {
+                    key_group,
+                    key,
+                    value,
+                },
+            );
+        }
+        self.held = 0;
     }
 }
 
@@ -429,10 +460,11 @@ where
     fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
         Partitioner::<T>::setup(&mut self.key_by, ctx, receivers);
         self.batch_mode = ctx.batch_mode;
+        self.budget = ctx.spill.as_ref().map(|spill| spill.budget);
     }
 
     #[inline(always)]
-    fn route(&mut self, value: T, _receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
         self.routed += 1;
         let (key, hash, key_group, receiver) = self.key_by.target(&value);
         let scope = OperatorScope::enter(self.aggregate_operator);
@@ -459,6 +491,15 @@ where
                 self.combine.combine(&mut entry.get_mut().1, partial);
             }
             hashbrown::hash_table::Entry::Vacant(entry) => {
+                if let Some(budget) = self.budget {
+                    self.held += Self::ENTRY_ESTIMATE;
+                    if self.held > budget {
+                        entry.insert((key, partial));
+                        scope.exit();
+                        self.send_partials(receivers, &mut send);
+                        return;
+                    }
+                }
                 entry.insert((key, partial));
             }
         }
@@ -466,19 +507,7 @@ where
     }
 
     fn end_of_input(&mut self, receivers: usize, mut send: impl FnMut(usize, Keyed<K, A>)) {
-        let max_parallelism = self.key_by.max_parallelism;
-        for (key, value) in self.partials.drain() {
-            let key_group = keys::key_group(&key, max_parallelism);
-            let receiver = keys::subtask_for_key_group(key_group, receivers, max_parallelism);
-            send(
-                receiver,
-                Keyed {
-                    key_group,
-                    key,
-                    value,
-                },
-            );
-        }
+        self.send_partials(receivers, &mut send);
     }
 
     fn collect_metrics(&self, into: &mut Vec<OperatorMetrics>) {
@@ -486,6 +515,7 @@ where
             operator: self.aggregate_operator,
             records_in: self.routed,
             records_out: 0,
+            spilled_bytes: 0,
         });
     }
 }
@@ -1180,6 +1210,7 @@ mod tests {
             linger: std::time::Duration::from_secs(3600),
             checkpointing: false,
             restored: None,
+            spill: None,
         }
     }
 
@@ -1694,7 +1725,8 @@ mod tests {
             vec![OperatorMetrics {
                 operator: 1,
                 records_in: 9,
-                records_out: 0
+                records_out: 0,
+                spilled_bytes: 0,
             }]
         );
         sent.sort_by_key(|(_, k)| (k.key, k.value));

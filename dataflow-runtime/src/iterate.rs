@@ -123,6 +123,7 @@ impl<T: 'static, R: 'static> Operator<IterationRecord<T, R>> for IterationStep {
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }
@@ -159,6 +160,7 @@ impl<T: 'static, R: 'static> Operator<IterationRecord<T, R>> for IterationResult
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }

@@ -71,6 +71,9 @@ pub struct JobConfig {
     /// Where a clean stop (Ctrl-C, SIGTERM) writes a savepoint before the job ends: a
     /// complete checkpoint that `restore` takes (needs `checkpointing`).
     pub savepoint_dir: Option<std::path::PathBuf>,
+    /// Batch mode: the memory each keyed operator subtask may hold before it spills its state
+    /// to disk, and where (`None`: everything stays in memory).
+    pub spill: Option<crate::spill::SpillConfig>,
 }
 
 /// How a failed job is restarted, from its last complete checkpoint (Flink's restart
@@ -204,6 +207,7 @@ impl Default for JobConfig {
             restore: None,
             restart: RestartStrategy::None,
             savepoint_dir: None,
+            spill: None,
         }
     }
 }
@@ -278,6 +282,8 @@ pub struct TaskContext {
     pub checkpointing: bool,
     /// The checkpoint the job restored, if any.
     pub restored: Option<u64>,
+    /// The memory budget of keyed operators in batch mode (`None` in streaming mode).
+    pub spill: Option<crate::spill::SpillConfig>,
 }
 
 impl TaskContext {
@@ -313,6 +319,8 @@ pub struct OperatorReport {
     pub records_in: u64,
     /// Records emitted (sinks: 0).
     pub records_out: u64,
+    /// Bytes of state written to disk over the memory budget (batch mode; usually 0).
+    pub spilled_bytes: u64,
 }
 
 /// What a finished job reports.
@@ -353,11 +361,19 @@ impl std::fmt::Display for JobReport {
             }
         )?;
         for op in &self.operators {
-            writeln!(
+            write!(
                 f,
                 "  {:<24} in {:>12}  out {:>12}",
                 op.name, op.records_in, op.records_out
             )?;
+            if op.spilled_bytes > 0 {
+                write!(
+                    f,
+                    "  spilled {:.1} MiB",
+                    op.spilled_bytes as f64 / (1 << 20) as f64
+                )?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }
@@ -714,6 +730,7 @@ impl JobBuilder {
                 .as_ref()
                 .and_then(|c| c.restore.as_ref())
                 .map(|c| c.metadata().id),
+            spill: self.config.spill.clone().filter(|_| self.batch_mode),
         }
     }
 
@@ -967,6 +984,7 @@ impl JobBuilder {
                     for m in metrics {
                         totals[m.operator].records_in += m.records_in;
                         totals[m.operator].records_out += m.records_out;
+                        totals[m.operator].spilled_bytes += m.spilled_bytes;
                     }
                 }
                 Ok((_, (_, _, Err(Error::Disconnected)))) => disconnected = true,
@@ -1020,6 +1038,7 @@ impl JobBuilder {
                     name: self.plan.operators[m.operator].name,
                     records_in: m.records_in,
                     records_out: m.records_out,
+                    spilled_bytes: m.spilled_bytes,
                 })
                 .collect(),
             elapsed: started.elapsed(),

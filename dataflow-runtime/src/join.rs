@@ -336,6 +336,29 @@ where
         self.kind.join(&mut left, &mut right, &mut |o| out.push(o));
     }
 
+    const MERGEABLE: bool = true;
+
+    fn merge(
+        &mut self,
+        (left, right): &mut (Vec<A>, Vec<B>),
+        (later_left, later_right): (Vec<A>, Vec<B>),
+    ) {
+        left.extend(later_left);
+        right.extend(later_right);
+    }
+
+    #[inline]
+    fn added_bytes(
+        &self,
+        value: &TwoInputs<A, B>,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
+        match value {
+            TwoInputs::First(a) => sampler.estimate(a),
+            TwoInputs::Second(b) => sampler.estimate(b),
+        }
+    }
+
     /// Joins the superstep's records with the loop-invariant side, which stays.
     fn end_superstep(
         &mut self,
@@ -504,6 +527,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }
@@ -897,6 +921,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }

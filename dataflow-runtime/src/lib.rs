@@ -28,6 +28,7 @@ pub mod keys;
 pub mod nexmark;
 pub mod operator;
 pub mod plan;
+pub mod spill;
 pub mod state;
 pub mod task;
 pub mod time;

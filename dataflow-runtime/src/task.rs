@@ -805,6 +805,7 @@ mod tests {
             linger,
             checkpointing: false,
             restored: None,
+            spill: None,
         };
         let partial = std::sync::Arc::default();
         let (_stop_tx, stop) = watch::channel(false);

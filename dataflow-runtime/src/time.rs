@@ -300,6 +300,7 @@ where
             operator: self.operator,
             records_in,
             records_out: records_in,
+            spilled_bytes: 0,
         });
         records_in
     }
@@ -371,6 +372,7 @@ impl<T: 'static> Operator<T> for IngestionTime {
             operator: self.operator,
             records_in,
             records_out: records_in,
+            spilled_bytes: 0,
         });
         records_in
     }

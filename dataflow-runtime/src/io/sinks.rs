@@ -265,6 +265,7 @@ impl<T, W: RecordWriter<T> + Finalize> ChainEnd<T> for Sink<W> {
             operator: self.operator,
             records_in,
             records_out: 0,
+            spilled_bytes: 0,
         });
     }
 }

@@ -595,6 +595,7 @@ mod tests {
             linger: std::time::Duration::from_secs(1),
             checkpointing: false,
             restored: None,
+            spill: None,
         }
     }
 

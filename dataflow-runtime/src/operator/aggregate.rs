@@ -105,9 +105,23 @@ pub struct KeyedAggregate<K, A, P, C, S> {
     groups: Vec<FxHashMap<K, A>>,
     first_group: usize,
     batch_mode: bool,
+    /// Batch mode with a memory budget: what the tables hold (estimated), and the entries
+    /// written out so far.
+    spill: Option<Spilling<K, A>>,
     operator: usize,
     emitted: u64,
     _shape: std::marker::PhantomData<fn() -> S>,
+}
+
+/// The state of an aggregate that may spill: the budget, the estimated bytes its tables hold
+/// and the files its earlier entries went to.
+struct Spilling<K, A> {
+    config: crate::spill::SpillConfig,
+    held: usize,
+    sampler: crate::spill::SizeSampler,
+    files: Option<crate::spill::SpillFiles<K, A>>,
+    /// Bytes written to disk, for the job's report.
+    spilled_bytes: u64,
 }
 
 impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
@@ -119,6 +133,7 @@ impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
             groups: Vec::new(),
             first_group: 0,
             batch_mode: self.batch_mode,
+            spill: None,
             operator: self.operator,
             emitted: 0,
             _shape: std::marker::PhantomData,
@@ -134,6 +149,7 @@ impl<K, A, P, C, S> KeyedAggregate<K, A, P, C, S> {
             groups: Vec::new(),
             first_group: 0,
             batch_mode: false,
+            spill: None,
             operator,
             emitted: 0,
             _shape: std::marker::PhantomData,
@@ -161,6 +177,23 @@ where
             groups.insert(key_group, bytes);
         }
         Ok(groups)
+    }
+
+    /// Writes every table out (the estimate passed the budget) and empties them.
+    #[cold]
+    fn spill_tables(&mut self) {
+        let Some(spill) = &mut self.spill else {
+            return;
+        };
+        let scope = OperatorScope::enter(self.operator);
+        let files = spill
+            .files
+            .get_or_insert_with(|| crate::spill::SpillFiles::new(spill.config.clone()));
+        for group in &mut self.groups {
+            files.write_all(group);
+        }
+        spill.held = 0;
+        scope.exit();
     }
 
     /// Adds the aggregates of `key_group` from a snapshot (open the operator first).
@@ -210,6 +243,13 @@ where
 
     fn open(&mut self, ctx: &TaskContext) {
         self.batch_mode = ctx.batch_mode;
+        self.spill = ctx.spill.clone().map(|config| Spilling {
+            config,
+            held: 0,
+            sampler: crate::spill::SizeSampler::default(),
+            files: None,
+            spilled_bytes: 0,
+        });
         let owned =
             crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
         self.first_group = owned.start;
@@ -251,6 +291,16 @@ where
                         out.emit(output, timestamp);
                     }
                 }
+                if let Some(spill) = &mut self.spill {
+                    spill.held += spill.sampler.estimate(&(&key, &partial))
+                        + std::mem::size_of::<(K, A)>()
+                        + 8;
+                    if spill.held > spill.config.budget {
+                        group.insert(key, partial);
+                        self.spill_tables();
+                        return;
+                    }
+                }
                 group.insert(key, partial);
             }
         }
@@ -264,6 +314,31 @@ where
 
     fn end_of_input<E: Emit<S::Out>>(&mut self, out: &mut E) {
         if !self.batch_mode {
+            return;
+        }
+        if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
+            // Everything goes out, and comes back a file at a time with the earlier entries.
+            let scope = OperatorScope::enter(self.operator);
+            for group in &mut self.groups {
+                files.write_all(group);
+            }
+            let written = files.bytes();
+            let (combine, emitted) = (&mut self.combine, &mut self.emitted);
+            let rewritten = crate::spill::merge_spilled(
+                files,
+                |acc, later| combine.combine(acc, later),
+                |key, acc| {
+                    if let Some(output) = S::output(&key, &acc) {
+                        *emitted += 1;
+                        out.emit(output, None);
+                    }
+                },
+            );
+            scope.exit();
+            if let Some(spill) = &mut self.spill {
+                spill.held = 0;
+                spill.spilled_bytes += written + rewritten;
+            }
             return;
         }
         for group in &mut self.groups {
@@ -283,6 +358,7 @@ where
             operator: self.operator,
             records_in: 0,
             records_out: self.emitted,
+            spilled_bytes: self.spill.as_ref().map_or(0, |spill| spill.spilled_bytes),
         });
         self.emitted
     }
@@ -314,6 +390,7 @@ mod tests {
             linger: std::time::Duration::from_secs(1),
             checkpointing: false,
             restored: None,
+            spill: None,
         }
     }
 

@@ -36,6 +36,25 @@ pub trait GroupFunction<K, V>: Clone + Send + 'static {
     /// The input ended: emits what the key's state holds back.
     fn finish(&mut self, key: K, state: Self::State, out: &mut Vec<Self::Out>);
 
+    /// Whether two states of a key can be merged ([`GroupFunction::merge`]), so that the
+    /// operator may spill its state to disk in batch mode. Functions that emit as records
+    /// arrive (`distinct`, `first(n)`) cannot: a key written out would be seen afresh.
+    const MERGEABLE: bool = false;
+
+    /// Folds `later` (the key's state built after `state` was spilled) into `state`, as if
+    /// `later`'s records had been added to it. Called only if [`GroupFunction::MERGEABLE`].
+    fn merge(&mut self, state: &mut Self::State, later: Self::State) {
+        let _ = (state, later);
+        unreachable!("merge called on a group function that is not MERGEABLE")
+    }
+
+    /// The estimated bytes `value` adds to a key's state (for the memory budget; only asked
+    /// if [`GroupFunction::MERGEABLE`]).
+    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
+        let _ = (value, sampler);
+        0
+    }
+
     /// A superstep of the iteration the operator runs in ended: emits the superstep's results
     /// for the key, as at the end of input, and returns whether the key keeps state into the
     /// next superstep (the default keeps none: each superstep starts afresh).
@@ -75,6 +94,17 @@ where
 
     fn finish(&mut self, key: K, state: Vec<V>, out: &mut Vec<R::Item>) {
         out.extend((self.0)(&key, state));
+    }
+
+    const MERGEABLE: bool = true;
+
+    fn merge(&mut self, state: &mut Vec<V>, later: Vec<V>) {
+        state.extend(later);
+    }
+
+    #[inline]
+    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
+        sampler.estimate(value)
     }
 }
 
@@ -147,6 +177,34 @@ where
     type Out = V;
 
     fn add(&mut self, _key: &K, best: &mut Vec<V>, value: V, _out: &mut Vec<V>) {
+        self.insert(best, value);
+    }
+
+    fn finish(&mut self, _key: K, best: Vec<V>, out: &mut Vec<V>) {
+        out.extend(best);
+    }
+
+    const MERGEABLE: bool = true;
+
+    /// `later`'s records all arrived after `best`'s: adding them in order keeps ties right.
+    fn merge(&mut self, best: &mut Vec<V>, later: Vec<V>) {
+        for value in later {
+            self.insert(best, value);
+        }
+    }
+
+    #[inline]
+    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
+        sampler.estimate(value)
+    }
+}
+
+impl<F, V> FirstBy<F, V> {
+    /// Puts `value` among the best `n` if it belongs there.
+    fn insert<S: Ord>(&mut self, best: &mut Vec<V>, value: V)
+    where
+        F: FnMut(&V) -> S,
+    {
         let key = (self.sort_key)(&value);
         // After every record with a key not above this one: equal keys stay in arrival order.
         let at = best.partition_point(|b| (self.sort_key)(b) <= key);
@@ -157,10 +215,6 @@ where
             best.insert(at, value);
         }
     }
-
-    fn finish(&mut self, _key: K, best: Vec<V>, out: &mut Vec<V>) {
-        out.extend(best);
-    }
 }
 
 /// A keyed DataSet operation: a [`GroupFunction`] over per-key state in the subtask's key
@@ -170,9 +224,23 @@ pub struct KeyedGroup<K, G: GroupFunction<K, V>, V> {
     store: KeyedStore<K, G::State, ()>,
     /// Reused between records.
     buffer: Vec<G::Out>,
+    /// Batch mode with a memory budget, for a [`GroupFunction::MERGEABLE`] function.
+    spill: Option<GroupSpilling<K, G::State>>,
+    max_parallelism: usize,
     operator: usize,
     emitted: u64,
     _values: PhantomData<fn(V)>,
+}
+
+/// What a keyed group that may spill keeps: the budget, the estimated bytes of its state and
+/// the files its earlier state went to.
+struct GroupSpilling<K, S> {
+    config: crate::spill::SpillConfig,
+    held: usize,
+    sampler: crate::spill::SizeSampler,
+    files: Option<crate::spill::SpillFiles<K, S>>,
+    /// Bytes written to disk, for the job's report.
+    spilled_bytes: u64,
 }
 
 impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> Clone for KeyedGroup<K, G, V> {
@@ -188,9 +256,59 @@ impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
             function,
             store: KeyedStore::new(),
             buffer: Vec::new(),
+            spill: None,
+            max_parallelism: 0,
             operator,
             emitted: 0,
             _values: PhantomData,
+        }
+    }
+}
+
+impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
+    /// Writes the whole store out (the estimate passed the budget) and empties it.
+    #[cold]
+    fn spill_store(&mut self) {
+        let Some(spill) = &mut self.spill else {
+            return;
+        };
+        let files = spill
+            .files
+            .get_or_insert_with(|| crate::spill::SpillFiles::new(spill.config.clone()));
+        for entry in self.store.drain() {
+            files.write(&entry.key, &entry.state);
+        }
+        spill.held = 0;
+    }
+
+    /// Reads spilled state back into the store, merged with what it holds (the end of a
+    /// superstep needs every key's state in memory: iteration state must fit).
+    fn unspill(&mut self) {
+        let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) else {
+            return;
+        };
+        for entry in self.store.drain() {
+            files.write(&entry.key, &entry.state);
+        }
+        let written = files.bytes();
+        let mut merged = Vec::new();
+        let function = &mut self.function;
+        let rewritten = crate::spill::merge_spilled(
+            files,
+            |state, later| function.merge(state, later),
+            |key, state| merged.push((key, state)),
+        );
+        if let Some(spill) = &mut self.spill {
+            spill.held = 0;
+            spill.spilled_bytes += written + rewritten;
+        }
+        for (key, state) in merged {
+            let key_group = crate::keys::key_group(&key, self.max_parallelism);
+            self.store.get_or_insert(key_group, &key, || Entry {
+                key: key.clone(),
+                state,
+                touched: (),
+            });
         }
     }
 }
@@ -204,6 +322,18 @@ where
     type Out = G::Out;
 
     fn open(&mut self, ctx: &TaskContext) {
+        self.max_parallelism = ctx.max_parallelism;
+        self.spill = ctx
+            .spill
+            .clone()
+            .filter(|_| G::MERGEABLE)
+            .map(|config| GroupSpilling {
+                config,
+                held: 0,
+                sampler: crate::spill::SizeSampler::default(),
+                files: None,
+                spilled_bytes: 0,
+            });
         self.store.open(crate::keys::key_groups_of_subtask(
             ctx.subtask,
             ctx.parallelism,
@@ -224,6 +354,13 @@ where
             value,
         } = record;
         let scope = OperatorScope::enter(self.operator);
+        let mut over_budget = false;
+        if G::MERGEABLE {
+            if let Some(spill) = &mut self.spill {
+                spill.held += self.function.added_bytes(&value, &mut spill.sampler);
+                over_budget = spill.held > spill.config.budget;
+            }
+        }
         let entry = self.store.get_or_insert(key_group, &key, || Entry {
             key: key.clone(),
             state: G::State::default(),
@@ -231,6 +368,9 @@ where
         });
         self.function
             .add(&entry.key, &mut entry.state, value, &mut self.buffer);
+        if over_budget {
+            self.spill_store();
+        }
         scope.exit();
         self.emitted += self.buffer.len() as u64;
         for output in self.buffer.drain(..) {
@@ -240,6 +380,31 @@ where
 
     fn end_of_input<E: Emit<G::Out>>(&mut self, out: &mut E) {
         let scope = OperatorScope::enter(self.operator);
+        if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
+            // Everything goes out, and comes back a file at a time with the earlier state.
+            for entry in self.store.drain() {
+                files.write(&entry.key, &entry.state);
+            }
+            let written = files.bytes();
+            let (function, buffer, emitted) =
+                (&mut self.function, &mut self.buffer, &mut self.emitted);
+            let function = std::cell::RefCell::new(function);
+            let rewritten = crate::spill::merge_spilled(
+                files,
+                |state, later| function.borrow_mut().merge(state, later),
+                |key, state| {
+                    function.borrow_mut().finish(key, state, buffer);
+                    *emitted += buffer.len() as u64;
+                    for output in buffer.drain(..) {
+                        out.emit(output, None);
+                    }
+                },
+            );
+            if let Some(spill) = &mut self.spill {
+                spill.held = 0;
+                spill.spilled_bytes += written + rewritten;
+            }
+        }
         for entry in self.store.drain() {
             self.function
                 .finish(entry.key, entry.state, &mut self.buffer);
@@ -253,6 +418,7 @@ where
 
     fn on_superstep_end<E: Emit<G::Out>>(&mut self, superstep: u64, out: &mut E) {
         let scope = OperatorScope::enter(self.operator);
+        self.unspill();
         let (function, buffer) = (&mut self.function, &mut self.buffer);
         self.store
             .retain_mut(|entry| function.end_superstep(&entry.key, &mut entry.state, buffer));
@@ -306,6 +472,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: self.spill.as_ref().map_or(0, |spill| spill.spilled_bytes),
         });
         self.emitted
     }
@@ -317,6 +484,24 @@ pub trait PartitionFunction<T>: Clone + Send + 'static {
     type Out;
     /// The input ended: emits the results for `records` (in arrival order).
     fn finish(&mut self, records: Vec<T>, out: &mut dyn FnMut(Self::Out));
+
+    /// Whether the function works on runs of records spilled to disk (an external sort), so
+    /// that the operator may spill in batch mode. `map_partition` cannot: its function takes
+    /// all records at once.
+    const SPILLS: bool = false;
+
+    /// Prepares records for writing out as a run (sorts them). Called only if
+    /// [`PartitionFunction::SPILLS`].
+    fn prepare_run(&mut self, records: &mut Vec<T>) {
+        let _ = records;
+    }
+
+    /// The input ended after runs were written (the last run holds the last records): emits
+    /// the results from the runs. Called only if [`PartitionFunction::SPILLS`].
+    fn finish_runs(&mut self, runs: Vec<crate::spill::Run<T>>, out: &mut dyn FnMut(Self::Out)) {
+        let _ = (runs, out);
+        unreachable!("finish_runs called on a partition function that does not spill")
+    }
 }
 
 /// `map_partition(|records| outputs)`.
@@ -342,6 +527,7 @@ pub struct SortPartition<F>(F);
 
 impl<T, S, F> PartitionFunction<T> for SortPartition<F>
 where
+    T: Serialize + DeserializeOwned,
     S: Ord,
     F: FnMut(&T) -> S + Clone + Send + 'static,
 {
@@ -351,6 +537,18 @@ where
         records.sort_by_cached_key(&mut self.0);
         records.into_iter().for_each(out);
     }
+
+    const SPILLS: bool = true;
+
+    fn prepare_run(&mut self, records: &mut Vec<T>) {
+        records.sort_by_cached_key(&mut self.0);
+    }
+
+    /// Runs hold consecutive stretches of the input, each sorted stably: merging them in run
+    /// order keeps equal keys in arrival order.
+    fn finish_runs(&mut self, runs: Vec<crate::spill::Run<T>>, out: &mut dyn FnMut(T)) {
+        crate::spill::merge_sorted_runs(runs, &mut self.0, out);
+    }
 }
 
 /// A per-partition DataSet operation: buffers the subtask's input, runs its function at end
@@ -358,11 +556,24 @@ where
 pub struct WholePartition<T, P> {
     function: P,
     records: Vec<T>,
+    /// Batch mode with a memory budget, for a function that [`PartitionFunction::SPILLS`].
+    spill: Option<PartitionSpilling<T>>,
     /// Runs inside an iteration: each superstep is an input; the end of the last one is the
     /// end of input, so the end of the stream itself brings nothing more.
     in_iteration: bool,
     operator: usize,
     emitted: u64,
+}
+
+/// What a partition operation that may spill keeps: the budget, the estimated bytes of its
+/// records and the runs written so far.
+struct PartitionSpilling<T> {
+    config: crate::spill::SpillConfig,
+    held: usize,
+    sampler: crate::spill::SizeSampler,
+    runs: Vec<crate::spill::Run<T>>,
+    /// Bytes written to disk, for the job's report.
+    spilled_bytes: u64,
 }
 
 impl<T, P: Clone> Clone for WholePartition<T, P> {
@@ -377,10 +588,29 @@ impl<T, P> WholePartition<T, P> {
         WholePartition {
             function,
             records: Vec::new(),
+            spill: None,
             in_iteration: false,
             operator,
             emitted: 0,
         }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned, P: PartitionFunction<T>> WholePartition<T, P> {
+    /// Writes the buffered records out as a run (the estimate passed the budget).
+    #[cold]
+    fn write_run(&mut self) {
+        let Some(spill) = &mut self.spill else {
+            return;
+        };
+        let scope = OperatorScope::enter(self.operator);
+        let mut records = std::mem::take(&mut self.records);
+        self.function.prepare_run(&mut records);
+        spill
+            .runs
+            .push(crate::spill::Run::write(&spill.config, records));
+        spill.held = 0;
+        scope.exit();
     }
 }
 
@@ -391,22 +621,67 @@ where
 {
     type Out = P::Out;
 
+    fn open(&mut self, ctx: &TaskContext) {
+        self.spill = ctx
+            .spill
+            .clone()
+            .filter(|_| P::SPILLS)
+            .map(|config| PartitionSpilling {
+                config,
+                held: 0,
+                sampler: crate::spill::SizeSampler::default(),
+                runs: Vec::new(),
+                spilled_bytes: 0,
+            });
+    }
+
     #[inline]
     fn process<E: Emit<P::Out>>(&mut self, value: T, _timestamp: Option<Timestamp>, _out: &mut E) {
+        if P::SPILLS {
+            if let Some(spill) = &mut self.spill {
+                spill.held += spill.sampler.estimate(&value);
+                if spill.held > spill.config.budget {
+                    self.records.push(value);
+                    self.write_run();
+                    return;
+                }
+            }
+        }
         self.records.push(value);
     }
 
     fn end_of_input<E: Emit<P::Out>>(&mut self, out: &mut E) {
-        if self.in_iteration && self.records.is_empty() {
+        let spilled = self
+            .spill
+            .as_ref()
+            .is_some_and(|spill| !spill.runs.is_empty());
+        if self.in_iteration && self.records.is_empty() && !spilled {
             return;
         }
         let scope = OperatorScope::enter(self.operator);
-        let records = std::mem::take(&mut self.records);
         let emitted = &mut self.emitted;
-        self.function.finish(records, &mut |output| {
+        let mut emit = |output: P::Out| {
             *emitted += 1;
             out.emit(output, None);
-        });
+        };
+        match &mut self.spill {
+            Some(spill) if spilled => {
+                // The last records become the last run; the runs merge.
+                let mut records = std::mem::take(&mut self.records);
+                self.function.prepare_run(&mut records);
+                spill
+                    .runs
+                    .push(crate::spill::Run::write(&spill.config, records));
+                spill.held = 0;
+                let runs = std::mem::take(&mut spill.runs);
+                spill.spilled_bytes += runs.iter().map(crate::spill::Run::bytes).sum::<u64>();
+                self.function.finish_runs(runs, &mut emit);
+            }
+            _ => {
+                let records = std::mem::take(&mut self.records);
+                self.function.finish(records, &mut emit);
+            }
+        }
         scope.exit();
     }
 
@@ -457,6 +732,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: self.spill.as_ref().map_or(0, |spill| spill.spilled_bytes),
         });
         self.emitted
     }

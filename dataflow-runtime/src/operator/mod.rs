@@ -125,6 +125,8 @@ pub struct OperatorMetrics {
     pub records_in: u64,
     /// Records the operator emitted.
     pub records_out: u64,
+    /// Bytes of state the operator wrote to disk over its memory budget (batch mode).
+    pub spilled_bytes: u64,
 }
 
 impl OperatorMetrics {
@@ -134,6 +136,7 @@ impl OperatorMetrics {
             operator,
             records_in: 0,
             records_out: 0,
+            spilled_bytes: 0,
         }
     }
 }
@@ -304,6 +307,7 @@ impl<I: 'static, T: Send + 'static> Operator<I> for SideOutput<T> {
             operator: self.operator,
             records_in: self.emitted,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }

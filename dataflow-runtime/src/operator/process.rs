@@ -703,6 +703,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }
@@ -768,6 +769,7 @@ impl<I: 'static, F: ProcessFunction<I>> Operator<I> for Process<I, F> {
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }
@@ -810,6 +812,7 @@ mod tests {
             linger: Duration::from_secs(1),
             checkpointing: false,
             restored: None,
+            spill: None,
         }
     }
 

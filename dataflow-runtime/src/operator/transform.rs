@@ -12,6 +12,7 @@ fn report(
         operator,
         records_in,
         records_out,
+        spilled_bytes: 0,
     });
     records_out
 }

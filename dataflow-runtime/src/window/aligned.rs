@@ -614,6 +614,7 @@ where
             operator: self.operator,
             records_in,
             records_out: self.emitted,
+            spilled_bytes: 0,
         });
         self.emitted
     }
@@ -662,6 +663,7 @@ mod tests {
             linger: Duration::from_secs(1),
             checkpointing: false,
             restored: None,
+            spill: None,
         });
         op
     }

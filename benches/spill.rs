@@ -1,0 +1,80 @@
+//! Batch mode over a memory budget: a keyed sum over many distinct keys (more than the budget
+//! holds), in memory and with a small `--memory-budget`, against a hand-written `HashMap`
+//! sum; and `sort_partition` of the same records in memory and as an external sort.
+//! `SPILL_RECORDS` (default 20,000,000; keys are a quarter as many) sets the size.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dataflow::prelude::*;
+
+fn records() -> u64 {
+    std::env::var("SPILL_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000_000)
+}
+
+/// Record `i`: a pseudo-random key among `records / 4` (each key ~4 times) and a value.
+fn record(i: u64, keys: u64) -> (u64, u64) {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((x >> 20) % keys, i & 0xff)
+}
+
+dataflow! {
+    job sums(n: u64, keys: u64, out: Collected<(u64, u64)>) {
+        generate(n, move |i| record(i, keys)).key_by(|r| r.0).sum(|r| r.1).collect(out);
+    }
+
+    job sorted(n: u64, keys: u64, out: Collected<(u64, u64)>) {
+        generate(n, move |i| record(i, keys)).sort_partition(|r| r.0).collect(out);
+    }
+}
+
+fn sums_by_hand(n: u64, keys: u64) -> usize {
+    let mut sums: HashMap<u64, u64> = HashMap::new();
+    for i in 0..n {
+        let (k, v) = record(i, keys);
+        *sums.entry(k).or_default() += v;
+    }
+    sums.len()
+}
+
+fn bench(c: &mut Criterion) {
+    let n = records();
+    let keys = n / 4;
+    let dir = std::env::temp_dir();
+    let distinct = sums_by_hand(n, keys) as u64;
+    let mut group = c.benchmark_group(format!("spill_{n}_records"));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n));
+    group.bench_function("sum_by_hand", |b| {
+        b.iter(|| black_box(sums_by_hand(n, keys)))
+    });
+    for (name, budget) in [("in_memory", None), ("budget_32mb", Some(32 << 20))] {
+        let config = JobConfig {
+            mode: ExecutionMode::Batch,
+            spill: budget.map(|b| SpillConfig::new(b).in_dir(&dir)),
+            ..JobConfig::with_parallelism(2)
+        };
+        group.bench_function(format!("sum_p2_{name}"), |b| {
+            b.iter(|| {
+                let out = Collected::counting();
+                sums::run(&config, n, keys, out.clone()).unwrap();
+                assert_eq!(out.count(), distinct);
+            })
+        });
+        group.bench_function(format!("sort_partition_p2_{name}"), |b| {
+            b.iter(|| {
+                let out = Collected::counting();
+                sorted::run(&config, n, keys, out.clone()).unwrap();
+                assert_eq!(out.count(), n);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
