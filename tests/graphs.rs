@@ -116,10 +116,14 @@ fn components_reference(edges: &[(u64, u64)]) -> BTreeMap<u64, u64> {
 }
 
 fn check_page_rank(edges: Vec<(u64, u64)>, iterations: u64, parallelism: usize) {
+    check_page_rank_with(edges, iterations, &config(parallelism));
+}
+
+fn check_page_rank_with(edges: Vec<(u64, u64)>, iterations: u64, config: &JobConfig) -> JobReport {
     let expected = page_rank_reference(&edges, iterations);
-    let out = Output::new(&format!("pr-{parallelism}-{iterations}"));
-    page_rank::run(
-        &config(parallelism),
+    let out = Output::new(&format!("pr-{}-{iterations}", config.parallelism));
+    let report = page_rank::run(
+        config,
         Some(Graph::Edges(edges.into())),
         Some(iterations),
         Some(out.0.clone()),
@@ -132,6 +136,38 @@ fn check_page_rank(edges: Vec<(u64, u64)>, iterations: u64, parallelism: usize) 
         let rank: f64 = rank.parse().unwrap();
         assert!((rank - erank).abs() < 1e-5, "vertex {v}: {rank} vs {erank}");
     }
+    report
+}
+
+#[test]
+fn iterations_under_a_small_memory_budget_spill_and_give_the_same_results() {
+    // 4 KiB per operator subtask: the set-up (`distinct`, `group_reduce`) and the join and
+    // sum inside the iteration spill; state spilled within a superstep is read back at its
+    // end.
+    let spill_dir = std::env::temp_dir();
+    let config = JobConfig {
+        spill: Some(SpillConfig::new(4 << 10).in_dir(&spill_dir)),
+        ..config(2)
+    };
+    let report = check_page_rank_with(random_graph(400, 3000, 11), 5, &config);
+    let spilled: u64 = report.operators.iter().map(|op| op.spilled_bytes).sum();
+    assert!(spilled > 0, "nothing spilled:\n{report}");
+    let edges = random_graph(300, 250, 12);
+    let expected: Vec<(u64, String)> = components_reference(&edges)
+        .into_iter()
+        .map(|(v, c)| (v, c.to_string()))
+        .collect();
+    let out = Output::new("lp-spill");
+    let report = label_propagation::run(
+        &config,
+        Some(Graph::Edges(edges.into())),
+        None,
+        Some(out.0.clone()),
+    )
+    .unwrap();
+    assert_eq!(out.lines(), expected);
+    let spilled: u64 = report.operators.iter().map(|op| op.spilled_bytes).sum();
+    assert!(spilled > 0, "nothing spilled:\n{report}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
 }
 
 /// Batch mode at parallelism 1 and 2, each without a budget and with one of 16 KiB (far
-/// below what the inputs take, so every operator spills many times and re-partitions).
+/// below what the inputs take, so every operator spills many times).
 fn configs(dir: &TempPath) -> Vec<(JobConfig, bool)> {
     std::fs::create_dir_all(&dir.0).unwrap();
     let mut configs = Vec::new();

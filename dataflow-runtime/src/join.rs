@@ -350,6 +350,7 @@ where
     #[inline]
     fn added_bytes(
         &self,
+        _state: &(Vec<A>, Vec<B>),
         value: &TwoInputs<A, B>,
         sampler: &mut crate::spill::SizeSampler,
     ) -> usize {

@@ -4,7 +4,7 @@
 //! per key (`reduce`, `sum`, ...), all values of a key (`group_reduce`), both sides of a
 //! join. With a memory budget ([`SpillConfig`], `--memory-budget`), each such operator
 //! subtask estimates what its state takes and, when that passes the budget, writes all of it
-//! out as `(key, state)` entries into [`SpillFiles`]: [`FANOUT`] anonymous temporary files,
+//! out as `(key, state)` entries into [`SpillFiles`]: up to [`FANOUT`] anonymous temporary files,
 //! an entry going to the file its key's hash picks (a grace hash partitioning), and starts
 //! afresh. At end of input the rest of the state follows it, and [`merge_spilled`] reads the
 //! files back one at a time, merging the entries of each key in the order they were written
@@ -17,7 +17,11 @@
 //! accounting of the allocator. Inside an iteration, spilled state is read back at the end of
 //! every superstep (iteration state must fit in memory).
 //!
-//! Files are anonymous (unlinked at creation): nothing is left behind, even by a crash.
+//! Files are anonymous (unlinked at creation): nothing is left behind, even by a crash. A
+//! spilling operator subtask holds up to [`FANOUT`] files open while it writes, and one more
+//! set per level of re-partitioning while it reads back; their buffers (up to 64 KiB each,
+//! less for small budgets) come on top of the budget. An external sort merges at most
+//! [`MERGE_WIDTH`] runs at a time, in several passes if it has more.
 
 use std::fs::File;
 use std::hash::Hash;
@@ -30,12 +34,21 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// How many files one spill writes (one per value of 6 bits of the key's hash).
-pub const FANOUT: usize = 64;
+/// How many files one spill writes (one per value of 5 bits of the key's hash).
+pub const FANOUT: usize = 32;
 
 /// How often a file is partitioned again when its keys still do not fit (each level uses the
-/// next 6 bits of the hash; the key group uses the lowest bits, so they never overlap).
-pub const MAX_LEVEL: u32 = 4;
+/// next 5 bits of the hash; the key group uses the lowest bits, so they never overlap).
+pub const MAX_LEVEL: u32 = 5;
+
+/// How many sorted runs one merge pass reads at once.
+pub const MERGE_WIDTH: usize = 32;
+
+/// The buffer of each spill file: 64 KiB, less for a small budget (every file's buffer
+/// counts against the memory the budget is meant to protect).
+fn buffer_size(config: &SpillConfig) -> usize {
+    (config.budget / (4 * FANOUT)).clamp(4 << 10, 64 << 10)
+}
 
 /// The memory budget of a keyed operator subtask in batch mode, and where it spills.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,10 +135,10 @@ fn fail(doing: &str, dir: &std::path::Path, error: impl std::fmt::Display) -> ! 
     )
 }
 
-/// The partition of a key's hash at `level`: 6 bits, from the top down.
+/// The partition of a key's hash at `level`: 5 bits, from the top down.
 #[inline]
 fn partition_of(hash: u64, level: u32) -> usize {
-    ((hash >> (58 - 6 * level)) & (FANOUT as u64 - 1)) as usize
+    ((hash >> (59 - 5 * level)) & (FANOUT as u64 - 1)) as usize
 }
 
 struct PartitionFile {
@@ -188,11 +201,12 @@ where
     pub fn write(&mut self, key: &K, state: &S) {
         let partition = partition_of(crate::keys::stable_hash(key), self.level);
         let dir = &self.config.dir;
+        let buffer = buffer_size(&self.config);
         let file = self.files[partition].get_or_insert_with(|| {
             let file = tempfile::tempfile_in(dir.as_path())
                 .unwrap_or_else(|e| fail("creating a file", dir, e));
             PartitionFile {
-                writer: BufWriter::with_capacity(64 << 10, file),
+                writer: BufWriter::with_capacity(buffer, file),
                 entries: 0,
             }
         });
@@ -210,31 +224,23 @@ where
         }
     }
 
-    /// The files, rewound for reading, in partition order.
-    fn into_readers(self) -> (SpillConfig, u32, Vec<PartitionReader<K, S>>) {
+    /// The files, flushed, with their entry counts, in partition order (a reader and its
+    /// buffer are made only when a file's turn comes).
+    fn into_files(self) -> (SpillConfig, u32, Vec<(File, u64)>) {
         let dir = self.config.dir.clone();
-        let readers = self
+        let files = self
             .files
             .into_iter()
             .flatten()
             .map(|partition| {
-                let mut file = partition
+                let file = partition
                     .writer
                     .into_inner()
                     .unwrap_or_else(|e| fail("writing", &dir, e.error()));
-                file.seek(SeekFrom::Start(0))
-                    .unwrap_or_else(|e| fail("rewinding a file", &dir, e));
-                PartitionReader {
-                    reader: CountingReader {
-                        inner: BufReader::with_capacity(64 << 10, file),
-                        read: 0,
-                    },
-                    remaining: partition.entries,
-                    _entries: PhantomData,
-                }
+                (file, partition.entries)
             })
             .collect();
-        (self.config, self.level, readers)
+        (self.config, self.level, files)
     }
 }
 
@@ -260,6 +266,20 @@ struct PartitionReader<K, S> {
 }
 
 impl<K: DeserializeOwned, S: DeserializeOwned> PartitionReader<K, S> {
+    /// Rewinds `file` and reads its `entries` entries.
+    fn open(mut file: File, entries: u64, config: &SpillConfig) -> Self {
+        file.seek(SeekFrom::Start(0))
+            .unwrap_or_else(|e| fail("rewinding a file", &config.dir, e));
+        PartitionReader {
+            reader: CountingReader {
+                inner: BufReader::with_capacity(buffer_size(config), file),
+                read: 0,
+            },
+            remaining: entries,
+            _entries: PhantomData,
+        }
+    }
+
     /// The next entry and its encoded size.
     fn next_entry(&mut self, dir: &std::path::Path) -> Option<(K, S, usize)> {
         if self.remaining == 0 {
@@ -297,9 +317,10 @@ where
     F: FnMut(K, S),
 {
     let mut rewritten = 0;
-    let (config, level, readers) = files.into_readers();
+    let (config, level, files) = files.into_files();
     let entry_size = std::mem::size_of::<(K, S)>() + 16;
-    for mut reader in readers {
+    for (file, entries) in files {
+        let mut reader = PartitionReader::<K, S>::open(file, entries, &config);
         let mut table: FxHashMap<K, S> = FxHashMap::default();
         let mut held = 0usize;
         let mut deeper: Option<SpillFiles<K, S>> = None;
@@ -311,7 +332,8 @@ where
                 }
             }
             held += encoded + entry_size;
-            if held > config.budget && level < MAX_LEVEL {
+            // One key alone over the budget cannot be split further: it stays in memory.
+            if held > config.budget && level < MAX_LEVEL && table.len() > 1 {
                 deeper
                     .get_or_insert_with(|| SpillFiles::at_level(config.clone(), level + 1))
                     .write_all(&mut table);
@@ -335,40 +357,69 @@ where
 }
 
 /// Records written one after another into an anonymous file and read back in that order: a
-/// sorted run of an external sort.
+/// sorted run of an external sort. The file stays closed to reading (no buffer) until the
+/// first record is asked for.
 pub struct Run<T> {
-    reader: BufReader<File>,
+    file: Option<File>,
+    reader: Option<BufReader<File>>,
     remaining: u64,
     bytes: u64,
-    dir: Arc<PathBuf>,
+    config: SpillConfig,
     _records: PhantomData<fn() -> T>,
 }
 
-impl<T: Serialize + DeserializeOwned> Run<T> {
-    /// Writes `records` out and rewinds the file for reading.
-    pub fn write(config: &SpillConfig, records: impl IntoIterator<Item = T>) -> Run<T> {
-        let dir = &config.dir;
-        let file = tempfile::tempfile_in(dir.as_path())
-            .unwrap_or_else(|e| fail("creating a file", dir, e));
-        let mut writer = BufWriter::with_capacity(64 << 10, file);
-        let (mut remaining, mut bytes) = (0, 0);
-        for record in records {
-            bytes += crate::codec::encode_into(&record, &mut writer)
-                .unwrap_or_else(|e| fail("writing", dir, e)) as u64;
-            remaining += 1;
-        }
-        let mut file = writer
-            .into_inner()
-            .unwrap_or_else(|e| fail("writing", dir, e.error()));
-        file.seek(SeekFrom::Start(0))
-            .unwrap_or_else(|e| fail("rewinding a file", dir, e));
-        Run {
-            reader: BufReader::with_capacity(64 << 10, file),
-            remaining,
-            bytes,
-            dir: dir.clone(),
+/// Writes a [`Run`] record by record.
+struct RunWriter<T> {
+    writer: BufWriter<File>,
+    records: u64,
+    bytes: u64,
+    config: SpillConfig,
+    _records: PhantomData<fn(T)>,
+}
+
+impl<T: Serialize> RunWriter<T> {
+    fn new(config: &SpillConfig) -> Self {
+        let file = tempfile::tempfile_in(config.dir.as_path())
+            .unwrap_or_else(|e| fail("creating a file", &config.dir, e));
+        RunWriter {
+            writer: BufWriter::with_capacity(buffer_size(config), file),
+            records: 0,
+            bytes: 0,
+            config: config.clone(),
             _records: PhantomData,
         }
+    }
+
+    fn push(&mut self, record: &T) {
+        self.bytes += crate::codec::encode_into(record, &mut self.writer)
+            .unwrap_or_else(|e| fail("writing", &self.config.dir, e)) as u64;
+        self.records += 1;
+    }
+
+    fn finish(self) -> Run<T> {
+        let file = self
+            .writer
+            .into_inner()
+            .unwrap_or_else(|e| fail("writing", &self.config.dir, e.error()));
+        Run {
+            file: Some(file),
+            reader: None,
+            remaining: self.records,
+            bytes: self.bytes,
+            config: self.config,
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Run<T> {
+    /// Writes `records` out.
+    pub fn write(config: &SpillConfig, records: impl IntoIterator<Item = T>) -> Run<T> {
+        let mut writer = RunWriter::new(config);
+        for record in records {
+            writer.push(&record);
+        }
+        writer.finish()
     }
 }
 
@@ -384,27 +435,76 @@ impl<T: DeserializeOwned> Iterator for Run<T> {
 
     fn next(&mut self) -> Option<T> {
         if self.remaining == 0 {
+            self.reader = None;
             return None;
         }
         self.remaining -= 1;
+        let config = &self.config;
+        let reader = match &mut self.reader {
+            Some(reader) => reader,
+            None => {
+                let mut file = self.file.take().expect("an unread run keeps its file");
+                file.seek(SeekFrom::Start(0))
+                    .unwrap_or_else(|e| fail("rewinding a file", &config.dir, e));
+                self.reader
+                    .insert(BufReader::with_capacity(buffer_size(config), file))
+            }
+        };
         Some(
-            crate::codec::decode_from(&mut self.reader)
-                .unwrap_or_else(|e| fail("reading back", &self.dir, e)),
+            crate::codec::decode_from(reader)
+                .unwrap_or_else(|e| fail("reading back", &config.dir, e)),
         )
     }
 }
 
 /// Merges runs, each sorted by `sort_key`, into one sorted sequence; records with equal sort
 /// keys come in run order, then in their order within the run (a stable sort when the runs
-/// hold consecutive stretches of the input in order).
-pub fn merge_sorted_runs<T, S, F>(runs: Vec<Run<T>>, mut sort_key: F, mut emit: impl FnMut(T))
+/// hold consecutive stretches of the input in order). More than [`MERGE_WIDTH`] runs are
+/// merged in passes, [`MERGE_WIDTH`] neighbouring runs into one (which keeps that order).
+/// Returns the bytes the intermediate passes wrote.
+pub fn merge_sorted_runs<T, S, F>(
+    mut runs: Vec<Run<T>>,
+    mut sort_key: F,
+    mut emit: impl FnMut(T),
+) -> u64
 where
     T: Serialize + DeserializeOwned,
     S: Ord,
     F: FnMut(&T) -> S,
 {
+    let mut rewritten = 0;
+    while runs.len() > MERGE_WIDTH {
+        let config = runs[0].config.clone();
+        let mut merged = Vec::with_capacity(runs.len().div_ceil(MERGE_WIDTH));
+        let mut rest = runs.into_iter();
+        loop {
+            let mut group: Vec<Run<T>> = rest.by_ref().take(MERGE_WIDTH).collect();
+            match group.len() {
+                0 => break,
+                1 => merged.extend(group.pop()),
+                _ => {
+                    let mut writer = RunWriter::new(&config);
+                    merge_pass(group, &mut sort_key, &mut |record: T| writer.push(&record));
+                    let run = writer.finish();
+                    rewritten += run.bytes();
+                    merged.push(run);
+                }
+            }
+        }
+        runs = merged;
+    }
+    merge_pass(runs, &mut sort_key, &mut emit);
+    rewritten
+}
+
+/// One merge of runs through a heap of their heads (ties go to the earlier run).
+fn merge_pass<T, S, F>(mut runs: Vec<Run<T>>, sort_key: &mut F, emit: &mut impl FnMut(T))
+where
+    T: DeserializeOwned,
+    S: Ord,
+    F: FnMut(&T) -> S,
+{
     use std::cmp::Reverse;
-    let mut runs = runs;
     let mut heads: Vec<Option<T>> = Vec::with_capacity(runs.len());
     let mut heap = std::collections::BinaryHeap::with_capacity(runs.len());
     for (index, run) in runs.iter_mut().enumerate() {
@@ -474,23 +574,23 @@ mod tests {
 
     #[test]
     fn a_partition_over_budget_is_partitioned_again() {
-        // A budget of 1 KiB: every file is re-partitioned, down to the last level.
-        let mut files: SpillFiles<u64, u64> = SpillFiles::new(tiny(1024));
+        // A budget of 1 KiB: files are partitioned again, level after level.
+        let mut files: SpillFiles<u64, Vec<u64>> = SpillFiles::new(tiny(1024));
         for round in 0..3u64 {
-            let mut map: FxHashMap<u64, u64> = (0..20_000u64).map(|k| (k, k + round)).collect();
+            let mut map: FxHashMap<u64, Vec<u64>> =
+                (0..20_000u64).map(|k| (k, vec![k + round])).collect();
             files.write_all(&mut map);
         }
-        let mut sums = FxHashMap::default();
+        let mut merged = FxHashMap::default();
         let rewritten = merge_spilled(
             files,
-            |a: &mut u64, b| *a += b,
-            |k, v| {
-                assert!(sums.insert(k, v).is_none(), "key {k} finished twice");
-            },
+            |a: &mut Vec<u64>, b| a.extend(b),
+            |k, v| assert!(merged.insert(k, v).is_none(), "key {k} finished twice"),
         );
         assert!(rewritten > 0, "no file was partitioned again");
-        assert_eq!(sums.len(), 20_000);
-        assert!(sums.iter().all(|(&k, &v)| v == 3 * k + 3));
+        assert_eq!(merged.len(), 20_000);
+        // Each key's entries merged in the order they were written.
+        assert!(merged.iter().all(|(&k, v)| *v == [k, k + 1, k + 2]));
     }
 
     #[test]
@@ -519,18 +619,37 @@ mod tests {
             })
             .collect();
         let mut merged = Vec::new();
-        merge_sorted_runs(runs, |r: &(u8, u32)| r.0, |r| merged.push(r));
-        let mut expected = records;
+        let rewritten = merge_sorted_runs(runs, |r: &(u8, u32)| r.0, |r| merged.push(r));
+        assert_eq!(rewritten, 0, "three runs merge in one pass");
+        let mut expected = records.clone();
         expected.sort_by_key(|r| r.0);
+        assert_eq!(merged, expected);
+        // 100 runs of 30: merged in passes of MERGE_WIDTH, still sorted and stable.
+        let runs: Vec<Run<(u8, u32)>> = records
+            .chunks(30)
+            .map(|chunk| {
+                let mut chunk = chunk.to_vec();
+                chunk.sort_by_key(|r| r.0);
+                Run::write(&config, chunk)
+            })
+            .collect();
+        assert!(runs.len() > MERGE_WIDTH * 2);
+        let mut merged = Vec::new();
+        let rewritten = merge_sorted_runs(runs, |r: &(u8, u32)| r.0, |r| merged.push(r));
+        assert!(rewritten > 0, "more runs than MERGE_WIDTH need a pass");
         assert_eq!(merged, expected);
     }
 
     #[test]
-    fn the_sampler_measures_encoded_sizes() {
+    fn the_sampler_measures_every_64th_value() {
         let mut sampler = SizeSampler::default();
         let long = "x".repeat(1000);
-        assert!(sampler.estimate(&long) >= 1000);
-        // The next 63 calls reuse the measurement.
-        assert_eq!(sampler.estimate(&String::new()), sampler.last);
+        let first = sampler.estimate(&long);
+        assert!(first >= 1000, "{first}");
+        // The next 63 calls reuse the measurement, the 64th measures again.
+        for _ in 0..63 {
+            assert_eq!(sampler.estimate(&String::new()), first);
+        }
+        assert!(sampler.estimate(&String::new()) < 100);
     }
 }

@@ -316,6 +316,9 @@ where
         if !self.batch_mode {
             return;
         }
+        if let Some(spill) = &mut self.spill {
+            spill.held = 0;
+        }
         if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
             // Everything goes out, and comes back a file at a time with the earlier entries.
             let scope = OperatorScope::enter(self.operator);

@@ -48,10 +48,15 @@ pub trait GroupFunction<K, V>: Clone + Send + 'static {
         unreachable!("merge called on a group function that is not MERGEABLE")
     }
 
-    /// The estimated bytes `value` adds to a key's state (for the memory budget; only asked
-    /// if [`GroupFunction::MERGEABLE`]).
-    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
-        let _ = (value, sampler);
+    /// The estimated bytes adding `value` to a key's `state` will add (for the memory
+    /// budget; only asked if [`GroupFunction::MERGEABLE`]).
+    fn added_bytes(
+        &self,
+        state: &Self::State,
+        value: &V,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
+        let _ = (state, value, sampler);
         0
     }
 
@@ -103,7 +108,12 @@ where
     }
 
     #[inline]
-    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
+    fn added_bytes(
+        &self,
+        _state: &Vec<V>,
+        value: &V,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
         sampler.estimate(value)
     }
 }
@@ -193,9 +203,19 @@ where
         }
     }
 
+    /// A full list only swaps records: it does not grow.
     #[inline]
-    fn added_bytes(&self, value: &V, sampler: &mut crate::spill::SizeSampler) -> usize {
-        sampler.estimate(value)
+    fn added_bytes(
+        &self,
+        best: &Vec<V>,
+        value: &V,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
+        if best.len() < self.n {
+            sampler.estimate(value)
+        } else {
+            0
+        }
     }
 }
 
@@ -284,32 +304,33 @@ impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
     /// Reads spilled state back into the store, merged with what it holds (the end of a
     /// superstep needs every key's state in memory: iteration state must fit).
     fn unspill(&mut self) {
-        let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) else {
+        let Some(spill) = &mut self.spill else {
+            return;
+        };
+        spill.held = 0;
+        let Some(mut files) = spill.files.take() else {
             return;
         };
         for entry in self.store.drain() {
             files.write(&entry.key, &entry.state);
         }
         let written = files.bytes();
-        let mut merged = Vec::new();
-        let function = &mut self.function;
+        let (function, store, max_parallelism) =
+            (&mut self.function, &mut self.store, self.max_parallelism);
         let rewritten = crate::spill::merge_spilled(
             files,
             |state, later| function.merge(state, later),
-            |key, state| merged.push((key, state)),
+            |key, state| {
+                let key_group = crate::keys::key_group(&key, max_parallelism);
+                let mut state = Some(state);
+                store.get_or_insert(key_group, &key, || Entry {
+                    key: key.clone(),
+                    state: state.take().expect("a key is finished once"),
+                    touched: (),
+                });
+            },
         );
-        if let Some(spill) = &mut self.spill {
-            spill.held = 0;
-            spill.spilled_bytes += written + rewritten;
-        }
-        for (key, state) in merged {
-            let key_group = crate::keys::key_group(&key, self.max_parallelism);
-            self.store.get_or_insert(key_group, &key, || Entry {
-                key: key.clone(),
-                state,
-                touched: (),
-            });
-        }
+        spill.spilled_bytes += written + rewritten;
     }
 }
 
@@ -354,18 +375,30 @@ where
             value,
         } = record;
         let scope = OperatorScope::enter(self.operator);
+        let mut created = false;
+        let entry = self.store.get_or_insert(key_group, &key, || {
+            created = true;
+            Entry {
+                key: key.clone(),
+                state: G::State::default(),
+                touched: (),
+            }
+        });
         let mut over_budget = false;
         if G::MERGEABLE {
             if let Some(spill) = &mut self.spill {
-                spill.held += self.function.added_bytes(&value, &mut spill.sampler);
+                if created {
+                    // The key (its heap part sampled) and the table entry.
+                    spill.held += spill.sampler.estimate(&entry.key)
+                        + std::mem::size_of::<Entry<K, G::State, ()>>()
+                        + 8;
+                }
+                spill.held += self
+                    .function
+                    .added_bytes(&entry.state, &value, &mut spill.sampler);
                 over_budget = spill.held > spill.config.budget;
             }
         }
-        let entry = self.store.get_or_insert(key_group, &key, || Entry {
-            key: key.clone(),
-            state: G::State::default(),
-            touched: (),
-        });
         self.function
             .add(&entry.key, &mut entry.state, value, &mut self.buffer);
         if over_budget {
@@ -380,6 +413,9 @@ where
 
     fn end_of_input<E: Emit<G::Out>>(&mut self, out: &mut E) {
         let scope = OperatorScope::enter(self.operator);
+        if let Some(spill) = &mut self.spill {
+            spill.held = 0;
+        }
         if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
             // Everything goes out, and comes back a file at a time with the earlier state.
             for entry in self.store.drain() {
@@ -497,8 +533,13 @@ pub trait PartitionFunction<T>: Clone + Send + 'static {
     }
 
     /// The input ended after runs were written (the last run holds the last records): emits
-    /// the results from the runs. Called only if [`PartitionFunction::SPILLS`].
-    fn finish_runs(&mut self, runs: Vec<crate::spill::Run<T>>, out: &mut dyn FnMut(Self::Out)) {
+    /// the results from the runs and returns the bytes it wrote on the way (merge passes).
+    /// Called only if [`PartitionFunction::SPILLS`].
+    fn finish_runs(
+        &mut self,
+        runs: Vec<crate::spill::Run<T>>,
+        out: &mut dyn FnMut(Self::Out),
+    ) -> u64 {
         let _ = (runs, out);
         unreachable!("finish_runs called on a partition function that does not spill")
     }
@@ -546,8 +587,8 @@ where
 
     /// Runs hold consecutive stretches of the input, each sorted stably: merging them in run
     /// order keeps equal keys in arrival order.
-    fn finish_runs(&mut self, runs: Vec<crate::spill::Run<T>>, out: &mut dyn FnMut(T)) {
-        crate::spill::merge_sorted_runs(runs, &mut self.0, out);
+    fn finish_runs(&mut self, runs: Vec<crate::spill::Run<T>>, out: &mut dyn FnMut(T)) -> u64 {
+        crate::spill::merge_sorted_runs(runs, &mut self.0, out)
     }
 }
 
@@ -675,9 +716,12 @@ where
                 spill.held = 0;
                 let runs = std::mem::take(&mut spill.runs);
                 spill.spilled_bytes += runs.iter().map(crate::spill::Run::bytes).sum::<u64>();
-                self.function.finish_runs(runs, &mut emit);
+                spill.spilled_bytes += self.function.finish_runs(runs, &mut emit);
             }
-            _ => {
+            spill => {
+                if let Some(spill) = spill {
+                    spill.held = 0;
+                }
                 let records = std::mem::take(&mut self.records);
                 self.function.finish(records, &mut emit);
             }
