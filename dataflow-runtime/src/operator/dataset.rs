@@ -455,14 +455,18 @@ where
     fn on_superstep_end<E: Emit<G::Out>>(&mut self, superstep: u64, out: &mut E) {
         let scope = OperatorScope::enter(self.operator);
         self.unspill();
-        let (function, buffer) = (&mut self.function, &mut self.buffer);
-        self.store
-            .retain_mut(|entry| function.end_superstep(&entry.key, &mut entry.state, buffer));
+        let (function, buffer, emitted) = (&mut self.function, &mut self.buffer, &mut self.emitted);
+        // Each key's results go on at once: buffering a whole superstep's output would hold
+        // it all in memory (a join's output is often many times its input).
+        self.store.retain_mut(|entry| {
+            let keep = function.end_superstep(&entry.key, &mut entry.state, buffer);
+            *emitted += buffer.len() as u64;
+            for output in buffer.drain(..) {
+                out.emit(output, None);
+            }
+            keep
+        });
         scope.exit();
-        self.emitted += self.buffer.len() as u64;
-        for output in self.buffer.drain(..) {
-            out.emit(output, None);
-        }
         out.emit_superstep_end(superstep);
     }
 
