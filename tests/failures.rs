@@ -767,3 +767,76 @@ fn a_failure_ends_a_job_whose_unbounded_source_is_still_open() {
         "the job only ended when the server closed the connection"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batch mode: recovery is re-execution
+// ---------------------------------------------------------------------------------------------
+
+/// The record at which `fails_once` panics, until a test lowers it to `u64::MAX`.
+static FAIL_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+dataflow! {
+    job fails_once(n: u64, out: Collected<(u64, u64)>) {
+        generate(n, |i| i)
+            .map(|i| {
+                if i == FAIL_AT.load(Ordering::Relaxed) {
+                    FAIL_AT.store(u64::MAX, Ordering::Relaxed);
+                    panic!("injected fault at {i}");
+                }
+                (i % 10, i)
+            })
+            .key_by(|p| p.0)
+            .sum(|p| p.1)
+            .collect(out);
+    }
+}
+
+#[test]
+fn a_failed_batch_job_reruns_from_the_beginning_without_taking_checkpoints() {
+    use dataflow::runtime::checkpoint::CheckpointConfig;
+    use dataflow::runtime::job::{run_with_restarts, RestartStrategy};
+    let n = 200_000u64;
+    let checkpoints = TempPath::new("batch-rerun-checkpoints");
+    let config = JobConfig {
+        mode: ExecutionMode::Batch,
+        // Configured but not used: batch mode takes no checkpoints.
+        checkpointing: Some(CheckpointConfig {
+            interval: std::time::Duration::from_millis(1),
+            dir: checkpoints.0.clone(),
+            retained: 2,
+            at_least_once: false,
+        }),
+        restart: RestartStrategy::FixedDelay {
+            attempts: 1,
+            delay: std::time::Duration::from_millis(1),
+        },
+        ..JobConfig::with_parallelism(2)
+    };
+    FAIL_AT.store(n / 2, Ordering::Relaxed);
+    let mut attempts = Vec::new();
+    let report = run_with_restarts(&config, |attempt| {
+        let out = Collected::new();
+        let result = fails_once::run(attempt, n, out.clone());
+        attempts.push((
+            attempt.restore.clone(),
+            result.as_ref().err().map(ToString::to_string),
+            out.take_sorted(),
+        ));
+        result
+    })
+    .unwrap();
+    assert_eq!(attempts.len(), 2, "one failure, one rerun");
+    assert!(attempts[0].1.as_ref().unwrap().contains("injected fault"));
+    // The rerun starts from nothing (there is no checkpoint to restore) and gives the whole,
+    // exact result; the failed attempt emitted no final value.
+    assert_eq!(attempts[1].0, None);
+    assert!(attempts[0].2.is_empty(), "{:?}", attempts[0].2);
+    let expected: Vec<(u64, u64)> = (0..10)
+        .map(|k| (k, (0..n).filter(|i| i % 10 == k).sum()))
+        .collect();
+    assert_eq!(attempts[1].2, expected);
+    assert!(report.batch_mode);
+    assert_eq!(report.checkpoints, 0);
+    let written = std::fs::read_dir(&checkpoints.0).map_or(0, |dir| dir.count());
+    assert_eq!(written, 0, "batch mode wrote checkpoint files");
+}
