@@ -136,6 +136,28 @@ dataflow! {
             .collect(out);
     }
 
+    job broadcast_first_inner(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = generate(right.len() as u64, move |i| right[i as usize]);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::BroadcastFirst)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    job broadcast_first_right_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = generate(right.len() as u64, move |i| right[i as usize]);
+        from_iter(left)
+            .right_outer_join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::BroadcastFirst)
+            .apply(|a, b| (Some(b.0), a.map(|a| a.1), Some(b.1)))
+            .collect(out);
+    }
+
     job full_outer(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
         let r = from_iter(right);
         from_iter(left)
@@ -150,7 +172,7 @@ dataflow! {
 #[test]
 fn inner_and_outer_joins_equal_a_nested_loop() {
     let (left, right) = inputs();
-    let cases: [(JoinJob, bool, bool, &str); 6] = [
+    let cases: [(JoinJob, bool, bool, &str); 8] = [
         (inner::run, false, false, "inner"),
         (broadcast_inner::run, false, false, "broadcast inner"),
         (
@@ -158,6 +180,18 @@ fn inner_and_outer_joins_equal_a_nested_loop() {
             true,
             false,
             "broadcast left outer",
+        ),
+        (
+            broadcast_first_inner::run,
+            false,
+            false,
+            "broadcast first inner",
+        ),
+        (
+            broadcast_first_right_outer::run,
+            false,
+            true,
+            "broadcast first right outer",
         ),
         (left_outer::run, true, false, "left outer"),
         (right_outer::run, false, true, "right outer"),

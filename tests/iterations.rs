@@ -109,6 +109,40 @@ dataflow! {
             .map(|v| (v.0, v.1 as u64))
             .collect(out);
     }
+
+    /// The same with the loop-invariant edges broadcast to every subtask.
+    job spread_broadcast_edges(values: Vec<(u64, f64)>, edges: Vec<(u64, u64)>, steps: u64, out: Collected<(u64, u64)>) {
+        let graph = from_iter(edges);
+        from_iter(values)
+            .iterate(steps, |s| {
+                s.join(graph)
+                    .where(|v| v.0)
+                    .equal_to(|e| e.0)
+                    .hint(JoinHint::BroadcastSecond)
+                    .apply(|v, e| (e.1, v.1))
+                    .key_by(|v| v.0)
+                    .reduce(|a, b| (a.0, a.1 + b.1))
+            })
+            .map(|v| (v.0, v.1 as u64))
+            .collect(out);
+    }
+
+    /// The same with each superstep's values broadcast and the edges kept where they are.
+    job spread_broadcast_values(values: Vec<(u64, f64)>, edges: Vec<(u64, u64)>, steps: u64, out: Collected<(u64, u64)>) {
+        let graph = from_iter(edges);
+        from_iter(values)
+            .iterate(steps, |s| {
+                s.join(graph)
+                    .where(|v| v.0)
+                    .equal_to(|e| e.0)
+                    .hint(JoinHint::BroadcastFirst)
+                    .apply(|v, e| (e.1, v.1))
+                    .key_by(|v| v.0)
+                    .reduce(|a, b| (a.0, a.1 + b.1))
+            })
+            .map(|v| (v.0, v.1 as u64))
+            .collect(out);
+    }
 }
 
 /// The same, by hand.
@@ -135,9 +169,27 @@ fn loop_invariant_edges_are_joined_in_every_superstep() {
     for steps in [1, 3, 6] {
         let expected = spread_reference(&values, &edges, steps);
         for config in configs() {
-            let out = Collected::new();
-            spread::run(&config, values.clone(), edges.clone(), steps, out.clone()).unwrap();
-            assert_eq!(out.take_sorted(), expected, "{steps} steps, {config:?}");
+            type Spread = fn(
+                &JobConfig,
+                Vec<(u64, f64)>,
+                Vec<(u64, u64)>,
+                u64,
+                Collected<(u64, u64)>,
+            ) -> dataflow::Result<JobReport>;
+            let jobs: [(Spread, &str); 3] = [
+                (spread::run, "repartitioned"),
+                (spread_broadcast_edges::run, "edges broadcast"),
+                (spread_broadcast_values::run, "values broadcast"),
+            ];
+            for (run, name) in jobs {
+                let out = Collected::new();
+                run(&config, values.clone(), edges.clone(), steps, out.clone()).unwrap();
+                assert_eq!(
+                    out.take_sorted(),
+                    expected,
+                    "{name}, {steps} steps, {config:?}"
+                );
+            }
         }
     }
 }

@@ -61,8 +61,9 @@ struct Joining {
     solution: Option<Option<Expr>>,
     /// The keys of `where` and `equal_to`, as written.
     keys: [Option<Expr>; 2],
-    /// `hint(JoinHint::BroadcastSecond)` was given.
-    broadcast: Option<Call>,
+    /// `hint(JoinHint::BroadcastSecond)` (false) or `hint(JoinHint::BroadcastFirst)` (true)
+    /// was given.
+    broadcast: Option<(Call, bool)>,
 }
 
 /// The settings attached to an operator.
@@ -1397,23 +1398,50 @@ impl Builder {
                     && join.broadcast.is_none()
                     && matches!(
                         join.call.name.to_string().as_str(),
-                        "join" | "left_outer_join"
+                        "join" | "left_outer_join" | "right_outer_join"
                     ) =>
             {
-                let hint = match &call.args[0] {
-                    Expr::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+                let last = match &call.args[0] {
+                    Expr::Path(path) => path.path.segments.last().map(|s| &s.ident),
                     _ => None,
                 };
-                match hint.as_deref() {
-                    Some("BroadcastSecond") => {
-                        join.broadcast = Some(call.clone());
+                let hint = last.map(ToString::to_string);
+                // Errors point at the variant (`BroadcastFirst`), not at `JoinHint`.
+                let hint_span = last.map_or_else(
+                    || syn::spanned::Spanned::span(&call.args[0]),
+                    proc_macro2::Ident::span,
+                );
+                let kind = join.call.name.to_string();
+                match (hint.as_deref(), kind.as_str()) {
+                    (Some("BroadcastSecond"), "join" | "left_outer_join") => {
+                        join.broadcast = Some((call.clone(), false));
                         JoinStep::Continue
                     }
-                    Some("Repartition") => JoinStep::Continue,
+                    (Some("BroadcastFirst"), "join" | "right_outer_join") => {
+                        join.broadcast = Some((call.clone(), true));
+                        JoinStep::Continue
+                    }
+                    (Some("Repartition"), _) => JoinStep::Continue,
+                    (Some(side @ ("BroadcastFirst" | "BroadcastSecond")), _) => {
+                        let (kept, other) = if kind == "left_outer_join" {
+                            ("first", "BroadcastSecond")
+                        } else {
+                            ("second", "BroadcastFirst")
+                        };
+                        self.errors.push(error(
+                            hint_span,
+                            format!(
+                                "`JoinHint::{side}` cannot run a `{kind}`: it keeps the unmatched records of the {kind_side} input, which must then not be broadcast (each subtask would emit them again)\n       help: use `JoinHint::{other}` (broadcast the {other_side} input) or `JoinHint::Repartition`",
+                                kind_side = kept,
+                                other_side = if kept == "first" { "second" } else { "first" },
+                            ),
+                        ));
+                        JoinStep::Failed
+                    }
                     _ => {
                         self.errors.push(error(
-                            syn::spanned::Spanned::span(&call.args[0]),
-                            "a join hint is `JoinHint::Repartition` (both inputs partitioned by key, the default) or `JoinHint::BroadcastSecond` (the second input sent whole to every subtask)",
+                            hint_span,
+                            "a join hint is `JoinHint::Repartition` (both inputs partitioned by key, the default), `JoinHint::BroadcastSecond` or `JoinHint::BroadcastFirst` (that input sent whole to every subtask, the other not shuffled)",
                         ));
                         JoinStep::Failed
                     }
@@ -1435,8 +1463,8 @@ impl Builder {
                 if !self.check_arity(spec, call) {
                     return JoinStep::Failed;
                 }
-                if let Some(hint) = &join.broadcast {
-                    // The first input stays where it is; the second goes to every subtask.
+                if let Some((hint, first)) = &join.broadcast {
+                    // One input goes to every subtask; the other stays where it is.
                     let broadcast = PartitionUse {
                         kind: Partitioning::Broadcast,
                         call: hint.clone(),
@@ -1444,13 +1472,18 @@ impl Builder {
                     };
                     self.partition_uses += 1;
                     for producer in stream.iter_mut() {
-                        producer.partition = producer.second_input.then(|| broadcast.clone());
+                        producer.partition =
+                            (producer.second_input != *first).then(|| broadcast.clone());
                     }
-                    let name = format!("batch_broadcast_{}", join.call.name);
+                    let name = if *first {
+                        format!("batch_broadcast_first_{}", join.call.name)
+                    } else {
+                        format!("batch_broadcast_{}", join.call.name)
+                    };
                     let node_spec = ops::JOIN_NODES
                         .iter()
                         .find(|op| op.name == name)
-                        .expect("a broadcast node for `join` and `left_outer_join`");
+                        .expect("a broadcast node for each join a hint allows");
                     let mut merged = call.clone();
                     merged.args = join
                         .keys

@@ -293,6 +293,17 @@ pub enum StaticSide {
     Second,
 }
 
+impl StaticSide {
+    /// The same side once the inputs are swapped.
+    pub fn swapped(self) -> StaticSide {
+        match self {
+            StaticSide::None => StaticSide::None,
+            StaticSide::First => StaticSide::Second,
+            StaticSide::Second => StaticSide::First,
+        }
+    }
+}
+
 /// A join of bounded inputs (no window): each key's records of both sides, joined at end of
 /// input. A hash join: both sides are partitioned by key and kept per key until the input
 /// ends (in an iteration: until each superstep ends, a loop-invariant side for good).
@@ -738,6 +749,90 @@ pub enum JoinHint {
     /// The second input is broadcast to every subtask of the join, the first stays where it
     /// is (no shuffle): for a small second input (Flink's broadcast hash join).
     BroadcastSecond,
+    /// The first input is broadcast, the second stays where it is: for a small first input
+    /// (`join` and `right_outer_join`).
+    BroadcastFirst,
+}
+
+/// Runs a two-input operator written for `TwoInputs<B, A>` on `TwoInputs<A, B>`: a broadcast
+/// join whose first input is the broadcast one is a [`BroadcastJoin`] with its inputs
+/// swapped (the local side probes, the broadcast side is the hash table).
+#[derive(Clone)]
+pub struct SwapInputs<J>(pub J);
+
+impl<A, B, J> crate::operator::Operator<TwoInputs<A, B>> for SwapInputs<J>
+where
+    A: Send + 'static,
+    B: Send + 'static,
+    J: crate::operator::Operator<TwoInputs<B, A>>,
+{
+    type Out = J::Out;
+
+    fn open(&mut self, ctx: &crate::job::TaskContext) {
+        self.0.open(ctx);
+    }
+
+    #[inline]
+    fn process<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        value: TwoInputs<A, B>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        let swapped = match value {
+            TwoInputs::First(a) => TwoInputs::Second(a),
+            TwoInputs::Second(b) => TwoInputs::First(b),
+        };
+        self.0.process(swapped, timestamp, out);
+    }
+
+    fn end_of_input<E: crate::operator::Emit<J::Out>>(&mut self, out: &mut E) {
+        self.0.end_of_input(out);
+    }
+
+    fn on_watermark<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        watermark: Timestamp,
+        out: &mut E,
+    ) {
+        self.0.on_watermark(watermark, out);
+    }
+
+    fn on_idleness<E: crate::operator::Emit<J::Out>>(&mut self, idle: bool, out: &mut E) {
+        self.0.on_idleness(idle, out);
+    }
+
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        self.0.snapshot_state(subtask, into)
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &crate::job::TaskContext,
+    ) -> Result<(), String> {
+        self.0.restore_state(from, ctx)
+    }
+
+    fn on_barrier<E: crate::operator::Emit<J::Out>>(&mut self, checkpoint: u64, out: &mut E) {
+        self.0.on_barrier(checkpoint, out);
+    }
+
+    fn on_superstep_end<E: crate::operator::Emit<J::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.0.on_superstep_end(superstep, out);
+    }
+
+    fn collect_metrics(
+        &self,
+        records_in: u64,
+        into: &mut Vec<crate::operator::OperatorMetrics>,
+    ) -> u64 {
+        self.0.collect_metrics(records_in, into)
+    }
 }
 
 /// A broadcast hash join of bounded inputs: every subtask holds all of the second input in a

@@ -7,7 +7,7 @@ dataflow! {
             .join(small)
             .where(|a| a.0)
             .equal_to(|b| b.0)
-            .hint(JoinHint::BroadcastFirst)
+            .hint(JoinHint::Broadcast)
             .apply(|a, b| (a.1, b.1))
             .print();
     }

@@ -219,7 +219,7 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("between", JoinModifier, 2, 2, "between(lower_ms, upper_ms)",
         "After `interval_join`: the bounds (`i64` ms, relative to the first stream's timestamp), inclusive."),
     op!("hint", JoinModifier, 1, 1, "hint(JoinHint::BroadcastSecond)",
-        "After `equal_to` of a `join` or `left_outer_join` without a window: `JoinHint::BroadcastSecond` sends the (small) second input whole to every subtask and leaves the first where it is, no shuffle (a broadcast hash join); `JoinHint::Repartition` (the default) partitions both by key."),
+        "After `equal_to` of a `join`, `left_outer_join` or `right_outer_join` without a window: `JoinHint::BroadcastSecond` (`join`, `left_outer_join`) sends the (small) second input whole to every subtask and leaves the first where it is, no shuffle (a broadcast hash join); `JoinHint::BroadcastFirst` (`join`, `right_outer_join`) does the same with the first input; `JoinHint::Repartition` (the default) partitions both by key."),
     op!("lower_bound_exclusive", JoinModifier, 0, 0, "lower_bound_exclusive()", "After `between`: excludes the lower bound."),
     op!("upper_bound_exclusive", JoinModifier, 0, 0, "upper_bound_exclusive()", "After `between`: excludes the upper bound."),
     op!("apply", WindowFunction, 1, 1, "apply(f)",
@@ -280,6 +280,8 @@ pub static JOIN_NODES: &[OpSpec] = &[
     op!("batch_cross", Join, 1, 1, "a.cross(b).apply(|a, b| out)", ""),
     op!("batch_broadcast_join", Join, 1, 1, "a.join(b).where(|a| key).equal_to(|b| key).hint(JoinHint::BroadcastSecond).apply(|a, b| out)", ""),
     op!("batch_broadcast_left_outer_join", Join, 1, 1, "a.left_outer_join(b).where(|a| key).equal_to(|b| key).hint(JoinHint::BroadcastSecond).apply(|a, b: Option<&B>| out)", ""),
+    op!("batch_broadcast_first_join", Join, 1, 1, "a.join(b).where(|a| key).equal_to(|b| key).hint(JoinHint::BroadcastFirst).apply(|a, b| out)", ""),
+    op!("batch_broadcast_first_right_outer_join", Join, 1, 1, "a.right_outer_join(b).where(|a| key).equal_to(|b| key).hint(JoinHint::BroadcastFirst).apply(|a: Option<&A>, b| out)", ""),
     op!("window_co_group", Join, 1, 1, "a.co_group(b).where(|a| key).equal_to(|b| key).window(assigner).apply(|left, right| outputs)", ""),
     op!("interval_join", Join, 1, 1, "a.key_by(..).interval_join(b).between(lower, upper).process(|a, b| out)", ""),
 ];

@@ -916,6 +916,64 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         ))
     }
 
+    /// Appends a broadcast hash join of bounded inputs with the first input broadcast:
+    /// `f(&a, &b)` per pair, at end of input.
+    pub fn batch_broadcast_first_join<A, B, K, KA, KB, F, O>(
+        self,
+        operator: usize,
+        key_first: KA,
+        key_second: KB,
+        mut f: F,
+        static_side: crate::join::StaticSide,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        K: std::hash::Hash + Eq + Send + 'static,
+        KA: FnMut(&A) -> K + Clone + Send + 'static,
+        KB: FnMut(&B) -> K + Clone + Send + 'static,
+        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+    {
+        let pairs = move |b: &B, a: Option<&A>| f(a.expect("an inner join has partners"), b);
+        self.then(crate::join::SwapInputs(crate::join::BroadcastJoin::new(
+            operator,
+            (key_second, key_first),
+            pairs,
+            false,
+            static_side.swapped(),
+        )))
+    }
+
+    /// Appends a broadcast hash right outer join of bounded inputs (the first input
+    /// broadcast): `f(Some(&a), &b)` per pair, `f(None, &b)` for a `b` without partners.
+    pub fn batch_broadcast_first_right_outer_join<A, B, K, KA, KB, F, O>(
+        self,
+        operator: usize,
+        key_first: KA,
+        key_second: KB,
+        mut f: F,
+        static_side: crate::join::StaticSide,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        K: std::hash::Hash + Eq + Send + 'static,
+        KA: FnMut(&A) -> K + Clone + Send + 'static,
+        KB: FnMut(&B) -> K + Clone + Send + 'static,
+        F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = TwoInputs<A, B>>,
+    {
+        let probe = move |b: &B, a: Option<&A>| f(a, b);
+        self.then(crate::join::SwapInputs(crate::join::BroadcastJoin::new(
+            operator,
+            (key_second, key_first),
+            probe,
+            true,
+            static_side.swapped(),
+        )))
+    }
+
     /// Appends `cross`: every pair of the two bounded inputs, at end of input.
     pub fn batch_cross<A, B, F, O>(
         self,
