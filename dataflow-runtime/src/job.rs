@@ -1025,13 +1025,19 @@ impl JobBuilder {
             job: self.plan.name,
             batch_mode: self.batch_mode,
             // Partitioning functions (`key_by`, ...) run inside the exchange and have no
-            // record counts of their own.
+            // record counts of their own; nor do an iteration's own nodes (the head and the
+            // feedback edge), whose records `iteration_step` and `iteration_result` count.
             operators: totals
                 .into_iter()
                 .filter(|m| {
                     !matches!(
                         self.plan.operators[m.operator].kind,
-                        "key_by" | "partition_custom"
+                        "key_by"
+                            | "partition_custom"
+                            | "iterate"
+                            | "iterate_delta"
+                            | "iteration_feedback"
+                            | "iteration_delta"
                     )
                 })
                 .map(|m| OperatorReport {
