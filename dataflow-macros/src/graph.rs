@@ -1137,7 +1137,12 @@ pub fn build(job: &Job) -> Result<Graph, Vec<syn::Error>> {
             let _ = builder.resolve(&producer, &mut Vec::new(), None);
         }
     }
-    // Names that nothing reads: their stream reaches no sink.
+    // Names that nothing reads: their stream reaches no sink. Only reported when nothing else
+    // went wrong: a stream left unread because its reader failed to build is a consequence
+    // of that error, not a second mistake.
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
+    }
     let mut unused: Vec<Ident> = builder
         .bindings
         .values()
