@@ -154,6 +154,30 @@ pub fn check_graph(graph: &Graph) -> Result<Vec<usize>, Vec<syn::Error>> {
             }
         }
     }
+    // The input a broadcast join leaves in place must reach each subtask's share once, as
+    // plain records: a partitioning in its binding would repeat it or key it.
+    for node in &graph.nodes {
+        let name = node.spec.name;
+        if !name.starts_with("batch_broadcast_") {
+            continue;
+        }
+        let broadcast_first = name.starts_with("batch_broadcast_first_");
+        for &e in &node.inputs {
+            let edge = &graph.edges[e];
+            if edge.second_input != broadcast_first {
+                continue;
+            }
+            if let Some(p) = &edge.partition {
+                if matches!(p.kind, Partitioning::Hash | Partitioning::Broadcast) {
+                    errors.push(error(
+                        p.call.name.span(),
+                        format!("`{}` partitions the input that this broadcast join leaves where it is: every subtask must see only its own share of it, as plain records\nhelp: remove `.{}({})` from this stream (the join's keys come from `where` and `equal_to`), or use `JoinHint::Repartition`",
+                            p.call.name, p.call.name, if p.call.args.is_empty() { "" } else { ".." }),
+                    ));
+                }
+            }
+        }
+    }
     // A uid is the operator's identity for its state across versions: it must be unique.
     let mut uids: std::collections::HashMap<String, &syn::LitStr> =
         std::collections::HashMap::new();

@@ -1406,8 +1406,17 @@ impl Builder {
                         "join" | "left_outer_join" | "right_outer_join"
                     ) =>
             {
+                // `BroadcastSecond` or `JoinHint::BroadcastSecond` (any path ending so).
                 let last = match &call.args[0] {
-                    Expr::Path(path) => path.path.segments.last().map(|s| &s.ident),
+                    Expr::Path(path) => {
+                        let segments: Vec<&Ident> =
+                            path.path.segments.iter().map(|s| &s.ident).collect();
+                        match segments.as_slice() {
+                            [.., parent, _] if *parent != "JoinHint" => None,
+                            [.., variant] => Some(*variant),
+                            [] => None,
+                        }
+                    }
                     _ => None,
                 };
                 let hint = last.map(ToString::to_string);
@@ -1436,7 +1445,7 @@ impl Builder {
                         self.errors.push(error(
                             hint_span,
                             format!(
-                                "`JoinHint::{side}` cannot run a `{kind}`: it keeps the unmatched records of the {kind_side} input, which must then not be broadcast (each subtask would emit them again)\n       help: use `JoinHint::{other}` (broadcast the {other_side} input) or `JoinHint::Repartition`",
+                                "`JoinHint::{side}` cannot run a `{kind}`: it keeps the unmatched records of the {kind_side} input, which must then not be broadcast (each subtask would emit them again)\nhelp: use `JoinHint::{other}` (broadcast the {other_side} input) or `JoinHint::Repartition`",
                                 kind_side = kept,
                                 other_side = if kept == "first" { "second" } else { "first" },
                             ),
@@ -1452,12 +1461,37 @@ impl Builder {
                     }
                 }
             }
+            "hint"
+                if !interval
+                    && join.keyed_first
+                    && join.keyed_second
+                    && matches!(
+                        join.call.name.to_string().as_str(),
+                        "full_outer_join" | "co_group"
+                    ) =>
+            {
+                self.errors.push(error(
+                    call.name.span(),
+                    format!(
+                        "a `{}` keeps the records of both inputs that find no partner, so neither input may be broadcast: it is always a hash join\nhelp: remove `.hint(..)`",
+                        join.call.name
+                    ),
+                ));
+                JoinStep::Failed
+            }
             "window"
                 if !interval
                     && join.keyed_first
                     && join.keyed_second
                     && join.call.name != "cross" =>
             {
+                if let Some((hint, _)) = &join.broadcast {
+                    self.errors.push(error(
+                        hint.name.span(),
+                        "a join hint chooses how a join without a window runs; a window join always partitions both inputs by key\nhelp: remove `.hint(..)`, or remove `.window(..)` for a join of the whole bounded inputs",
+                    ));
+                    return JoinStep::Failed;
+                }
                 JoinStep::Window
             }
             // Without a window: a join of bounded inputs, at end of input.

@@ -826,6 +826,26 @@ where
         self.0.on_superstep_end(superstep, out);
     }
 
+    fn on_side_output<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        side: &mut Option<crate::operator::SideRecord>,
+        out: &mut E,
+    ) {
+        self.0.on_side_output(side, out);
+    }
+
+    fn on_processing_time<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        now: Timestamp,
+        out: &mut E,
+    ) {
+        self.0.on_processing_time(now, out);
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        self.0.next_wakeup()
+    }
+
     fn collect_metrics(
         &self,
         records_in: u64,
@@ -948,7 +968,11 @@ where
     }
 
     fn end_of_input<E: crate::operator::Emit<O>>(&mut self, out: &mut E) {
-        self.join_all(out);
+        // In an iteration (a loop-invariant side), the last superstep's end already joined
+        // everything; what is left is the kept side alone.
+        if self.static_side == StaticSide::None {
+            self.join_all(out);
+        }
         self.first = Vec::new();
         self.second = std::collections::HashMap::new();
     }

@@ -246,6 +246,9 @@ pub struct KeyedGroup<K, G: GroupFunction<K, V>, V> {
     buffer: Vec<G::Out>,
     /// Batch mode with a memory budget, for a [`GroupFunction::MERGEABLE`] function.
     spill: Option<GroupSpilling<K, G::State>>,
+    /// Runs inside an iteration: each superstep's end emits its results, so the end of the
+    /// stream itself brings nothing more (what is left is loop-invariant state).
+    in_iteration: bool,
     max_parallelism: usize,
     operator: usize,
     emitted: u64,
@@ -277,6 +280,7 @@ impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
             store: KeyedStore::new(),
             buffer: Vec::new(),
             spill: None,
+            in_iteration: false,
             max_parallelism: 0,
             operator,
             emitted: 0,
@@ -412,6 +416,10 @@ where
     }
 
     fn end_of_input<E: Emit<G::Out>>(&mut self, out: &mut E) {
+        if self.in_iteration {
+            self.store.drain().for_each(drop);
+            return;
+        }
         let scope = OperatorScope::enter(self.operator);
         if let Some(spill) = &mut self.spill {
             spill.held = 0;
@@ -453,6 +461,7 @@ where
     }
 
     fn on_superstep_end<E: Emit<G::Out>>(&mut self, superstep: u64, out: &mut E) {
+        self.in_iteration = true;
         let scope = OperatorScope::enter(self.operator);
         self.unspill();
         let (function, buffer, emitted) = (&mut self.function, &mut self.buffer, &mut self.emitted);
