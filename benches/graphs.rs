@@ -69,6 +69,62 @@ fn components_by_hand(graph: &Graph) -> usize {
         .count()
 }
 
+/// Connected components the way the dataflow job computes them, by hand: label propagation
+/// as a delta iteration over an undirected adjacency array (each superstep, the vertices
+/// whose label changed offer it to their neighbours). The same algorithm as
+/// `graphs::connected_components`, without the engine; returns the number of components.
+fn components_by_label_propagation(graph: &Graph) -> usize {
+    let Graph::Generated { vertices } = *graph else {
+        unreachable!("generated graphs only")
+    };
+    let n = vertices as usize;
+    let mut degree = vec![0u32; n + 1];
+    for i in 0..graph.edge_count() {
+        let (a, b) = graph.edge(i);
+        degree[a as usize] += 1;
+        degree[b as usize] += 1;
+    }
+    let mut offsets = vec![0usize; n + 1];
+    for v in 0..n {
+        offsets[v + 1] = offsets[v] + degree[v] as usize;
+    }
+    let mut fill = offsets.clone();
+    let mut neighbours = vec![0u32; offsets[n]];
+    for i in 0..graph.edge_count() {
+        let (a, b) = graph.edge(i);
+        neighbours[fill[a as usize]] = b as u32;
+        fill[a as usize] += 1;
+        neighbours[fill[b as usize]] = a as u32;
+        fill[b as usize] += 1;
+    }
+    let mut labels: Vec<u32> = (0..n as u32).collect();
+    let mut workset: Vec<u32> = (0..n as u32).collect();
+    let mut offered = vec![u32::MAX; n];
+    let mut touched = Vec::new();
+    while !workset.is_empty() {
+        for &v in &workset {
+            let label = labels[v as usize];
+            for &w in &neighbours[offsets[v as usize]..offsets[v as usize + 1]] {
+                if label < offered[w as usize] {
+                    if offered[w as usize] == u32::MAX {
+                        touched.push(w);
+                    }
+                    offered[w as usize] = label;
+                }
+            }
+        }
+        workset.clear();
+        for w in touched.drain(..) {
+            if offered[w as usize] < labels[w as usize] {
+                labels[w as usize] = offered[w as usize];
+                workset.push(w);
+            }
+            offered[w as usize] = u32::MAX;
+        }
+    }
+    (0..n).filter(|&v| labels[v] == v as u32).count()
+}
+
 fn bench(c: &mut Criterion) {
     let graph = Graph::Generated {
         vertices: vertices(),
@@ -85,6 +141,14 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("connected_components_by_hand", |b| {
         b.iter(|| components_by_hand(black_box(&graph)))
+    });
+    assert_eq!(
+        components_by_label_propagation(&graph),
+        components_by_hand(&graph),
+        "label propagation and union-find disagree"
+    );
+    group.bench_function("connected_components_label_propagation_by_hand", |b| {
+        b.iter(|| components_by_label_propagation(black_box(&graph)))
     });
     for p in [1, 2] {
         let out = out_path(p);
