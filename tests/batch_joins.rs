@@ -3,6 +3,9 @@
 //! inputs with keys on one side only (the outer joins' `None`s), at parallelism 1 and 2, in
 //! batch and streaming mode.
 
+mod common;
+
+use common::random_pairs;
 use dataflow::prelude::*;
 
 fn configs() -> Vec<JobConfig> {
@@ -23,22 +26,10 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
-/// `n` pseudo-random `(key, value)` pairs with keys below `keys` (Knuth's MMIX LCG).
-fn pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    (0..n).map(|_| (next() % keys, next() % 1000)).collect()
-}
-
 /// Left keys 0..30, right keys 20..50 (shifted): keys 0..20 only left, 30..50 only right.
 fn inputs() -> (Pairs, Pairs) {
-    let left = pairs(300, 30, 7);
-    let right = pairs(300, 30, 8)
+    let left = random_pairs(300, 30, 7);
+    let right = random_pairs(300, 30, 8)
         .into_iter()
         .map(|(k, v)| (k + 20, v))
         .collect();

@@ -5,6 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod common;
+
+use common::random_pairs;
 use dataflow::prelude::*;
 
 fn configs() -> Vec<JobConfig> {
@@ -23,18 +26,6 @@ fn configs() -> Vec<JobConfig> {
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
-}
-
-/// `n` pseudo-random `(key, value)` pairs, keys below `keys` (Knuth's MMIX LCG).
-fn pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    (0..n).map(|_| (next() % keys, next() % 1000)).collect()
 }
 
 /// The input grouped by key, values in input order.
@@ -70,7 +61,7 @@ dataflow! {
 
 #[test]
 fn group_reduce_sees_all_values_of_each_key_once() {
-    let input = pairs(2000, 37, 1);
+    let input = random_pairs(2000, 37, 1);
     let expected: Vec<(u64, u64, usize)> = groups(&input)
         .into_iter()
         .map(|(k, vs)| (k, vs.iter().sum(), vs.len()))
@@ -112,7 +103,7 @@ dataflow! {
 
 #[test]
 fn distinct_keeps_one_record_per_key() {
-    let words: Vec<String> = pairs(500, 40, 2)
+    let words: Vec<String> = random_pairs(500, 40, 2)
         .into_iter()
         .map(|(k, _)| format!("w{k}"))
         .collect();
@@ -129,7 +120,7 @@ fn distinct_keeps_one_record_per_key() {
 #[test]
 fn first_n_keeps_the_first_records_of_each_key_in_arrival_order() {
     // One source subtask feeds each key's subtask in input order: "first" is well defined.
-    let input = pairs(1000, 20, 3);
+    let input = random_pairs(1000, 20, 3);
     for n in [0, 1, 4] {
         let expected: Vec<(u64, u64)> = sorted(
             groups(&input)
@@ -147,7 +138,7 @@ fn first_n_keeps_the_first_records_of_each_key_in_arrival_order() {
 
 #[test]
 fn first_n_by_a_sort_key_keeps_the_smallest_of_each_key() {
-    let input = pairs(1000, 20, 4);
+    let input = random_pairs(1000, 20, 4);
     let smallest: Vec<(u64, u64)> = sorted(
         groups(&input)
             .into_iter()
@@ -192,7 +183,7 @@ dataflow! {
 #[test]
 fn min_by_and_max_by_keep_the_whole_record_the_earlier_on_ties() {
     // The third field is the record's position: ties must keep the earlier record.
-    let input: Vec<(u64, u64, usize)> = pairs(1500, 25, 5)
+    let input: Vec<(u64, u64, usize)> = random_pairs(1500, 25, 5)
         .into_iter()
         .enumerate()
         .map(|(i, (k, v))| (k, v % 50, i))

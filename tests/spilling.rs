@@ -8,20 +8,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::TempPath;
+use common::{random_pairs, TempPath};
 use dataflow::prelude::*;
-
-/// `n` pseudo-random `(key, value)` pairs, keys below `keys` (Knuth's MMIX LCG).
-fn pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
-    (0..n).map(|_| (next() % keys, next() % 1000)).collect()
-}
 
 /// Batch mode at parallelism 1 and 2, each without a budget and with one of 16 KiB (far
 /// below what the inputs take, so every operator spills many times).
@@ -98,7 +86,7 @@ dataflow! {
 #[test]
 fn rolling_aggregates_spill_and_merge_to_the_same_final_values() {
     let dir = TempPath::new("spill-aggregates");
-    let words: Vec<(String, u64)> = pairs(30_000, 5_000, 1)
+    let words: Vec<(String, u64)> = random_pairs(30_000, 5_000, 1)
         .into_iter()
         .map(|(k, v)| (format!("word-{k}"), v))
         .collect();
@@ -108,7 +96,7 @@ fn rolling_aggregates_spill_and_merge_to_the_same_final_values() {
     }
     let expected: Vec<(String, u64)> = expected.into_iter().collect();
     // Ties of the minimum go to the earlier record (the third field is the arrival index).
-    let input: Vec<(u64, u64, usize)> = pairs(30_000, 3_000, 2)
+    let input: Vec<(u64, u64, usize)> = random_pairs(30_000, 3_000, 2)
         .into_iter()
         .enumerate()
         .map(|(i, (k, v))| (k, v % 10, i))
@@ -136,7 +124,7 @@ fn rolling_aggregates_spill_and_merge_to_the_same_final_values() {
 #[test]
 fn group_reduce_and_sorted_first_spill_and_keep_arrival_order() {
     let dir = TempPath::new("spill-groups");
-    let input = pairs(40_000, 700, 3);
+    let input = random_pairs(40_000, 700, 3);
     let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for &(k, v) in &input {
         groups.entry(k).or_default().push(v);
@@ -176,8 +164,8 @@ fn group_reduce_and_sorted_first_spill_and_keep_arrival_order() {
 #[test]
 fn a_hash_join_spills_both_sides_and_still_pairs_every_key() {
     let dir = TempPath::new("spill-join");
-    let left = pairs(6_000, 400, 4);
-    let right: Vec<(u64, u64)> = pairs(6_000, 400, 5)
+    let left = random_pairs(6_000, 400, 4);
+    let right: Vec<(u64, u64)> = random_pairs(6_000, 400, 5)
         .into_iter()
         .map(|(k, v)| (k + 300, v))
         .collect();
@@ -208,7 +196,7 @@ fn a_hash_join_spills_both_sides_and_still_pairs_every_key() {
 #[test]
 fn sort_partition_sorts_externally_and_stably() {
     let dir = TempPath::new("spill-sort");
-    let input: Vec<(u64, u64, usize)> = pairs(50_000, 100, 6)
+    let input: Vec<(u64, u64, usize)> = random_pairs(50_000, 100, 6)
         .into_iter()
         .enumerate()
         .map(|(i, (k, v))| (k, v % 200, i))

@@ -60,3 +60,16 @@ where
         })
         .collect()
 }
+
+/// `n` pseudo-random `(key, value)` pairs, keys below `keys`, values below 1000 (Knuth's MMIX
+/// LCG, so a seed always gives the same pairs).
+pub fn random_pairs(n: usize, keys: u64, seed: u64) -> Vec<(u64, u64)> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    (0..n).map(|_| (next() % keys, next() % 1000)).collect()
+}
