@@ -141,7 +141,7 @@ dataflow! {
                     .equal_to(|l| l.0)
                     .apply(|r, l| (l.1, r.1 * l.2))
                     .key_by(|c| c.0)
-                    .reduce(|a, b| (a.0, a.1 + b.1))
+                    .sum(|c| c.1)
                     .map(|(v, sum)| (v, (1.0 - DAMPING) + DAMPING * sum))
             })
             .write_lines(output, |(v, rank)| format!("{v} {rank:.6}"));
