@@ -52,12 +52,27 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sum_by_hand", |b| {
         b.iter(|| black_box(sums_by_hand(n, keys)))
     });
-    for (name, budget) in [("in_memory", None), ("budget_32mb", Some(32 << 20))] {
+    // A budget well below the state: 32 MiB at the default size, in proportion otherwise.
+    let small = (u128::from(n) * (32 << 20) / 20_000_000) as usize;
+    let small_name = format!("budget_{}mb", small >> 20);
+    for (name, budget) in [("in_memory", None), (small_name.as_str(), Some(small))] {
         let config = JobConfig {
             mode: ExecutionMode::Batch,
             spill: budget.map(|b| SpillConfig::new(b).in_dir(&dir)),
             ..JobConfig::with_parallelism(2)
         };
+        // Once, untimed: the budget really makes both operators spill (and nothing else does).
+        let report = sums::run(&config, n, keys, Collected::counting()).unwrap();
+        let spilled = |report: &JobReport| {
+            report
+                .operators
+                .iter()
+                .map(|op| op.spilled_bytes)
+                .sum::<u64>()
+        };
+        assert_eq!(spilled(&report) > 0, budget.is_some(), "{report}");
+        let report = sorted::run(&config, n, keys, Collected::counting()).unwrap();
+        assert_eq!(spilled(&report) > 0, budget.is_some(), "{report}");
         group.bench_function(format!("sum_p2_{name}"), |b| {
             b.iter(|| {
                 let out = Collected::counting();
