@@ -513,21 +513,15 @@ where
         from: &crate::checkpoint::Checkpoint,
         ctx: &crate::job::TaskContext,
     ) -> Result<(), String> {
-        let state_id = ctx.plan.operators[self.operator].state_id();
-        let Some(operator) = from.operator_index(state_id, self.operator) else {
-            return Ok(());
-        };
-        for (subtask, bytes) in from.subtask_states(operator).map_err(|e| e.to_string())? {
-            let (left, right): (Vec<A>, Vec<B>) = crate::codec::decode(&bytes)
-                .map_err(|e| format!("the buffered cross inputs do not decode: {e}"))?;
-            if subtask % ctx.parallelism == ctx.subtask {
-                self.left.extend(left);
-            }
-            if self.right.is_empty() {
-                self.right = right;
-            }
-        }
-        Ok(())
+        let (left, right) = (&mut self.left, &mut self.right);
+        restore_first_and_broadcast(
+            self.operator,
+            "cross",
+            from,
+            ctx,
+            |records| left.extend(records),
+            |records| *right = records,
+        )
     }
 
     fn collect_metrics(
@@ -738,6 +732,37 @@ where
             ctx.clear_state();
         }
     }
+}
+
+/// Restores an operator that buffers its first input per subtask and holds all of a
+/// broadcast second input (`cross`, broadcast joins): the first input's records go back by
+/// subtask, as `map_partition`'s do; the second input is the same in every subtask, so the
+/// first non-empty copy restores it.
+fn restore_first_and_broadcast<A: DeserializeOwned, B: DeserializeOwned>(
+    operator: usize,
+    what: &str,
+    from: &crate::checkpoint::Checkpoint,
+    ctx: &crate::job::TaskContext,
+    mut add_first: impl FnMut(Vec<A>),
+    mut set_second: impl FnMut(Vec<B>),
+) -> Result<(), String> {
+    let state_id = ctx.plan.operators[operator].state_id();
+    let Some(index) = from.operator_index(state_id, operator) else {
+        return Ok(());
+    };
+    let mut have_second = false;
+    for (subtask, bytes) in from.subtask_states(index).map_err(|e| e.to_string())? {
+        let (first, second): (Vec<A>, Vec<B>) = crate::codec::decode(&bytes)
+            .map_err(|e| format!("the buffered {what} inputs do not decode: {e}"))?;
+        if subtask % ctx.parallelism == ctx.subtask {
+            add_first(first);
+        }
+        if !have_second && !second.is_empty() {
+            have_second = true;
+            set_second(second);
+        }
+    }
+    Ok(())
 }
 
 /// The hint of a join without a window: how its inputs meet.
@@ -1010,26 +1035,19 @@ where
         from: &crate::checkpoint::Checkpoint,
         ctx: &crate::job::TaskContext,
     ) -> Result<(), String> {
-        let state_id = ctx.plan.operators[self.operator].state_id();
-        let Some(operator) = from.operator_index(state_id, self.operator) else {
-            return Ok(());
-        };
-        let mut have_second = false;
-        for (subtask, bytes) in from.subtask_states(operator).map_err(|e| e.to_string())? {
-            let (first, second): (Vec<A>, Vec<B>) = crate::codec::decode(&bytes)
-                .map_err(|e| format!("the buffered join inputs do not decode: {e}"))?;
-            if subtask % ctx.parallelism == ctx.subtask {
-                self.first.extend(first);
-            }
-            if !have_second && !second.is_empty() {
-                have_second = true;
-                for b in second {
-                    let key = (self.key_second)(&b);
-                    self.second.entry(key).or_default().push(b);
+        let (first, second, key_second) = (&mut self.first, &mut self.second, &mut self.key_second);
+        restore_first_and_broadcast(
+            self.operator,
+            "join",
+            from,
+            ctx,
+            |records| first.extend(records),
+            |records| {
+                for b in records {
+                    second.entry(key_second(&b)).or_default().push(b);
                 }
-            }
-        }
-        Ok(())
+            },
+        )
     }
 
     fn collect_metrics(
