@@ -194,7 +194,9 @@ fn a_job_cancelled_mid_run_and_restored_commits_every_update_exactly_once() {
 
 #[test]
 fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
-    let n = 1_000_000;
+    // Long enough that checkpoints complete while both source subtasks run, also when the
+    // other tests of this file load both cores.
+    let n = 3_000_000;
     let dir = scratch("at-least-once");
     let config = JobConfig {
         mode: ExecutionMode::Streaming,
