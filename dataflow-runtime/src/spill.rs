@@ -76,6 +76,89 @@ impl SpillConfig {
     }
 }
 
+/// What an operator that may spill keeps beside its state: the budget, the estimated bytes
+/// its state holds, the sampler of sizes, what it wrote out so far (`W`: its [`SpillFiles`]
+/// or its [`Run`]s) and the bytes written, for the job's report.
+pub struct Spilling<W> {
+    /// The budget and the directory.
+    pub config: SpillConfig,
+    /// Estimated bytes held since the last spill.
+    pub held: usize,
+    /// Measures the encoded size of a sample of values.
+    pub sampler: SizeSampler,
+    /// What was written out.
+    pub written: W,
+    /// Bytes written to disk so far.
+    pub spilled_bytes: u64,
+}
+
+/// The spilling of keyed state: hash-partitioned files, made at the first spill.
+pub type SpillingKeyed<K, S> = Spilling<Option<SpillFiles<K, S>>>;
+
+/// The spilling of an external sort: its sorted runs.
+pub type SpillingRuns<T> = Spilling<Vec<Run<T>>>;
+
+impl<K, S> SpillingKeyed<K, S>
+where
+    K: Hash + Eq + Serialize + DeserializeOwned,
+    S: Serialize + DeserializeOwned,
+{
+    /// The estimate passed the budget: `write` puts the whole state into the files, and
+    /// counting starts afresh.
+    #[cold]
+    pub fn spill(&mut self, write: impl FnOnce(&mut SpillFiles<K, S>)) {
+        let config = &self.config;
+        write(
+            self.written
+                .get_or_insert_with(|| SpillFiles::new(config.clone())),
+        );
+        self.held = 0;
+    }
+
+    /// The state is complete (end of input, or of a superstep): hands every key's state to
+    /// `finish`, the state in memory (`rest`) merged with what was spilled before it. With
+    /// nothing spilled, `rest` goes to `finish` as it is.
+    pub fn finish_all(
+        &mut self,
+        rest: impl IntoIterator<Item = (K, S)>,
+        merge: impl FnMut(&mut S, S),
+        mut finish: impl FnMut(K, S),
+    ) {
+        self.held = 0;
+        let Some(mut files) = self.written.take() else {
+            rest.into_iter().for_each(|(key, state)| finish(key, state));
+            return;
+        };
+        for (key, state) in rest {
+            files.write(&key, &state);
+        }
+        let written = files.bytes();
+        self.spilled_bytes += written + merge_spilled(files, merge, finish);
+    }
+}
+
+impl<W: Default> Spilling<W> {
+    /// Nothing held, nothing written.
+    pub fn new(config: SpillConfig) -> Self {
+        Spilling {
+            config,
+            held: 0,
+            sampler: SizeSampler::default(),
+            written: W::default(),
+            spilled_bytes: 0,
+        }
+    }
+}
+
+impl<W> Spilling<W> {
+    /// Counts `bytes` more; returns whether the state is now over the budget.
+    #[inline]
+    pub fn add(&mut self, bytes: usize) -> bool {
+        self.held += bytes;
+        self.held > self.config.budget
+    }
+}
+
 /// Parses a size such as `512m`, `2g`, `64k` or `1000000` (bytes; suffixes are powers of
 /// 1024, upper or lower case, with an optional `b` or `ib`).
 pub fn parse_size(text: &str) -> Result<usize, String> {

@@ -107,21 +107,10 @@ pub struct KeyedAggregate<K, A, P, C, S> {
     batch_mode: bool,
     /// Batch mode with a memory budget: what the tables hold (estimated), and the entries
     /// written out so far.
-    spill: Option<Spilling<K, A>>,
+    spill: Option<crate::spill::SpillingKeyed<K, A>>,
     operator: usize,
     emitted: u64,
     _shape: std::marker::PhantomData<fn() -> S>,
-}
-
-/// The state of an aggregate that may spill: the budget, the estimated bytes its tables hold
-/// and the files its earlier entries went to.
-struct Spilling<K, A> {
-    config: crate::spill::SpillConfig,
-    held: usize,
-    sampler: crate::spill::SizeSampler,
-    files: Option<crate::spill::SpillFiles<K, A>>,
-    /// Bytes written to disk, for the job's report.
-    spilled_bytes: u64,
 }
 
 impl<K, A, P: Clone, C: Clone, S> Clone for KeyedAggregate<K, A, P, C, S> {
@@ -186,13 +175,8 @@ where
             return;
         };
         let scope = OperatorScope::enter(self.operator);
-        let files = spill
-            .files
-            .get_or_insert_with(|| crate::spill::SpillFiles::new(spill.config.clone()));
-        for group in &mut self.groups {
-            files.write_all(group);
-        }
-        spill.held = 0;
+        let groups = &mut self.groups;
+        spill.spill(|files| groups.iter_mut().for_each(|group| files.write_all(group)));
         scope.exit();
     }
 
@@ -243,13 +227,7 @@ where
 
     fn open(&mut self, ctx: &TaskContext) {
         self.batch_mode = ctx.batch_mode;
-        self.spill = ctx.spill.clone().map(|config| Spilling {
-            config,
-            held: 0,
-            sampler: crate::spill::SizeSampler::default(),
-            files: None,
-            spilled_bytes: 0,
-        });
+        self.spill = ctx.spill.clone().map(crate::spill::Spilling::new);
         let owned =
             crate::keys::key_groups_of_subtask(ctx.subtask, ctx.parallelism, ctx.max_parallelism);
         self.first_group = owned.start;
@@ -292,10 +270,10 @@ where
                     }
                 }
                 if let Some(spill) = &mut self.spill {
-                    spill.held += spill.sampler.estimate(&(&key, &partial))
+                    let bytes = spill.sampler.estimate(&(&key, &partial))
                         + std::mem::size_of::<(K, A)>()
                         + 8;
-                    if spill.held > spill.config.budget {
+                    if spill.add(bytes) {
                         group.insert(key, partial);
                         self.spill_tables();
                         return;
@@ -317,18 +295,11 @@ where
             return;
         }
         if let Some(spill) = &mut self.spill {
-            spill.held = 0;
-        }
-        if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
-            // Everything goes out, and comes back a file at a time with the earlier entries.
+            // What was spilled comes back a file at a time, merged with what is in memory.
             let scope = OperatorScope::enter(self.operator);
-            for group in &mut self.groups {
-                files.write_all(group);
-            }
-            let written = files.bytes();
             let (combine, emitted) = (&mut self.combine, &mut self.emitted);
-            let rewritten = crate::spill::merge_spilled(
-                files,
+            spill.finish_all(
+                self.groups.iter_mut().flat_map(|group| group.drain()),
                 |acc, later| combine.combine(acc, later),
                 |key, acc| {
                     if let Some(output) = S::output(&key, &acc) {
@@ -338,10 +309,6 @@ where
                 },
             );
             scope.exit();
-            if let Some(spill) = &mut self.spill {
-                spill.held = 0;
-                spill.spilled_bytes += written + rewritten;
-            }
             return;
         }
         for group in &mut self.groups {

@@ -245,7 +245,7 @@ pub struct KeyedGroup<K, G: GroupFunction<K, V>, V> {
     /// Reused between records.
     buffer: Vec<G::Out>,
     /// Batch mode with a memory budget, for a [`GroupFunction::MERGEABLE`] function.
-    spill: Option<GroupSpilling<K, G::State>>,
+    spill: Option<crate::spill::SpillingKeyed<K, G::State>>,
     /// Runs inside an iteration: each superstep's end emits its results, so the end of the
     /// stream itself brings nothing more (what is left is loop-invariant state).
     in_iteration: bool,
@@ -253,17 +253,6 @@ pub struct KeyedGroup<K, G: GroupFunction<K, V>, V> {
     operator: usize,
     emitted: u64,
     _values: PhantomData<fn(V)>,
-}
-
-/// What a keyed group that may spill keeps: the budget, the estimated bytes of its state and
-/// the files its earlier state went to.
-struct GroupSpilling<K, S> {
-    config: crate::spill::SpillConfig,
-    held: usize,
-    sampler: crate::spill::SizeSampler,
-    files: Option<crate::spill::SpillFiles<K, S>>,
-    /// Bytes written to disk, for the job's report.
-    spilled_bytes: u64,
 }
 
 impl<K: std::hash::Hash + Eq, V, G: GroupFunction<K, V>> Clone for KeyedGroup<K, G, V> {
@@ -296,13 +285,12 @@ impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
         let Some(spill) = &mut self.spill else {
             return;
         };
-        let files = spill
-            .files
-            .get_or_insert_with(|| crate::spill::SpillFiles::new(spill.config.clone()));
-        for entry in self.store.drain() {
-            files.write(&entry.key, &entry.state);
-        }
-        spill.held = 0;
+        let store = &mut self.store;
+        spill.spill(|files| {
+            for entry in store.drain() {
+                files.write(&entry.key, &entry.state);
+            }
+        });
     }
 
     /// Reads spilled state back into the store, merged with what it holds (the end of a
@@ -312,17 +300,15 @@ impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
             return;
         };
         spill.held = 0;
-        let Some(mut files) = spill.files.take() else {
+        if spill.written.is_none() {
             return;
-        };
-        for entry in self.store.drain() {
-            files.write(&entry.key, &entry.state);
         }
-        let written = files.bytes();
+        // Out of the store first: the merged state goes back into it.
+        let rest: Vec<(K, G::State)> = self.store.drain().map(|e| (e.key, e.state)).collect();
         let (function, store, max_parallelism) =
             (&mut self.function, &mut self.store, self.max_parallelism);
-        let rewritten = crate::spill::merge_spilled(
-            files,
+        spill.finish_all(
+            rest,
             |state, later| function.merge(state, later),
             |key, state| {
                 let key_group = crate::keys::key_group(&key, max_parallelism);
@@ -334,7 +320,6 @@ impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
                 });
             },
         );
-        spill.spilled_bytes += written + rewritten;
     }
 }
 
@@ -352,13 +337,7 @@ where
             .spill
             .clone()
             .filter(|_| G::MERGEABLE)
-            .map(|config| GroupSpilling {
-                config,
-                held: 0,
-                sampler: crate::spill::SizeSampler::default(),
-                files: None,
-                spilled_bytes: 0,
-            });
+            .map(crate::spill::Spilling::new);
         self.store.open(crate::keys::key_groups_of_subtask(
             ctx.subtask,
             ctx.parallelism,
@@ -391,16 +370,16 @@ where
         let mut over_budget = false;
         if G::MERGEABLE {
             if let Some(spill) = &mut self.spill {
+                let mut bytes = self
+                    .function
+                    .added_bytes(&entry.state, &value, &mut spill.sampler);
                 if created {
                     // The key (its heap part sampled) and the table entry.
-                    spill.held += spill.sampler.estimate(&entry.key)
+                    bytes += spill.sampler.estimate(&entry.key)
                         + std::mem::size_of::<Entry<K, G::State, ()>>()
                         + 8;
                 }
-                spill.held += self
-                    .function
-                    .added_bytes(&entry.state, &value, &mut spill.sampler);
-                over_budget = spill.held > spill.config.budget;
+                over_budget = spill.add(bytes);
             }
         }
         self.function
@@ -422,19 +401,12 @@ where
         }
         let scope = OperatorScope::enter(self.operator);
         if let Some(spill) = &mut self.spill {
-            spill.held = 0;
-        }
-        if let Some(mut files) = self.spill.as_mut().and_then(|spill| spill.files.take()) {
-            // Everything goes out, and comes back a file at a time with the earlier state.
-            for entry in self.store.drain() {
-                files.write(&entry.key, &entry.state);
-            }
-            let written = files.bytes();
+            // What was spilled comes back a file at a time, merged with what is in memory.
             let (function, buffer, emitted) =
                 (&mut self.function, &mut self.buffer, &mut self.emitted);
             let function = std::cell::RefCell::new(function);
-            let rewritten = crate::spill::merge_spilled(
-                files,
+            spill.finish_all(
+                self.store.drain().map(|e| (e.key, e.state)),
                 |state, later| function.borrow_mut().merge(state, later),
                 |key, state| {
                     function.borrow_mut().finish(key, state, buffer);
@@ -444,10 +416,8 @@ where
                     }
                 },
             );
-            if let Some(spill) = &mut self.spill {
-                spill.held = 0;
-                spill.spilled_bytes += written + rewritten;
-            }
+            scope.exit();
+            return;
         }
         for entry in self.store.drain() {
             self.function
@@ -611,23 +581,12 @@ pub struct WholePartition<T, P> {
     function: P,
     records: Vec<T>,
     /// Batch mode with a memory budget, for a function that [`PartitionFunction::SPILLS`].
-    spill: Option<PartitionSpilling<T>>,
+    spill: Option<crate::spill::SpillingRuns<T>>,
     /// Runs inside an iteration: each superstep is an input; the end of the last one is the
     /// end of input, so the end of the stream itself brings nothing more.
     in_iteration: bool,
     operator: usize,
     emitted: u64,
-}
-
-/// What a partition operation that may spill keeps: the budget, the estimated bytes of its
-/// records and the runs written so far.
-struct PartitionSpilling<T> {
-    config: crate::spill::SpillConfig,
-    held: usize,
-    sampler: crate::spill::SizeSampler,
-    runs: Vec<crate::spill::Run<T>>,
-    /// Bytes written to disk, for the job's report.
-    spilled_bytes: u64,
 }
 
 impl<T, P: Clone> Clone for WholePartition<T, P> {
@@ -661,7 +620,7 @@ impl<T: Serialize + DeserializeOwned, P: PartitionFunction<T>> WholePartition<T,
         let mut records = std::mem::take(&mut self.records);
         self.function.prepare_run(&mut records);
         spill
-            .runs
+            .written
             .push(crate::spill::Run::write(&spill.config, records));
         spill.held = 0;
         scope.exit();
@@ -680,21 +639,15 @@ where
             .spill
             .clone()
             .filter(|_| P::SPILLS)
-            .map(|config| PartitionSpilling {
-                config,
-                held: 0,
-                sampler: crate::spill::SizeSampler::default(),
-                runs: Vec::new(),
-                spilled_bytes: 0,
-            });
+            .map(crate::spill::Spilling::new);
     }
 
     #[inline]
     fn process<E: Emit<P::Out>>(&mut self, value: T, _timestamp: Option<Timestamp>, _out: &mut E) {
         if P::SPILLS {
             if let Some(spill) = &mut self.spill {
-                spill.held += spill.sampler.estimate(&value);
-                if spill.held > spill.config.budget {
+                let bytes = spill.sampler.estimate(&value);
+                if spill.add(bytes) {
                     self.records.push(value);
                     self.write_run();
                     return;
@@ -708,7 +661,7 @@ where
         let spilled = self
             .spill
             .as_ref()
-            .is_some_and(|spill| !spill.runs.is_empty());
+            .is_some_and(|spill| !spill.written.is_empty());
         if self.in_iteration && self.records.is_empty() && !spilled {
             return;
         }
@@ -724,10 +677,10 @@ where
                 let mut records = std::mem::take(&mut self.records);
                 self.function.prepare_run(&mut records);
                 spill
-                    .runs
+                    .written
                     .push(crate::spill::Run::write(&spill.config, records));
                 spill.held = 0;
-                let runs = std::mem::take(&mut spill.runs);
+                let runs = std::mem::take(&mut spill.written);
                 spill.spilled_bytes += runs.iter().map(crate::spill::Run::bytes).sum::<u64>();
                 spill.spilled_bytes += self.function.finish_runs(runs, &mut emit);
             }
