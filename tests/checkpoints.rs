@@ -20,6 +20,24 @@ dataflow! {
     }
 }
 
+/// Streaming mode at parallelism 2 with a checkpoint every 5 ms into `dir`.
+fn checkpointed_every_5ms(
+    dir: &std::path::Path,
+    retained: usize,
+    at_least_once: bool,
+) -> JobConfig {
+    JobConfig {
+        mode: ExecutionMode::Streaming,
+        checkpointing: Some(CheckpointConfig {
+            interval: Duration::from_millis(5),
+            dir: dir.to_path_buf(),
+            retained,
+            at_least_once,
+        }),
+        ..JobConfig::with_parallelism(2)
+    }
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "dataflow-checkpoints-{name}-{}",
@@ -42,16 +60,7 @@ fn final_counts(out: Vec<(u64, u64)>) -> Vec<u64> {
 fn a_restored_job_resumes_from_its_checkpoint_and_counts_every_record_once() {
     let n = 2_000_000;
     let dir = scratch("resume");
-    let config = JobConfig {
-        mode: ExecutionMode::Streaming,
-        checkpointing: Some(CheckpointConfig {
-            interval: Duration::from_millis(5),
-            dir: dir.clone(),
-            retained: 2,
-            at_least_once: false,
-        }),
-        ..JobConfig::with_parallelism(2)
-    };
+    let config = checkpointed_every_5ms(&dir, 2, false);
     let out = Collected::new();
     let report = counting::run(&config, n, out.clone()).unwrap();
     assert!(report.checkpoints >= 1, "no checkpoint completed: {report}");
@@ -198,16 +207,7 @@ fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
     // other tests of this file load both cores.
     let n = 3_000_000;
     let dir = scratch("at-least-once");
-    let config = JobConfig {
-        mode: ExecutionMode::Streaming,
-        checkpointing: Some(CheckpointConfig {
-            interval: Duration::from_millis(5),
-            dir: dir.clone(),
-            retained: 1,
-            at_least_once: true,
-        }),
-        ..JobConfig::with_parallelism(2)
-    };
+    let config = checkpointed_every_5ms(&dir, 1, true);
     let out = Collected::new();
     let report = counting::run(&config, n, out.clone()).unwrap();
     assert!(report.checkpoints >= 1, "{report}");
@@ -230,16 +230,7 @@ fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
 fn a_checkpoint_taken_at_parallelism_2_restores_at_1_and_at_4() {
     let n = 2_000_000;
     let dir = scratch("rescale");
-    let config = JobConfig {
-        mode: ExecutionMode::Streaming,
-        checkpointing: Some(CheckpointConfig {
-            interval: Duration::from_millis(5),
-            dir: dir.clone(),
-            retained: 1,
-            at_least_once: false,
-        }),
-        ..JobConfig::with_parallelism(2)
-    };
+    let config = checkpointed_every_5ms(&dir, 1, false);
     let report = counting::run(&config, n, Collected::new()).unwrap();
     assert!(report.checkpoints >= 1, "{report}");
     let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
@@ -503,16 +494,7 @@ dataflow! {
 fn state_is_found_by_operator_name_after_the_job_changed_elsewhere() {
     let n = 2_000_000;
     let dir = scratch("changed-job");
-    let config = JobConfig {
-        mode: ExecutionMode::Streaming,
-        checkpointing: Some(CheckpointConfig {
-            interval: Duration::from_millis(5),
-            dir: dir.clone(),
-            retained: 1,
-            at_least_once: false,
-        }),
-        ..JobConfig::with_parallelism(2)
-    };
+    let config = checkpointed_every_5ms(&dir, 1, false);
     let report = counting::run(&config, n, Collected::new()).unwrap();
     assert!(report.checkpoints >= 1, "{report}");
     // A `map` added before the count moves the count in the plan; its state (found by
@@ -665,16 +647,7 @@ dataflow! {
 fn a_broadcast_join_restores_at_another_parallelism_without_losing_or_repeating_pairs() {
     let n = 400_000;
     let dir = scratch("broadcast-join");
-    let config = JobConfig {
-        mode: ExecutionMode::Streaming,
-        checkpointing: Some(CheckpointConfig {
-            interval: Duration::from_millis(5),
-            dir: dir.clone(),
-            retained: 1,
-            at_least_once: false,
-        }),
-        ..JobConfig::with_parallelism(2)
-    };
+    let config = checkpointed_every_5ms(&dir, 1, false);
     let out = Collected::new();
     let report = broadcast_joined::run(&config, n, out.clone()).unwrap();
     assert!(report.checkpoints >= 1, "{report}");
