@@ -17,7 +17,7 @@ pub mod prelude {
     pub use dataflow_runtime::io::Collected;
     pub use dataflow_runtime::job::{ExecutionMode, JobCanceller, JobConfig, JobReport};
     pub use dataflow_runtime::join::{
-        interval_join_late_first, interval_join_late_second, JoinHint,
+        interval_join_late_first, interval_join_late_second, JoinHint, JoinStrategy,
     };
     pub use dataflow_runtime::operator::{
         CoProcessFunction, Context, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,

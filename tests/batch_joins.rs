@@ -310,3 +310,117 @@ fn a_window_outer_join_pairs_within_windows_and_keeps_the_unmatched() {
         assert_eq!(out.take_sorted(), expected, "{config:?}");
     }
 }
+
+dataflow! {
+    /// A generated (parallel) first input against a collection.
+    job generated_inner(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        generate(left.len() as u64, move |i| left[i as usize])
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    job forced_repartition(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::Repartition)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+}
+
+/// Runs `run` and checks its rows against the nested loop; returns the strategy the plan
+/// chose and the records the join received.
+fn run_checked(
+    run: JoinJob,
+    config: &JobConfig,
+    (left, right): (&Pairs, &Pairs),
+    (keep_left, keep_right): (bool, bool),
+) -> (Option<JoinStrategy>, u64) {
+    let out = Collected::new();
+    let report = run(config, left.clone(), right.clone(), out.clone()).unwrap();
+    assert_eq!(
+        out.take_sorted(),
+        nested_loop(left, right, keep_left, keep_right),
+        "{config:?}"
+    );
+    let join = report
+        .operators
+        .iter()
+        .find(|op| op.name.contains("join"))
+        .expect("the join reports");
+    (report.join_strategy(join.name), join.records_in)
+}
+
+#[test]
+fn the_plan_broadcasts_a_small_input_and_repartitions_large_ones() {
+    // Keys 0..30 on both sides: 3000 records against 30 (480 bytes estimated).
+    let large = random_pairs(3000, 30, 11);
+    let small = random_pairs(30, 30, 12);
+    let (big, tiny) = (large.len() as u64, small.len() as u64);
+    // A threshold between the two sizes: at p = 1, broadcasting either input moves nothing,
+    // so the default threshold would broadcast the large one too.
+    let batch = |p| JobConfig {
+        mode: ExecutionMode::Batch,
+        broadcast_threshold: 4096,
+        ..JobConfig::with_parallelism(p)
+    };
+    for p in [1, 2, 3] {
+        // The small second input goes to every subtask; the first stays where it is,
+        // whether it comes from one subtask (a collection) or from p (a generator).
+        for run in [inner::run as JoinJob, generated_inner::run] {
+            let (strategy, records_in) =
+                run_checked(run, &batch(p), (&large, &small), (false, false));
+            assert_eq!(strategy, Some(JoinStrategy::BroadcastSecond), "p = {p}");
+            assert_eq!(records_in, big + p as u64 * tiny, "p = {p}");
+        }
+        // The small first input of an inner join or a right outer join is broadcast.
+        let (strategy, records_in) =
+            run_checked(inner::run, &batch(p), (&small, &large), (false, false));
+        assert_eq!(strategy, Some(JoinStrategy::BroadcastFirst), "p = {p}");
+        assert_eq!(records_in, p as u64 * tiny + big, "p = {p}");
+        let (strategy, _) =
+            run_checked(right_outer::run, &batch(p), (&small, &large), (false, true));
+        assert_eq!(strategy, Some(JoinStrategy::BroadcastFirst), "p = {p}");
+        // The input an outer join keeps is never broadcast.
+        let (strategy, records_in) =
+            run_checked(left_outer::run, &batch(p), (&small, &large), (true, false));
+        assert_eq!(strategy, Some(JoinStrategy::Repartition), "p = {p}");
+        assert_eq!(records_in, tiny + big, "p = {p}");
+        let (strategy, _) =
+            run_checked(right_outer::run, &batch(p), (&large, &small), (false, true));
+        assert_eq!(strategy, Some(JoinStrategy::Repartition), "p = {p}");
+        let (strategy, _) =
+            run_checked(left_outer::run, &batch(p), (&large, &small), (true, false));
+        assert_eq!(strategy, Some(JoinStrategy::BroadcastSecond), "p = {p}");
+    }
+    // Over the threshold, in streaming mode, or with the hint: both inputs repartitioned.
+    let no_broadcast = JobConfig {
+        broadcast_threshold: 0,
+        ..batch(2)
+    };
+    let streaming = JobConfig {
+        mode: ExecutionMode::Streaming,
+        ..batch(2)
+    };
+    for config in [no_broadcast, streaming] {
+        let (strategy, records_in) =
+            run_checked(inner::run, &config, (&large, &small), (false, false));
+        assert_eq!(strategy, Some(JoinStrategy::Repartition), "{config:?}");
+        assert_eq!(records_in, big + tiny, "{config:?}");
+    }
+    let (strategy, records_in) = run_checked(
+        forced_repartition::run,
+        &batch(2),
+        (&large, &small),
+        (false, false),
+    );
+    assert_eq!(strategy, None, "the hint leaves nothing to choose");
+    assert_eq!(records_in, big + tiny);
+}

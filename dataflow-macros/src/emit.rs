@@ -216,6 +216,16 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
             .flat_map(|(c, chain)| chain.nodes.iter().map(move |&n| (n, c)))
             .collect(),
     };
+    // Joins whose strategy the plan chooses at start: their input partitioners share a cell
+    // that `choose_join` fills once every source is wired (see `choose_joins`).
+    for (n, node) in graph.nodes.iter().enumerate() {
+        if node.chooses_strategy {
+            let cell = internal(&format!("join_strategy_{n}"));
+            wiring
+                .out
+                .extend(quote!(let #cell = #rt::join::JoinStrategyCell::new();));
+        }
+    }
     for (c, chain) in plan.chains.iter().enumerate() {
         if let Some(expr) = &chain.parallelism_expr {
             let text = expr.to_string();
@@ -287,7 +297,67 @@ fn wiring(graph: &Graph, plan: &Plan, ops: &Operators) -> TokenStream {
             ));
         }
     }
+    let choices = choose_joins(graph, &wiring.chain_of_node);
+    wiring.out.extend(choices);
     wiring.out
+}
+
+/// For each join whose strategy the plan chooses at start, the call that chooses it from
+/// the estimated sizes of the source chains upstream of each input.
+fn choose_joins(graph: &Graph, chain_of_node: &HashMap<usize, usize>) -> TokenStream {
+    let rt = rt();
+    let job = internal("job");
+    let mut out = TokenStream::new();
+    for (n, node) in graph.nodes.iter().enumerate() {
+        if !node.chooses_strategy {
+            continue;
+        }
+        let sides = [false, true].map(|second| {
+            let mut sources: Vec<usize> = upstream_sources(
+                graph,
+                node.inputs
+                    .iter()
+                    .filter(|&&e| graph.edges[e].second_input == second)
+                    .copied(),
+            )
+            .iter()
+            .filter_map(|source| chain_of_node.get(source).copied())
+            .collect();
+            sources.sort_unstable();
+            sources.dedup();
+            sources
+        });
+        let [first, second] = &sides;
+        let allowed = match node.spec.name {
+            "batch_left_outer_join" => quote!(Second),
+            "batch_right_outer_join" => quote!(First),
+            _ => quote!(Either),
+        };
+        let cell = internal(&format!("join_strategy_{n}"));
+        let chain = chain_of_node[&n];
+        out.extend(quote!(
+            #job.choose_join(&#cell, #n, #chain, [&[#(#first),*], &[#(#second),*]], #rt::join::BroadcastAllowed::#allowed);
+        ));
+    }
+    out
+}
+
+/// The source nodes upstream of `edges`.
+fn upstream_sources(graph: &Graph, edges: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut stack: Vec<usize> = edges.map(|e| graph.edges[e].from).collect();
+    let mut sources = Vec::new();
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        let node = &graph.nodes[n];
+        if matches!(node.spec.family, Family::Source { .. }) {
+            sources.push(n);
+        }
+        stack.extend(node.inputs.iter().map(|&e| graph.edges[e].from));
+    }
+    sources
 }
 
 /// The chains in an order where every chain comes after the chains feeding it, so that
@@ -786,6 +856,11 @@ fn partitioner(
             }
             let target = exchange_target(graph, plan, x);
             let node = &graph.nodes[target];
+            if node.chooses_strategy {
+                let cell = internal(&format!("join_strategy_{target}"));
+                let second = graph.edges[exchange.edge].second_input;
+                return quote_spanned!(span=> #rt::exchange::JoinInput::new(#op, #selector.clone(), #second, &#cell));
+            }
             if matches!(
                 node.spec.family,
                 Family::Process

@@ -27,6 +27,9 @@ pub struct Node {
     pub window: Option<WindowInfo>,
     /// The iteration (its head node) whose body this node is part of.
     pub iteration: Option<usize>,
+    /// A join of bounded inputs without a hint: the plan chooses at start whether it
+    /// repartitions both inputs or broadcasts one.
+    pub chooses_strategy: bool,
 }
 
 /// How a window function's windows were written.
@@ -64,6 +67,8 @@ struct Joining {
     /// `hint(JoinHint::BroadcastSecond)` (false) or `hint(JoinHint::BroadcastFirst)` (true)
     /// was given.
     broadcast: Option<(Call, bool)>,
+    /// `hint(JoinHint::Repartition)` was given.
+    repartition: bool,
 }
 
 /// The settings attached to an operator.
@@ -163,6 +168,7 @@ impl Builder {
             outputs: Vec::new(),
             window: None,
             iteration: self.iteration,
+            chooses_strategy: false,
         });
         for producer in stream {
             self.pending.push(PendingEdge {
@@ -529,6 +535,7 @@ impl Builder {
                             solution: Some(None),
                             keys: [None, None],
                             broadcast: None,
+                            repartition: false,
                         });
                         last_node = None;
                         continue;
@@ -567,6 +574,7 @@ impl Builder {
                         solution: None,
                         keys: [None, None],
                         broadcast: None,
+                        repartition: false,
                     });
                     last_node = None;
                 }
@@ -1435,7 +1443,10 @@ impl Builder {
                         join.broadcast = Some((call.clone(), true));
                         JoinStep::Continue
                     }
-                    (Some("Repartition"), _) => JoinStep::Continue,
+                    (Some("Repartition"), _) => {
+                        join.repartition = true;
+                        JoinStep::Continue
+                    }
                     (Some(side @ ("BroadcastFirst" | "BroadcastSecond")), _) => {
                         let (kept, other) = if kind == "left_outer_join" {
                             ("first", "BroadcastSecond")
@@ -1538,7 +1549,15 @@ impl Builder {
                     .iter()
                     .find(|op| op.name == name)
                     .expect("a batch node for every join");
-                JoinStep::Node(self.add_node(node_spec, call, stream))
+                let node = self.add_node(node_spec, call, stream);
+                // Inside an iteration, sizes per superstep are unknown at start: repartition.
+                self.nodes[node].chooses_strategy = !join.repartition
+                    && self.iteration.is_none()
+                    && matches!(
+                        join.call.name.to_string().as_str(),
+                        "join" | "left_outer_join" | "right_outer_join"
+                    );
+                JoinStep::Node(node)
             }
             "between" if interval && join.between.is_none() => {
                 join.between = Some((call.args[0].clone(), call.args[1].clone()));

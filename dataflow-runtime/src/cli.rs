@@ -262,6 +262,9 @@ impl JobCli {
             }
             config.spill = Some(spill);
         }
+        if let Some(&threshold) = matches.get_one::<usize>("broadcast-threshold") {
+            config.broadcast_threshold = threshold as u64;
+        }
         config.stop_on_ctrl_c = true;
         if let Some(format) = matches.get_one::<String>("explain") {
             let parallelism = |chain: usize| match plan.chains[chain].parallelism {
@@ -466,6 +469,16 @@ fn command(plan: &'static JobPlan, params: &[ParamSpec]) -> Command {
                 .help("Batch mode: memory each keyed operator subtask may hold (512m, 2g, ...) before it spills its state to disk [default: no limit]"),
         )
         .arg(
+            Arg::new("broadcast-threshold")
+                .long("broadcast-threshold")
+                .value_name("SIZE")
+                .value_parser(|text: &str| match text.trim() {
+                    "0" => Ok(0),
+                    _ => crate::spill::parse_size(text),
+                })
+                .help("Batch mode: a join without a hint broadcasts an input whose sources are estimated at most this size (0: never) [default: 10m]"),
+        )
+        .arg(
             Arg::new("spill-dir")
                 .long("spill-dir")
                 .value_name("PATH")
@@ -542,6 +555,23 @@ mod tests {
         assert_eq!(*spill.dir, std::path::PathBuf::from("/tmp/spill"));
         let cli = JobCli::parse_from(&PLAN, &[], ["j"]).unwrap().unwrap();
         assert_eq!(cli.config().spill, None);
+    }
+
+    #[test]
+    fn the_broadcast_threshold_flag_sets_the_join_threshold() {
+        let cli = JobCli::parse_from(&PLAN, &[], ["j", "--broadcast-threshold", "1m"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(cli.config().broadcast_threshold, 1 << 20);
+        let cli = JobCli::parse_from(&PLAN, &[], ["j", "--broadcast-threshold", "0"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(cli.config().broadcast_threshold, 0);
+        let cli = JobCli::parse_from(&PLAN, &[], ["j"]).unwrap().unwrap();
+        assert_eq!(
+            cli.config().broadcast_threshold,
+            crate::job::DEFAULT_BROADCAST_THRESHOLD
+        );
     }
 
     #[test]

@@ -292,6 +292,154 @@ where
     }
 }
 
+/// An input of a join of bounded inputs whose strategy the plan chooses when the job starts
+/// ([`crate::join::JoinStrategy`]): partitions by key as [`KeyByWithKey`] does; or, when
+/// the join broadcasts this input, sends each record to every subtask; or, when it
+/// broadcasts the other input, keeps each record in the subtask that produced it.
+///
+/// Records that are not partitioned by key are filed under a key group the receiving
+/// subtask owns (the key's own group, folded into that subtask's range): only batch mode
+/// broadcasts, and there key groups only shard the operator's table, no checkpoint reads
+/// them.
+#[derive(Clone)]
+pub struct JoinInput<F> {
+    key_by: KeyBy<F, true>,
+    /// This is the join's second input.
+    second: bool,
+    strategy: crate::join::JoinStrategyCell,
+    /// Read from `strategy` at the first record (tasks start after the decision).
+    route: Option<JoinRoute>,
+    /// The key groups each receiver owns.
+    owned: Vec<std::ops::Range<usize>>,
+    subtask: usize,
+    senders: usize,
+    next: usize,
+}
+
+/// How a [`JoinInput`] sends its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JoinRoute {
+    ByKey,
+    ToEverySubtask,
+    Kept,
+}
+
+impl<F> JoinInput<F> {
+    /// The first (`second` false) or second input of the join whose strategy is `strategy`,
+    /// keyed by `selector` (typed by [`key_selector`]); `operator` names it in errors.
+    pub fn new(
+        operator: usize,
+        selector: F,
+        second: bool,
+        strategy: &crate::join::JoinStrategyCell,
+    ) -> Self {
+        JoinInput {
+            key_by: KeyBy::new(operator, selector),
+            second,
+            strategy: strategy.clone(),
+            route: None,
+            owned: Vec::new(),
+            subtask: 0,
+            senders: 1,
+            next: 0,
+        }
+    }
+
+    fn route_of(&self) -> JoinRoute {
+        use crate::join::JoinStrategy;
+        match (self.strategy.get(), self.second) {
+            (JoinStrategy::Repartition, _) => JoinRoute::ByKey,
+            (JoinStrategy::BroadcastFirst, false) | (JoinStrategy::BroadcastSecond, true) => {
+                JoinRoute::ToEverySubtask
+            }
+            _ => JoinRoute::Kept,
+        }
+    }
+
+    /// A key group of `receiver` to file a record of `key_group` under.
+    #[inline]
+    fn filed_under(&self, receiver: usize, key_group: u16) -> u16 {
+        let owned = &self.owned[receiver];
+        (owned.start + key_group as usize % owned.len().max(1)) as u16
+    }
+}
+
+impl<T, K, F> Partitioner<T> for JoinInput<F>
+where
+    T: Clone + Send + 'static,
+    K: Hash + Clone + Send + 'static,
+    F: FnMut(&T) -> K + Clone + Send + 'static,
+{
+    type Wire = Keyed<K, T>;
+
+    fn setup(&mut self, ctx: &TaskContext, receivers: usize) {
+        Partitioner::<T>::setup(&mut self.key_by, ctx, receivers);
+        self.owned = (0..receivers)
+            .map(|r| keys::key_groups_of_subtask(r, receivers, ctx.max_parallelism))
+            .collect();
+        self.subtask = ctx.subtask;
+        self.senders = ctx.parallelism;
+        self.next = ctx.subtask % receivers.max(1);
+    }
+
+    #[inline]
+    fn route(&mut self, value: T, receivers: usize, mut send: impl FnMut(usize, Keyed<K, T>)) {
+        let route = match self.route {
+            Some(route) => route,
+            None => *self.route.insert(self.route_of()),
+        };
+        let (key, _, key_group, by_key) = self.key_by.target(&value);
+        match route {
+            JoinRoute::ByKey => send(
+                by_key,
+                Keyed {
+                    key_group,
+                    key,
+                    value,
+                },
+            ),
+            JoinRoute::ToEverySubtask => {
+                for receiver in 0..receivers - 1 {
+                    send(
+                        receiver,
+                        Keyed {
+                            key_group: self.filed_under(receiver, key_group),
+                            key: key.clone(),
+                            value: value.clone(),
+                        },
+                    );
+                }
+                let last = receivers - 1;
+                send(
+                    last,
+                    Keyed {
+                        key_group: self.filed_under(last, key_group),
+                        key,
+                        value,
+                    },
+                );
+            }
+            JoinRoute::Kept => {
+                // Equal parallelism: stay in this subtask; otherwise spread round robin.
+                let receiver = if self.senders == receivers {
+                    self.subtask
+                } else {
+                    self.next = (self.next + 1) % receivers;
+                    self.next
+                };
+                send(
+                    receiver,
+                    Keyed {
+                        key_group: self.filed_under(receiver, key_group),
+                        key,
+                        value,
+                    },
+                );
+            }
+        }
+    }
+}
+
 /// The first input of a two-input operator (`connect`): wraps what `P` sends in
 /// [`TwoInputs::First`]. `X` is what the second input sends.
 pub struct FirstInput<P, X> {

@@ -74,7 +74,14 @@ pub struct JobConfig {
     /// Batch mode: the memory each keyed operator subtask may hold before it spills its state
     /// to disk, and where (`None`: everything stays in memory).
     pub spill: Option<crate::spill::SpillConfig>,
+    /// Batch mode: a join without a hint broadcasts an input estimated at most this many
+    /// bytes (when that moves less data than repartitioning both); 0 never broadcasts.
+    pub broadcast_threshold: u64,
 }
+
+/// The default [`JobConfig::broadcast_threshold`]: 10 MiB (Spark's default; a broadcast
+/// input here is copied once per subtask in one process, not sent over a network).
+pub const DEFAULT_BROADCAST_THRESHOLD: u64 = 10 << 20;
 
 /// How a failed job is restarted, from its last complete checkpoint (Flink's restart
 /// strategies). Restarts happen in the same process; a job without checkpoints restarts
@@ -208,6 +215,7 @@ impl Default for JobConfig {
             restart: RestartStrategy::None,
             savepoint_dir: None,
             spill: None,
+            broadcast_threshold: DEFAULT_BROADCAST_THRESHOLD,
         }
     }
 }
@@ -338,12 +346,22 @@ pub struct JobReport {
     pub checkpoints: u64,
     /// What each completed checkpoint took.
     pub checkpoint_stats: Vec<crate::checkpoint::CheckpointStats>,
+    /// How each join of bounded inputs without a hint ran, as the plan chose at start.
+    pub joins: Vec<crate::join::JoinChoice>,
 }
 
 impl JobReport {
     /// The totals of the operator named `name`.
     pub fn operator(&self, name: &str) -> Option<&OperatorReport> {
         self.operators.iter().find(|op| op.name == name)
+    }
+
+    /// The strategy the join named `name` ran with, if the plan chose it at start.
+    pub fn join_strategy(&self, name: &str) -> Option<crate::join::JoinStrategy> {
+        self.joins
+            .iter()
+            .find(|join| join.operator == name)
+            .map(|join| join.strategy)
     }
 }
 
@@ -371,6 +389,19 @@ impl std::fmt::Display for JobReport {
                     f,
                     "  spilled {:.1} MiB",
                     op.spilled_bytes as f64 / (1 << 20) as f64
+                )?;
+            }
+            if let Some(join) = self.joins.iter().find(|join| join.operator == op.name) {
+                let size = |estimate: Option<u64>| match estimate {
+                    Some(bytes) => format!("{:.1} KiB", bytes as f64 / 1024.0),
+                    None => "unknown".to_string(),
+                };
+                write!(
+                    f,
+                    "  {} (inputs estimated {} and {})",
+                    join.strategy,
+                    size(join.estimates[0]),
+                    size(join.estimates[1])
                 )?;
             }
             writeln!(f)?;
@@ -479,6 +510,10 @@ pub struct JobBuilder {
     task_names: HashMap<tokio::task::Id, (usize, usize)>,
     /// Checkpointing and restoring, if the job does either.
     checkpoints: Option<CheckpointWiring>,
+    /// What each source chain estimated it will produce, in bytes.
+    source_estimates: HashMap<usize, Option<u64>>,
+    /// The strategies chosen for joins of bounded inputs.
+    joins: Vec<crate::join::JoinChoice>,
 }
 
 /// The job's side of checkpointing: the trigger sources watch, the channel subtasks
@@ -594,6 +629,8 @@ impl JobBuilder {
             started: watch::channel(false).0,
             task_names: HashMap::new(),
             checkpoints: CheckpointWiring::new(config, config.batch_mode(plan)?)?,
+            source_estimates: HashMap::new(),
+            joins: Vec::new(),
         })
     }
 
@@ -748,6 +785,8 @@ impl JobBuilder {
         E: ChainEndFactory<Op::Out>,
     {
         self.check_parallelism()?;
+        self.source_estimates
+            .insert(chain, source.estimated_bytes());
         for subtask in 0..self.parallelism(chain) {
             let ctx = self.task_context(chain, subtask);
             let source = source.create(&ctx)?;
@@ -788,6 +827,41 @@ impl JobBuilder {
             edge: Edge::new(self.parallelism(from), self.parallelism(to), unbounded),
             partitioner: Some(crate::exchange::Rebalance::default()),
         })
+    }
+
+    /// Chooses how the join `operator` (in chain `chain`) runs, from the estimated sizes of
+    /// the source chains upstream of its `first` and `second` inputs, and tells its input
+    /// partitioners through `strategy`. Called once every source is wired, before any task
+    /// starts.
+    pub fn choose_join(
+        &mut self,
+        strategy: &crate::join::JoinStrategyCell,
+        operator: usize,
+        chain: usize,
+        [first, second]: [&[usize]; 2],
+        allowed: crate::join::BroadcastAllowed,
+    ) {
+        let estimate = |sources: &[usize]| -> Option<u64> {
+            sources.iter().try_fold(0u64, |total, source| {
+                Some(total.saturating_add((*self.source_estimates.get(source)?)?))
+            })
+        };
+        let estimates = [estimate(first), estimate(second)];
+        let chosen = crate::join::choose_join_strategy(
+            estimates,
+            allowed,
+            self.parallelism(chain),
+            self.config.broadcast_threshold,
+            self.batch_mode,
+        );
+        strategy.set(chosen);
+        let name = self.plan.operators[operator].name;
+        tracing::debug!(join = name, ?estimates, strategy = %chosen, "join strategy chosen");
+        self.joins.push(crate::join::JoinChoice {
+            operator: name,
+            strategy: chosen,
+            estimates,
+        });
     }
 
     /// Spawns the subtasks of an iteration head: `initial` feeds superstep 0, `feedback`
@@ -1050,6 +1124,7 @@ impl JobBuilder {
             elapsed: started.elapsed(),
             checkpoints: 0,
             checkpoint_stats: Vec::new(),
+            joins: std::mem::take(&mut self.joins),
         })
     }
 }

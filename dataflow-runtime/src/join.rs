@@ -779,6 +779,116 @@ pub enum JoinHint {
     BroadcastFirst,
 }
 
+/// How a join of bounded inputs without a hint runs: the plan chooses when the job starts,
+/// from its sources' estimated sizes ([`choose_join_strategy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinStrategy {
+    /// Both inputs partitioned by key (a hash join).
+    Repartition,
+    /// The first input sent whole to every subtask, the second kept where it was produced.
+    BroadcastFirst,
+    /// The second input sent whole to every subtask, the first kept where it was produced.
+    BroadcastSecond,
+}
+
+impl std::fmt::Display for JoinStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JoinStrategy::Repartition => "hash join, both inputs repartitioned",
+            JoinStrategy::BroadcastFirst => "broadcast hash join of the first input",
+            JoinStrategy::BroadcastSecond => "broadcast hash join of the second input",
+        })
+    }
+}
+
+/// Which inputs a join may broadcast: an outer join keeps the unmatched records of one
+/// input, and a broadcast input's unmatched records would come once per subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastAllowed {
+    /// An inner join: either input.
+    Either,
+    /// A right outer join: only the first.
+    First,
+    /// A left outer join: only the second.
+    Second,
+}
+
+/// The strategy of one join, shared by the partitioners of its inputs: set once, after the
+/// job is wired and before any task starts, so both inputs always route the same way.
+#[derive(Debug, Clone, Default)]
+pub struct JoinStrategyCell(std::sync::Arc<std::sync::OnceLock<JoinStrategy>>);
+
+impl JoinStrategyCell {
+    /// An undecided strategy.
+    pub fn new() -> Self {
+        JoinStrategyCell::default()
+    }
+
+    /// Decides the strategy (the first decision stands).
+    pub(crate) fn set(&self, strategy: JoinStrategy) {
+        let _ = self.0.set(strategy);
+    }
+
+    /// The strategy; only read by running tasks, which start after the decision.
+    pub(crate) fn get(&self) -> JoinStrategy {
+        *self
+            .0
+            .get()
+            .expect("a join's strategy is decided before any task starts")
+    }
+}
+
+/// What the plan chose for one join when the job started, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinChoice {
+    /// The join operator's name.
+    pub operator: &'static str,
+    /// The strategy it ran with.
+    pub strategy: JoinStrategy,
+    /// The estimated bytes of each input (`None`: a source upstream cannot tell).
+    pub estimates: [Option<u64>; 2],
+}
+
+/// Chooses how a join of bounded inputs runs (Flink's optimizer makes the same choice from
+/// its size estimates): broadcast an input when it is estimated at most `threshold` bytes
+/// and sending it to each of the `parallelism` subtasks moves no more than repartitioning
+/// both inputs would (`size × (p − 1) ≤ other size`, or the other size is unknown). Of two
+/// such inputs, the smaller one. Only in batch mode: a streaming job's checkpoints keep
+/// keyed join state by key group, which a broadcast input does not have. A `threshold` of 0
+/// turns broadcasting off.
+pub fn choose_join_strategy(
+    estimates: [Option<u64>; 2],
+    allowed: BroadcastAllowed,
+    parallelism: usize,
+    threshold: u64,
+    batch_mode: bool,
+) -> JoinStrategy {
+    if !batch_mode || threshold == 0 {
+        return JoinStrategy::Repartition;
+    }
+    let fits = |side: usize| -> Option<u64> {
+        let size = estimates[side]?;
+        let other = estimates[1 - side];
+        let cheaper = other
+            .is_none_or(|other| size.saturating_mul(parallelism.saturating_sub(1) as u64) <= other);
+        (size <= threshold && cheaper).then_some(size)
+    };
+    let first = match allowed {
+        BroadcastAllowed::Either | BroadcastAllowed::First => fits(0),
+        BroadcastAllowed::Second => None,
+    };
+    let second = match allowed {
+        BroadcastAllowed::Either | BroadcastAllowed::Second => fits(1),
+        BroadcastAllowed::First => None,
+    };
+    match (first, second) {
+        (Some(a), Some(b)) if a < b => JoinStrategy::BroadcastFirst,
+        (_, Some(_)) => JoinStrategy::BroadcastSecond,
+        (Some(_), None) => JoinStrategy::BroadcastFirst,
+        (None, None) => JoinStrategy::Repartition,
+    }
+}
+
 /// Runs a two-input operator written for `TwoInputs<B, A>` on `TwoInputs<A, B>`: a broadcast
 /// join whose first input is the broadcast one is a [`BroadcastJoin`] with its inputs
 /// swapped (the local side probes, the broadcast side is the hash table).
@@ -1062,5 +1172,80 @@ where
             spilled_bytes: 0,
         });
         self.emitted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{choose_join_strategy, BroadcastAllowed, JoinStrategy};
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn a_small_input_is_broadcast_when_that_moves_less_than_repartitioning() {
+        let choose = |first, second, allowed| {
+            choose_join_strategy([first, second], allowed, 4, 10 * MIB, true)
+        };
+        // 1 MiB to 3 more subtasks (3 MiB) against repartitioning 100 MiB: broadcast.
+        assert_eq!(
+            choose(Some(100 * MIB), Some(MIB), BroadcastAllowed::Either),
+            JoinStrategy::BroadcastSecond
+        );
+        assert_eq!(
+            choose(Some(MIB), Some(100 * MIB), BroadcastAllowed::Either),
+            JoinStrategy::BroadcastFirst
+        );
+        // Both small: the smaller one.
+        assert_eq!(
+            choose(Some(2 * MIB), Some(MIB), BroadcastAllowed::Either),
+            JoinStrategy::Repartition,
+            "2 MiB against 1 MiB x 3 copies: repartitioning moves less"
+        );
+        assert_eq!(
+            choose(Some(8 * MIB), Some(MIB), BroadcastAllowed::Either),
+            JoinStrategy::BroadcastSecond
+        );
+        // Over the threshold, or unknown: repartition.
+        assert_eq!(
+            choose(None, Some(11 * MIB), BroadcastAllowed::Either),
+            JoinStrategy::Repartition
+        );
+        assert_eq!(
+            choose(Some(MIB), None, BroadcastAllowed::Second),
+            JoinStrategy::Repartition
+        );
+        // The other side unknown (a socket upstream): a small input is still broadcast.
+        assert_eq!(
+            choose(None, Some(MIB), BroadcastAllowed::Either),
+            JoinStrategy::BroadcastSecond
+        );
+    }
+
+    #[test]
+    fn an_outer_join_never_broadcasts_the_input_it_keeps() {
+        let choose =
+            |allowed| choose_join_strategy([Some(100), Some(1 << 30)], allowed, 2, 10 * MIB, true);
+        assert_eq!(
+            choose(BroadcastAllowed::First),
+            JoinStrategy::BroadcastFirst
+        );
+        assert_eq!(choose(BroadcastAllowed::Second), JoinStrategy::Repartition);
+    }
+
+    #[test]
+    fn streaming_mode_and_a_zero_threshold_always_repartition() {
+        let small = [Some(1 << 30), Some(100)];
+        assert_eq!(
+            choose_join_strategy(small, BroadcastAllowed::Either, 2, 10 * MIB, false),
+            JoinStrategy::Repartition
+        );
+        assert_eq!(
+            choose_join_strategy(small, BroadcastAllowed::Either, 2, 0, true),
+            JoinStrategy::Repartition
+        );
+        assert_eq!(
+            choose_join_strategy(small, BroadcastAllowed::Either, 2, 10 * MIB, true),
+            JoinStrategy::BroadcastSecond
+        );
     }
 }

@@ -109,4 +109,11 @@ pub trait SourceFactory: Send + 'static {
     type Source: Source;
     /// Creates (and opens) the source of one subtask.
     fn create(&mut self, ctx: &TaskContext) -> Result<Self::Source>;
+
+    /// How many bytes the whole source will produce, if it can tell before it starts (a
+    /// collection's length, a file's size). The plan uses it to choose how a join runs;
+    /// `None` (the default) means unknown, which never leads to a broadcast.
+    fn estimated_bytes(&self) -> Option<u64> {
+        None
+    }
 }

@@ -47,6 +47,14 @@ where
             metrics: self.metrics,
         })
     }
+
+    /// The collection's length (when its iterator knows it exactly) times the size of an
+    /// item: a shallow size, which undercounts items owning heap data such as `String`s.
+    fn estimated_bytes(&self) -> Option<u64> {
+        let (lower, upper) = self.items.as_ref()?.size_hint();
+        (upper == Some(lower))
+            .then(|| (lower as u64).saturating_mul(std::mem::size_of::<It::Item>().max(1) as u64))
+    }
 }
 
 impl<It> Source for FromIter<It>
@@ -161,6 +169,14 @@ where
             total: self.total,
             metrics: self.metrics,
         })
+    }
+
+    /// `n` records of the size of one: a shallow size, as for [`FromIter`].
+    fn estimated_bytes(&self) -> Option<u64> {
+        Some(
+            self.total
+                .saturating_mul(std::mem::size_of::<T>().max(1) as u64),
+        )
     }
 }
 
@@ -281,6 +297,12 @@ pub struct FileSplit {
 
 impl SourceFactory for ReadLines {
     type Source = FileSplit;
+
+    /// The file's size (unknown if it cannot be read; `create` then reports why).
+    fn estimated_bytes(&self) -> Option<u64> {
+        let metadata = std::fs::metadata(&self.path).ok()?;
+        metadata.is_file().then_some(metadata.len())
+    }
 
     fn create(&mut self, ctx: &TaskContext) -> Result<FileSplit> {
         let mut open = || -> io::Result<FileSplit> {
