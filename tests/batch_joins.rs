@@ -424,3 +424,86 @@ fn the_plan_broadcasts_a_small_input_and_repartitions_large_ones() {
     assert_eq!(strategy, None, "the hint leaves nothing to choose");
     assert_eq!(records_in, big + tiny);
 }
+
+/// How many pairs each probing job's function has built so far (one counter per job: tests
+/// run in parallel).
+static CHOSEN_PAIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static HINTED_PAIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Record `i` of `n` on the large side: its last record waits (up to 20 s) until the join has
+/// paired some records, and says whether it did: a broadcast join probes the large side as
+/// it comes once the small side is complete, instead of holding it until its end.
+fn probe_record(i: u64, n: u64, pairs: &std::sync::atomic::AtomicU64) -> (u64, bool) {
+    let mut paired = true;
+    if i == n - 1 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while pairs.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            if std::time::Instant::now() > deadline {
+                paired = false;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    (i % 100, paired)
+}
+
+dataflow! {
+    job probing_chosen(n: u64, small: Vec<(u64, u64)>, out: Collected<bool>) {
+        let s = from_iter(small);
+        generate(n, move |i| probe_record(i, n, &CHOSEN_PAIRS))
+            .join(s)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, _| {
+                CHOSEN_PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                a.1
+            })
+            .collect(out);
+    }
+
+    job probing_hinted(n: u64, small: Vec<(u64, u64)>, out: Collected<bool>) {
+        let s = from_iter(small);
+        generate(n, move |i| probe_record(i, n, &HINTED_PAIRS))
+            .join(s)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .hint(JoinHint::BroadcastSecond)
+            .apply(|a, _| {
+                HINTED_PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                a.1
+            })
+            .collect(out);
+    }
+}
+
+#[test]
+fn a_broadcast_join_pairs_the_large_input_while_it_still_comes() {
+    let n = 100_000;
+    let small: Vec<(u64, u64)> = (0..100).map(|k| (k, k)).collect();
+    let config = JobConfig {
+        mode: ExecutionMode::Batch,
+        ..JobConfig::with_parallelism(2)
+    };
+    type Probing =
+        fn(&JobConfig, u64, Vec<(u64, u64)>, Collected<bool>) -> dataflow::Result<JobReport>;
+    for (run, name) in [
+        (probing_chosen::run as Probing, "chosen"),
+        (probing_hinted::run, "hinted"),
+    ] {
+        let out = Collected::new();
+        let report = run(&config, n, small.clone(), out.clone()).unwrap();
+        if name == "chosen" {
+            assert_eq!(
+                report.join_strategy("batch_join"),
+                Some(JoinStrategy::BroadcastSecond)
+            );
+        }
+        let rows = out.take();
+        assert_eq!(rows.len() as u64, n, "{name}: every record has one partner");
+        assert!(
+            rows.iter().all(|&paired| paired),
+            "{name}: the join paired nothing before its large input ended"
+        );
+    }
+}

@@ -149,7 +149,8 @@ fn plan_static(job: &Job, graph: &Graph, plan: &Plan, ops: &Operators) -> TokenS
                 Some(op) => quote!(::core::option::Option::Some(#op)),
                 None => quote!(::core::option::Option::None),
             };
-            quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator })
+            let second_input = graph.edges[exchange.edge].second_input;
+            quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator, second_input: #second_input })
         });
         // The operators each one feeds inside the chain (the chain is a tree).
         let successors = nodes.iter().map(|&n| {
@@ -677,6 +678,11 @@ fn operator_call(graph: &Graph, n: usize) -> TokenStream {
             return quote_spanned!(name.span()=> .then_keyed_window(#n, #window_fn));
         }
         return quote_spanned!(name.span()=> .keyed_window(#n, #window_fn));
+    }
+    if node.chooses_strategy {
+        let method = Ident::new(&format!("{}_chosen", node.spec.name), name.span());
+        let cell = internal(&format!("join_strategy_{n}"));
+        return quote_spanned!(name.span()=> .#method(#n, #(#args,)* &#cell));
     }
     if node.spec.family == Family::Join && node.spec.name.starts_with("batch_") {
         let rt = rt();

@@ -1028,6 +1028,9 @@ pub(crate) enum GateEvent<T> {
     Barrier(u64),
     /// Superstep `n` ended on every input (or the input ended first).
     SuperstepEnd(u64),
+    /// Every channel of the first (`false`) or second (`true`) input of a two-input operator
+    /// has ended; only from a gate given its channels' sides ([`InputGate::with_sides`]).
+    SideEnded(bool),
     /// Every input has ended.
     Ended,
 }
@@ -1068,6 +1071,9 @@ pub(crate) struct InputGate<T> {
     /// records after the barrier on one input may enter the snapshot (and be replayed after
     /// a restore), in exchange for no alignment delay.
     unaligned: bool,
+    /// For a two-input operator: which input each channel belongs to (`true`: the second),
+    /// and how many channels of each are still open.
+    sides: Option<(Vec<bool>, [usize; 2])>,
 }
 
 impl<T: Send + 'static> InputGate<T> {
@@ -1093,7 +1099,17 @@ impl<T: Send + 'static> InputGate<T> {
             aligning: None,
             aligning_superstep: None,
             unaligned: false,
+            sides: None,
         }
+    }
+
+    /// Tells which input of a two-input operator each channel belongs to (`true`: the
+    /// second), so that the gate reports when one input has ended ([`GateEvent::SideEnded`]).
+    pub(crate) fn with_sides(mut self, sides: Vec<bool>) -> Self {
+        debug_assert_eq!(sides.len(), self.inputs.len());
+        let second = sides.iter().filter(|&&s| s).count();
+        self.sides = Some((sides, [self.inputs.len() - second, second]));
+        self
     }
 
     /// Makes checkpoints at-least-once: see [`InputGate::unaligned`].
@@ -1144,6 +1160,13 @@ impl<T: Send + 'static> InputGate<T> {
             Some(StreamElement::EndOfInput) => {
                 self.inputs[index].ended = true;
                 self.open -= 1;
+                if let Some((sides, open)) = &mut self.sides {
+                    let side = sides[index];
+                    open[usize::from(side)] -= 1;
+                    if open[usize::from(side)] == 0 {
+                        self.pending.push_back(GateEvent::SideEnded(side));
+                    }
+                }
                 // An input that ended has nothing more for the checkpoint being aligned, nor
                 // for the superstep (an input from outside an iteration ends in its first).
                 self.complete_alignment();
@@ -1570,6 +1593,7 @@ mod tests {
                 }
                 GateEvent::Barrier(n) => events.push(format!("barrier {n}")),
                 GateEvent::SuperstepEnd(n) => events.push(format!("superstep {n}")),
+                GateEvent::SideEnded(second) => events.push(format!("side ended {second}")),
                 GateEvent::Ended => {
                     events.push("ended".into());
                     break;
@@ -1742,6 +1766,28 @@ mod tests {
                 vec!["1 records", "barrier 9"],
                 vec!["2 records", "barrier 9"]
             ]
+        );
+    }
+
+    #[test]
+    fn the_gate_tells_when_every_channel_of_one_side_has_ended() {
+        // Channels 0 and 2 are the first input, channel 1 the second.
+        let mut edge = Edge::<u64>::new(3, 1, 16);
+        let mut gate = InputGate::new(edge.take_receivers(0)).with_sides(vec![false, true, false]);
+        let send = |edge: &Edge<u64>, from: usize, element| {
+            edge.senders[from].as_ref().unwrap()[0]
+                .try_send(element)
+                .unwrap();
+        };
+        send(&edge, 0, StreamElement::EndOfInput);
+        assert_eq!(time_events(&mut gate), Vec::<String>::new());
+        send(&edge, 1, StreamElement::EndOfInput);
+        assert_eq!(time_events(&mut gate), ["side ended true"]);
+        send(&edge, 2, StreamElement::Records(vec![Record::new(7, None)]));
+        send(&edge, 2, StreamElement::EndOfInput);
+        assert_eq!(
+            time_events(&mut gate),
+            ["1 records", "side ended false", "ended"]
         );
     }
 

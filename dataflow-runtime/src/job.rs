@@ -1004,12 +1004,17 @@ impl JobBuilder {
         E: ChainEndFactory<Op::Out>,
     {
         self.check_parallelism()?;
+        let input_info = self.plan.chains[chain].inputs;
+        let two_inputs = input_info.iter().any(|input| input.second_input);
         for subtask in 0..self.parallelism(chain) {
             let ctx = self.task_context(chain, subtask);
-            let receivers = inputs
-                .iter_mut()
-                .flat_map(|input| input.take_receivers(subtask))
-                .collect();
+            let mut receivers = Vec::new();
+            let mut sides = Vec::new();
+            for (input, info) in inputs.iter_mut().zip(input_info) {
+                let taken = input.take_receivers(subtask);
+                sides.extend(std::iter::repeat_n(info.second_input, taken.len()));
+                receivers.extend(taken);
+            }
             let end = end.create(&ctx)?;
             let op = operators.clone().into_operator();
             let started = self.started.subscribe();
@@ -1022,7 +1027,10 @@ impl JobBuilder {
             let handle = self.tasks.spawn(async move {
                 let result = match wait_for_start(started).await {
                     Ok(()) => {
-                        let gate = InputGate::new(receivers).at_least_once(at_least_once);
+                        let mut gate = InputGate::new(receivers).at_least_once(at_least_once);
+                        if two_inputs {
+                            gate = gate.with_sides(sides);
+                        }
                         task::run_input_task(ctx, gate, op, end, checkpoints).await
                     }
                     Err(e) => Err(e),

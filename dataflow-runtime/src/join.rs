@@ -889,6 +889,299 @@ pub fn choose_join_strategy(
     }
 }
 
+/// A join kind that can pair one record with all partners of its key at once: how a
+/// broadcast hash join probes its table. Only the input the kind keeps unmatched (a left
+/// outer join's first, a right outer join's second) gets `None` for a record without
+/// partners; the broadcast input is never the kept one.
+pub trait ProbeJoin<A, B>: JoinKind<A, B> {
+    /// Emits the results of a first-input record `a` whose key's second-input records are
+    /// `partners`.
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(Self::Out));
+    /// Emits the results of a second-input record `b` whose key's first-input records are
+    /// `partners`.
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(Self::Out));
+}
+
+impl<A, B, F, O> ProbeJoin<A, B> for InnerJoin<F>
+where
+    F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+        for b in partners {
+            emit((self.0)(a, b));
+        }
+    }
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+        for a in partners {
+            emit((self.0)(a, b));
+        }
+    }
+}
+
+impl<A, B, F, O> ProbeJoin<A, B> for LeftOuterJoin<F>
+where
+    F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+        if partners.is_empty() {
+            emit((self.0)(a, None));
+        }
+        for b in partners {
+            emit((self.0)(a, Some(b)));
+        }
+    }
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+        for a in partners {
+            emit((self.0)(a, Some(b)));
+        }
+    }
+}
+
+impl<A, B, F, O> ProbeJoin<A, B> for RightOuterJoin<F>
+where
+    F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+        for b in partners {
+            emit((self.0)(Some(a), b));
+        }
+    }
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+        if partners.is_empty() {
+            emit((self.0)(None, b));
+        }
+        for a in partners {
+            emit((self.0)(Some(a), b));
+        }
+    }
+}
+
+/// A join of bounded inputs whose strategy the plan chose when the job started
+/// ([`JoinStrategy`], read from the cell its input partitioners share).
+///
+/// Repartitioned, it is the hash join ([`BatchJoin`] over a keyed group: both sides kept
+/// per key until the end of input, spilling over a memory budget). As a broadcast hash
+/// join, the broadcast input builds a table by key, and each record of the other input is
+/// probed against it as soon as the table is complete (the broadcast input has ended); only
+/// records that arrive before that wait, so the large input is not held in memory.
+pub struct ChosenJoin<K, A, B, J>
+where
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
+    J: JoinKind<A, B>,
+{
+    strategy: JoinStrategyCell,
+    chosen: JoinStrategy,
+    hash: crate::operator::KeyedGroup<K, BatchJoin<J>, TwoInputs<A, B>>,
+    kind: J,
+    /// The broadcast input by key: first-input records (`BroadcastFirst`) or second-input.
+    first_table: std::collections::HashMap<K, Vec<A>>,
+    second_table: std::collections::HashMap<K, Vec<B>>,
+    /// Records of the other input that came before the table was complete.
+    waiting: Vec<(K, TwoInputs<A, B>)>,
+    table_complete: bool,
+    operator: usize,
+    emitted: u64,
+}
+
+impl<K, A, B, J> Clone for ChosenJoin<K, A, B, J>
+where
+    K: std::hash::Hash + Eq,
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
+    J: JoinKind<A, B>,
+{
+    /// Clones the operator's definition; state is never shared between subtasks.
+    fn clone(&self) -> Self {
+        ChosenJoin::new(self.operator, self.kind.clone(), &self.strategy)
+    }
+}
+
+impl<K, A, B, J> ChosenJoin<K, A, B, J>
+where
+    K: std::hash::Hash + Eq,
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
+    J: JoinKind<A, B>,
+{
+    pub(crate) fn new(operator: usize, kind: J, strategy: &JoinStrategyCell) -> Self {
+        ChosenJoin {
+            strategy: strategy.clone(),
+            chosen: JoinStrategy::Repartition,
+            hash: crate::operator::KeyedGroup::new(
+                operator,
+                BatchJoin::new(kind.clone(), StaticSide::None),
+            ),
+            kind,
+            first_table: std::collections::HashMap::new(),
+            second_table: std::collections::HashMap::new(),
+            waiting: Vec::new(),
+            table_complete: false,
+            operator,
+            emitted: 0,
+        }
+    }
+}
+
+impl<K, A, B, J> ChosenJoin<K, A, B, J>
+where
+    K: std::hash::Hash + Eq,
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
+    J: ProbeJoin<A, B>,
+{
+    /// Probes one record of the input that is not broadcast.
+    #[inline]
+    fn probe<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        key: &K,
+        value: TwoInputs<A, B>,
+        out: &mut E,
+    ) {
+        let emitted = &mut self.emitted;
+        let emit = &mut |o| {
+            *emitted += 1;
+            out.emit(o, None);
+        };
+        match value {
+            TwoInputs::First(a) => {
+                let partners = self.second_table.get(key).map_or(&[][..], Vec::as_slice);
+                self.kind.probe_first(&a, partners, emit);
+            }
+            TwoInputs::Second(b) => {
+                let partners = self.first_table.get(key).map_or(&[][..], Vec::as_slice);
+                self.kind.probe_second(partners, &b, emit);
+            }
+        }
+    }
+
+    /// The broadcast input ended: the table is whole, the waiting records are probed.
+    fn complete_table<E: crate::operator::Emit<J::Out>>(&mut self, out: &mut E) {
+        self.table_complete = true;
+        let scope = crate::operator::OperatorScope::enter(self.operator);
+        for (key, value) in std::mem::take(&mut self.waiting) {
+            self.probe(&key, value, out);
+        }
+        scope.exit();
+    }
+}
+
+impl<K, A, B, J> crate::operator::Operator<Keyed<K, TwoInputs<A, B>>> for ChosenJoin<K, A, B, J>
+where
+    K: crate::keys::Key,
+    A: Clone + Serialize + DeserializeOwned + Send + 'static,
+    B: Clone + Serialize + DeserializeOwned + Send + 'static,
+    J: ProbeJoin<A, B>,
+{
+    type Out = J::Out;
+
+    fn open(&mut self, ctx: &crate::job::TaskContext) {
+        self.chosen = self.strategy.get();
+        crate::operator::Operator::<Keyed<K, TwoInputs<A, B>>>::open(&mut self.hash, ctx);
+    }
+
+    #[inline]
+    fn process<E: crate::operator::Emit<J::Out>>(
+        &mut self,
+        record: Keyed<K, TwoInputs<A, B>>,
+        timestamp: Option<Timestamp>,
+        out: &mut E,
+    ) {
+        let Keyed { key, value, .. } = record;
+        match (self.chosen, value) {
+            (JoinStrategy::Repartition, value) => self.hash.process(
+                Keyed {
+                    key_group: record.key_group,
+                    key,
+                    value,
+                },
+                timestamp,
+                out,
+            ),
+            (JoinStrategy::BroadcastFirst, TwoInputs::First(a)) => {
+                self.first_table.entry(key).or_default().push(a);
+            }
+            (JoinStrategy::BroadcastSecond, TwoInputs::Second(b)) => {
+                self.second_table.entry(key).or_default().push(b);
+            }
+            (_, value) if self.table_complete => {
+                let scope = crate::operator::OperatorScope::enter(self.operator);
+                self.probe(&key, value, out);
+                scope.exit();
+            }
+            (_, value) => self.waiting.push((key, value)),
+        }
+    }
+
+    fn on_side_ended<E: crate::operator::Emit<J::Out>>(&mut self, second: bool, out: &mut E) {
+        let table_side = match self.chosen {
+            JoinStrategy::Repartition => return,
+            JoinStrategy::BroadcastFirst => false,
+            JoinStrategy::BroadcastSecond => true,
+        };
+        if second == table_side {
+            self.complete_table(out);
+        }
+    }
+
+    fn end_of_input<E: crate::operator::Emit<J::Out>>(&mut self, out: &mut E) {
+        if self.chosen == JoinStrategy::Repartition {
+            return self.hash.end_of_input(out);
+        }
+        if !self.table_complete {
+            self.complete_table(out);
+        }
+        self.first_table = std::collections::HashMap::new();
+        self.second_table = std::collections::HashMap::new();
+    }
+
+    // Broadcasting is chosen only in batch mode: no checkpoints, no iterations. These serve
+    // the hash join of streaming mode.
+    fn snapshot_state(
+        &self,
+        subtask: usize,
+        into: &mut crate::checkpoint::TaskState,
+    ) -> Result<(), String> {
+        crate::operator::Operator::<Keyed<K, TwoInputs<A, B>>>::snapshot_state(
+            &self.hash, subtask, into,
+        )
+    }
+
+    fn restore_state(
+        &mut self,
+        from: &crate::checkpoint::Checkpoint,
+        ctx: &crate::job::TaskContext,
+    ) -> Result<(), String> {
+        crate::operator::Operator::<Keyed<K, TwoInputs<A, B>>>::restore_state(
+            &mut self.hash,
+            from,
+            ctx,
+        )
+    }
+
+    fn collect_metrics(
+        &self,
+        records_in: u64,
+        into: &mut Vec<crate::operator::OperatorMetrics>,
+    ) -> u64 {
+        if self.chosen == JoinStrategy::Repartition {
+            return crate::operator::Operator::<Keyed<K, TwoInputs<A, B>>>::collect_metrics(
+                &self.hash, records_in, into,
+            );
+        }
+        into.push(crate::operator::OperatorMetrics {
+            operator: self.operator,
+            records_in,
+            records_out: self.emitted,
+            spilled_bytes: 0,
+        });
+        self.emitted
+    }
+}
+
 /// Runs a two-input operator written for `TwoInputs<B, A>` on `TwoInputs<A, B>`: a broadcast
 /// join whose first input is the broadcast one is a [`BroadcastJoin`] with its inputs
 /// swapped (the local side probes, the broadcast side is the hash table).
@@ -961,6 +1254,10 @@ where
         self.0.on_superstep_end(superstep, out);
     }
 
+    fn on_side_ended<E: crate::operator::Emit<J::Out>>(&mut self, second: bool, out: &mut E) {
+        self.0.on_side_ended(!second, out);
+    }
+
     fn on_side_output<E: crate::operator::Emit<J::Out>>(
         &mut self,
         side: &mut Option<crate::operator::SideRecord>,
@@ -1002,6 +1299,9 @@ pub struct BroadcastJoin<A, B, K, KA, KB, F> {
     static_side: StaticSide,
     first: Vec<A>,
     second: std::collections::HashMap<K, Vec<B>>,
+    /// The broadcast input has ended (outside iterations): first-input records are probed
+    /// as they come instead of waiting.
+    table_complete: bool,
     operator: usize,
     emitted: u64,
 }
@@ -1017,6 +1317,7 @@ impl<A, B, K, KA: Clone, KB: Clone, F: Clone> Clone for BroadcastJoin<A, B, K, K
             static_side: self.static_side,
             first: Vec::new(),
             second: std::collections::HashMap::new(),
+            table_complete: false,
             operator: self.operator,
             emitted: 0,
         }
@@ -1040,6 +1341,7 @@ impl<A, B, K, KA, KB, F> BroadcastJoin<A, B, K, KA, KB, F> {
             static_side,
             first: Vec::new(),
             second: std::collections::HashMap::new(),
+            table_complete: false,
             operator,
             emitted: 0,
         }
@@ -1056,21 +1358,37 @@ where
     fn join_all<E: crate::operator::Emit<O>>(&mut self, out: &mut E) {
         let scope = crate::operator::OperatorScope::enter(self.operator);
         for a in &self.first {
-            match self.second.get(&(self.key_first)(a)) {
-                Some(partners) => {
-                    for b in partners {
-                        self.emitted += 1;
-                        out.emit((self.f)(a, Some(b)), None);
-                    }
-                }
-                None if self.outer => {
-                    self.emitted += 1;
-                    out.emit((self.f)(a, None), None);
-                }
-                None => {}
-            }
+            self.emitted += Self::probe(
+                (&mut self.key_first, &mut self.f, self.outer),
+                &self.second,
+                a,
+                out,
+            );
         }
         scope.exit();
+    }
+
+    /// Emits the results of `a` against `table`; returns how many.
+    #[inline]
+    fn probe<E: crate::operator::Emit<O>>(
+        (key_first, f, outer): (&mut KA, &mut F, bool),
+        table: &std::collections::HashMap<K, Vec<B>>,
+        a: &A,
+        out: &mut E,
+    ) -> u64 {
+        match table.get(&key_first(a)) {
+            Some(partners) => {
+                for b in partners {
+                    out.emit(f(a, Some(b)), None);
+                }
+                partners.len() as u64
+            }
+            None if outer => {
+                out.emit(f(a, None), None);
+                1
+            }
+            None => 0,
+        }
     }
 }
 
@@ -1091,14 +1409,35 @@ where
         &mut self,
         value: TwoInputs<A, B>,
         _timestamp: Option<Timestamp>,
-        _out: &mut E,
+        out: &mut E,
     ) {
         match value {
+            TwoInputs::First(a) if self.table_complete => {
+                let scope = crate::operator::OperatorScope::enter(self.operator);
+                self.emitted += Self::probe(
+                    (&mut self.key_first, &mut self.f, self.outer),
+                    &self.second,
+                    &a,
+                    out,
+                );
+                scope.exit();
+            }
             TwoInputs::First(a) => self.first.push(a),
             TwoInputs::Second(b) => {
                 let key = (self.key_second)(&b);
                 self.second.entry(key).or_default().push(b);
             }
+        }
+    }
+
+    /// The broadcast input ended: the table is whole, so the first input's records that
+    /// waited are joined now and later ones as they come (not in iterations, where each
+    /// superstep's end joins).
+    fn on_side_ended<E: crate::operator::Emit<O>>(&mut self, second: bool, out: &mut E) {
+        if second && self.static_side == StaticSide::None {
+            self.join_all(out);
+            self.first = Vec::new();
+            self.table_complete = true;
         }
     }
 
@@ -1177,7 +1516,102 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{choose_join_strategy, BroadcastAllowed, JoinStrategy};
+    use super::{
+        choose_join_strategy, BroadcastAllowed, ChosenJoin, JoinStrategy, JoinStrategyCell,
+        LeftOuterJoin,
+    };
+    use crate::element::{Keyed, Timestamp, TwoInputs};
+    use crate::job::TaskContext;
+    use crate::operator::{Emit, Operator};
+
+    /// Gathers what an operator emits.
+    struct Collect<O>(Vec<O>);
+
+    impl<O> Emit<O> for Collect<O> {
+        fn emit(&mut self, value: O, _timestamp: Option<Timestamp>) {
+            self.0.push(value);
+        }
+    }
+
+    fn ctx() -> TaskContext {
+        TaskContext {
+            plan: &crate::plan::ONE_SOURCE_PLAN,
+            chain: 0,
+            subtask: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            batch_mode: true,
+            batch_size: 16,
+            linger: std::time::Duration::from_secs(1),
+            checkpointing: false,
+            restored: None,
+            spill: None,
+        }
+    }
+
+    type Row = (u64, u64, Option<u64>);
+    type Pair = TwoInputs<(u64, u64), (u64, u64)>;
+    type LeftOuter = LeftOuterJoin<fn(&(u64, u64), Option<&(u64, u64)>) -> Row>;
+
+    fn keyed(value: Pair) -> Keyed<u64, Pair> {
+        let key = match &value {
+            TwoInputs::First(a) => a.0,
+            TwoInputs::Second(b) => b.0,
+        };
+        Keyed {
+            key_group: 0,
+            key,
+            value,
+        }
+    }
+
+    #[test]
+    fn a_chosen_broadcast_join_probes_each_record_once_its_table_is_complete() {
+        let strategy = JoinStrategyCell::new();
+        strategy.set(JoinStrategy::BroadcastSecond);
+        let kind: LeftOuter = LeftOuterJoin(|a, b| (a.0, a.1, b.map(|b| b.1)));
+        let mut join: ChosenJoin<u64, (u64, u64), (u64, u64), LeftOuter> =
+            ChosenJoin::new(0, kind, &strategy);
+        join.open(&ctx());
+        let mut out = Collect(Vec::new());
+        join.process(keyed(TwoInputs::Second((1, 10))), None, &mut out);
+        // Before the table is complete a first-input record waits: a partner may still come.
+        join.process(keyed(TwoInputs::First((2, 1))), None, &mut out);
+        join.process(keyed(TwoInputs::Second((2, 20))), None, &mut out);
+        join.process(keyed(TwoInputs::Second((2, 21))), None, &mut out);
+        assert!(out.0.is_empty());
+        // The first input ending says nothing about the table.
+        join.on_side_ended(false, &mut out);
+        assert!(out.0.is_empty());
+        join.on_side_ended(true, &mut out);
+        assert_eq!(out.0, [(2, 1, Some(20)), (2, 1, Some(21))]);
+        // From now on each record is joined as it comes, a record without partners too.
+        out.0.clear();
+        join.process(keyed(TwoInputs::First((1, 2))), None, &mut out);
+        assert_eq!(out.0, [(1, 2, Some(10))]);
+        join.process(keyed(TwoInputs::First((3, 3))), None, &mut out);
+        assert_eq!(out.0, [(1, 2, Some(10)), (3, 3, None)]);
+        join.end_of_input(&mut out);
+        assert_eq!(out.0.len(), 2, "nothing is emitted twice at the end");
+    }
+
+    #[test]
+    fn a_chosen_broadcast_join_whose_table_never_completes_early_joins_at_the_end() {
+        let strategy = JoinStrategyCell::new();
+        strategy.set(JoinStrategy::BroadcastFirst);
+        let kind: LeftOuter = LeftOuterJoin(|a, b| (a.0, a.1, b.map(|b| b.1)));
+        let mut join: ChosenJoin<u64, (u64, u64), (u64, u64), LeftOuter> =
+            ChosenJoin::new(0, kind, &strategy);
+        join.open(&ctx());
+        let mut out = Collect(Vec::new());
+        join.process(keyed(TwoInputs::Second((1, 10))), None, &mut out);
+        join.process(keyed(TwoInputs::First((1, 2))), None, &mut out);
+        join.process(keyed(TwoInputs::Second((4, 40))), None, &mut out);
+        assert!(out.0.is_empty());
+        join.end_of_input(&mut out);
+        // A left outer join keeps the first input's unmatched records, not the second's.
+        assert_eq!(out.0, [(1, 2, Some(10))]);
+    }
 
     const MIB: u64 = 1 << 20;
 

@@ -77,6 +77,8 @@ pub struct ChainInput {
     pub partitioning: Partitioning,
     /// The operator whose function partitions (`key_by`, `partition_custom`), if any.
     pub operator: Option<usize>,
+    /// It is the second input of the chain's two-input operator (`connect`, a join).
+    pub second_input: bool,
 }
 
 /// The distribution pattern of an exchange.
@@ -278,6 +280,7 @@ mod tests {
                     from: 0,
                     partitioning: Partitioning::Hash,
                     operator: Some(6),
+                    second_input: false,
                 }],
             },
         ],

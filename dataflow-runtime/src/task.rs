@@ -712,6 +712,9 @@ where
             GateEvent::Idleness(idle) => {
                 guarded(&ctx, head, || chain.on_idleness(idle, &mut end))?;
             }
+            GateEvent::SideEnded(second) => {
+                guarded(&ctx, head, || chain.on_side_ended(second, &mut end))?;
+            }
             GateEvent::Barrier(checkpoint) => match &checkpoints {
                 Some(checkpoints) => snapshot(
                     &ctx,

@@ -219,7 +219,7 @@ pub static OPERATORS: &[OpSpec] = &[
     op!("between", JoinModifier, 2, 2, "between(lower_ms, upper_ms)",
         "After `interval_join`: the bounds (`i64` ms, relative to the first stream's timestamp), inclusive."),
     op!("hint", JoinModifier, 1, 1, "hint(JoinHint::BroadcastSecond)",
-        "After `equal_to` of a `join`, `left_outer_join` or `right_outer_join` without a window: `JoinHint::BroadcastSecond` (`join`, `left_outer_join`) sends the (small) second input whole to every subtask and leaves the first where it is, no shuffle (a broadcast hash join); `JoinHint::BroadcastFirst` (`join`, `right_outer_join`) does the same with the first input; `JoinHint::Repartition` (the default) partitions both by key."),
+        "After `equal_to` of a `join`, `left_outer_join` or `right_outer_join` without a window: `JoinHint::BroadcastSecond` (`join`, `left_outer_join`) sends the (small) second input whole to every subtask and leaves the first where it is, no shuffle (a broadcast hash join); `JoinHint::BroadcastFirst` (`join`, `right_outer_join`) does the same with the first input; `JoinHint::Repartition` partitions both by key. Without a hint the plan chooses at start, from the sources' estimated sizes (`--broadcast-threshold`)."),
     op!("lower_bound_exclusive", JoinModifier, 0, 0, "lower_bound_exclusive()", "After `between`: excludes the lower bound."),
     op!("upper_bound_exclusive", JoinModifier, 0, 0, "upper_bound_exclusive()", "After `between`: excludes the upper bound."),
     op!("apply", WindowFunction, 1, 1, "apply(f)",

@@ -238,6 +238,11 @@ pub trait Operator<I>: Send + 'static {
         out.emit_superstep_end(superstep);
     }
 
+    /// Every record of one input of the chain's two-input operator has arrived (`second`:
+    /// its second input), while the other input may still send: a broadcast hash join has
+    /// its whole table and probes from here on instead of buffering.
+    fn on_side_ended<E: Emit<Self::Out>>(&mut self, _second: bool, _out: &mut E) {}
+
     /// The wall clock reached the time [`Operator::next_wakeup`] asked for (or later):
     /// processing-time timers fire, periodic watermarks go out. `now` is processing time in
     /// milliseconds since the epoch.
@@ -479,6 +484,17 @@ impl<I, A: Operator<I>, B: Operator<A::Out>> Operator<I> for Then<A, B> {
             },
         );
         self.second.on_processing_time(now, out);
+    }
+
+    fn on_side_ended<E: Emit<B::Out>>(&mut self, second: bool, out: &mut E) {
+        self.first.on_side_ended(
+            second,
+            &mut Pipe {
+                operator: &mut self.second,
+                out,
+            },
+        );
+        self.second.on_side_ended(second, out);
     }
 
     fn next_wakeup(&self) -> Option<Timestamp> {
@@ -750,6 +766,78 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         Op: Operator<In, Out = TwoInputs<Keyed<K, A>, Keyed<K, B>>>,
     {
         self.then(MergeKeyed)
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): an inner join whose strategy
+    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
+    /// partitioners through `strategy`.
+    pub fn batch_join_chosen<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+        strategy: &crate::join::JoinStrategyCell,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(crate::join::ChosenJoin::new(
+            operator,
+            crate::join::InnerJoin(f),
+            strategy,
+        ))
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): a left outer join whose strategy
+    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
+    /// partitioners through `strategy`.
+    pub fn batch_left_outer_join_chosen<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+        strategy: &crate::join::JoinStrategyCell,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(crate::join::ChosenJoin::new(
+            operator,
+            crate::join::LeftOuterJoin(f),
+            strategy,
+        ))
+    }
+
+    /// Appends the join of bounded inputs (after `merge_keyed`): a right outer join whose strategy
+    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
+    /// partitioners through `strategy`.
+    pub fn batch_right_outer_join_chosen<K, A, B, F, O>(
+        self,
+        operator: usize,
+        f: F,
+        strategy: &crate::join::JoinStrategyCell,
+    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+    where
+        K: crate::keys::Key,
+        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        O: Send + 'static,
+        F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
+        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+    {
+        self.then(crate::join::ChosenJoin::new(
+            operator,
+            crate::join::RightOuterJoin(f),
+            strategy,
+        ))
     }
 
     /// Appends the join of bounded inputs (after `merge_keyed`): an inner join: `f(&a, &b)` per pair of a key, at end of input.
