@@ -507,3 +507,15 @@ fn a_broadcast_join_pairs_the_large_input_while_it_still_comes() {
         );
     }
 }
+
+#[test]
+fn explain_says_which_joins_choose_their_strategy_at_start() {
+    let explain = |plan| dataflow::runtime::plan::explain_text(plan, "batch", &|_| "2".into());
+    let chosen = explain(&inner::PLAN);
+    assert_eq!(chosen.matches("chosen at start").count(), 2, "{chosen}");
+    for plan in [&forced_repartition::PLAN, &full_outer::PLAN] {
+        let fixed = explain(plan);
+        assert!(!fixed.contains("chosen at start"), "{fixed}");
+        assert_eq!(fixed.matches("via HASH").count(), 2, "{fixed}");
+    }
+}

@@ -149,8 +149,10 @@ fn plan_static(job: &Job, graph: &Graph, plan: &Plan, ops: &Operators) -> TokenS
                 Some(op) => quote!(::core::option::Option::Some(#op)),
                 None => quote!(::core::option::Option::None),
             };
-            let second_input = graph.edges[exchange.edge].second_input;
-            quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator, second_input: #second_input })
+            let edge = &graph.edges[exchange.edge];
+            let second_input = edge.second_input;
+            let chosen_at_start = graph.nodes[edge.to].chooses_strategy;
+            quote!(#rt::plan::ChainInput { from: #from, partitioning: #rt::plan::Partitioning::#variant, operator: #operator, second_input: #second_input, chosen_at_start: #chosen_at_start })
         });
         // The operators each one feeds inside the chain (the chain is a tree).
         let successors = nodes.iter().map(|&n| {

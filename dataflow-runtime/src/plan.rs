@@ -79,6 +79,9 @@ pub struct ChainInput {
     pub operator: Option<usize>,
     /// It is the second input of the chain's two-input operator (`connect`, a join).
     pub second_input: bool,
+    /// It feeds a join whose strategy is chosen when the job starts: `Hash` unless the join
+    /// broadcasts this input (every subtask) or the other one (records stay local).
+    pub chosen_at_start: bool,
 }
 
 /// The distribution pattern of an exchange.
@@ -138,9 +141,14 @@ pub fn explain_text(plan: &JobPlan, mode: &str, parallelism: &dyn Fn(usize) -> S
                 Some(op) => format!(" by `{}`", plan.operators[op].name),
                 None => String::new(),
             };
+            let chosen = if input.chosen_at_start {
+                " (or BROADCAST / kept local: the join's strategy is chosen at start)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "    <- chain {} via {}{by}",
+                "    <- chain {} via {}{by}{chosen}",
                 input.from,
                 input.partitioning.name()
             );
@@ -281,6 +289,7 @@ mod tests {
                     partitioning: Partitioning::Hash,
                     operator: Some(6),
                     second_input: false,
+                    chosen_at_start: false,
                 }],
             },
         ],
