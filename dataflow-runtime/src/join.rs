@@ -1565,14 +1565,21 @@ mod tests {
         }
     }
 
+    /// A left outer join of `(key, value)` pairs that runs as `strategy`, opened.
+    fn opened_left_outer_join(
+        strategy: JoinStrategy,
+    ) -> ChosenJoin<u64, (u64, u64), (u64, u64), LeftOuter> {
+        let cell = JoinStrategyCell::new();
+        cell.set(strategy);
+        let kind: LeftOuter = LeftOuterJoin(|a, b| (a.0, a.1, b.map(|b| b.1)));
+        let mut join = ChosenJoin::new(0, kind, &cell);
+        join.open(&ctx());
+        join
+    }
+
     #[test]
     fn a_chosen_broadcast_join_probes_each_record_once_its_table_is_complete() {
-        let strategy = JoinStrategyCell::new();
-        strategy.set(JoinStrategy::BroadcastSecond);
-        let kind: LeftOuter = LeftOuterJoin(|a, b| (a.0, a.1, b.map(|b| b.1)));
-        let mut join: ChosenJoin<u64, (u64, u64), (u64, u64), LeftOuter> =
-            ChosenJoin::new(0, kind, &strategy);
-        join.open(&ctx());
+        let mut join = opened_left_outer_join(JoinStrategy::BroadcastSecond);
         let mut out = Collect(Vec::new());
         join.process(keyed(TwoInputs::Second((1, 10))), None, &mut out);
         // Before the table is complete a first-input record waits: a partner may still come.
@@ -1597,12 +1604,7 @@ mod tests {
 
     #[test]
     fn a_chosen_broadcast_join_whose_table_never_completes_early_joins_at_the_end() {
-        let strategy = JoinStrategyCell::new();
-        strategy.set(JoinStrategy::BroadcastFirst);
-        let kind: LeftOuter = LeftOuterJoin(|a, b| (a.0, a.1, b.map(|b| b.1)));
-        let mut join: ChosenJoin<u64, (u64, u64), (u64, u64), LeftOuter> =
-            ChosenJoin::new(0, kind, &strategy);
-        join.open(&ctx());
+        let mut join = opened_left_outer_join(JoinStrategy::BroadcastFirst);
         let mut out = Collect(Vec::new());
         join.process(keyed(TwoInputs::Second((1, 10))), None, &mut out);
         join.process(keyed(TwoInputs::First((1, 2))), None, &mut out);

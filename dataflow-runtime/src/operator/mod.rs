@@ -596,6 +596,52 @@ impl<In: 'static> Chain<In, Identity> {
     }
 }
 
+/// The chain methods of a join of bounded inputs of one kind: the hash join (`$hash`, at end
+/// of input, with its loop-invariant side in an iteration) and the join whose strategy the
+/// plan chooses at start (`$chosen`, sharing the choice with its input partitioners).
+macro_rules! joins_of_bounded_inputs {
+    ($(#[doc = $doc:literal] $hash:ident, $chosen:ident, $kind:ident, [$($f:tt)+];)+) => {$(
+        #[doc = concat!("Appends the join of bounded inputs (after `merge_keyed`): ", $doc, ", at end of input.")]
+        pub fn $hash<K, A, B, F, O>(
+            self,
+            operator: usize,
+            f: F,
+            static_side: crate::join::StaticSide,
+        ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+        where
+            K: crate::keys::Key,
+            A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+            B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+            O: Send + 'static,
+            F: $($f)+ + Clone + Send + 'static,
+            Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+        {
+            self.then(KeyedGroup::new(
+                operator,
+                crate::join::BatchJoin::new(crate::join::$kind(f), static_side),
+            ))
+        }
+
+        #[doc = concat!("Appends the join of bounded inputs (after `merge_keyed`): ", $doc, "; a hash or broadcast hash join as the plan chooses at start (`strategy`, shared with its input partitioners).")]
+        pub fn $chosen<K, A, B, F, O>(
+            self,
+            operator: usize,
+            f: F,
+            strategy: &crate::join::JoinStrategyCell,
+        ) -> Chain<In, impl Operator<In, Out = O> + Clone>
+        where
+            K: crate::keys::Key,
+            A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+            B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+            O: Send + 'static,
+            F: $($f)+ + Clone + Send + 'static,
+            Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
+        {
+            self.then(crate::join::ChosenJoin::new(operator, crate::join::$kind(f), strategy))
+        }
+    )+};
+}
+
 // The builder methods return `impl Operator` rather than the concrete fused type: a closure
 // whose signature does not fit is then reported once, at the DSL operator that takes it,
 // instead of again (with the runtime's internal types) wherever the chain is used later.
@@ -768,139 +814,15 @@ impl<In, Op: Operator<In> + Clone> Chain<In, Op> {
         self.then(MergeKeyed)
     }
 
-    /// Appends the join of bounded inputs (after `merge_keyed`): an inner join whose strategy
-    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
-    /// partitioners through `strategy`.
-    pub fn batch_join_chosen<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        strategy: &crate::join::JoinStrategyCell,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(crate::join::ChosenJoin::new(
-            operator,
-            crate::join::InnerJoin(f),
-            strategy,
-        ))
-    }
-
-    /// Appends the join of bounded inputs (after `merge_keyed`): a left outer join whose strategy
-    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
-    /// partitioners through `strategy`.
-    pub fn batch_left_outer_join_chosen<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        strategy: &crate::join::JoinStrategyCell,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(crate::join::ChosenJoin::new(
-            operator,
-            crate::join::LeftOuterJoin(f),
-            strategy,
-        ))
-    }
-
-    /// Appends the join of bounded inputs (after `merge_keyed`): a right outer join whose strategy
-    /// (hash or broadcast hash join) the plan chooses at start, shared with its input
-    /// partitioners through `strategy`.
-    pub fn batch_right_outer_join_chosen<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        strategy: &crate::join::JoinStrategyCell,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(crate::join::ChosenJoin::new(
-            operator,
-            crate::join::RightOuterJoin(f),
-            strategy,
-        ))
-    }
-
-    /// Appends the join of bounded inputs (after `merge_keyed`): an inner join: `f(&a, &b)` per pair of a key, at end of input.
-    pub fn batch_join<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        static_side: crate::join::StaticSide,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(&A, &B) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(KeyedGroup::new(
-            operator,
-            crate::join::BatchJoin::new(crate::join::InnerJoin(f), static_side),
-        ))
-    }
-
-    /// Appends the join of bounded inputs (after `merge_keyed`): a left outer join, at end of input.
-    pub fn batch_left_outer_join<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        static_side: crate::join::StaticSide,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(KeyedGroup::new(
-            operator,
-            crate::join::BatchJoin::new(crate::join::LeftOuterJoin(f), static_side),
-        ))
-    }
-
-    /// Appends the join of bounded inputs (after `merge_keyed`): a right outer join, at end of input.
-    pub fn batch_right_outer_join<K, A, B, F, O>(
-        self,
-        operator: usize,
-        f: F,
-        static_side: crate::join::StaticSide,
-    ) -> Chain<In, impl Operator<In, Out = O> + Clone>
-    where
-        K: crate::keys::Key,
-        A: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        B: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        O: Send + 'static,
-        F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
-        Op: Operator<In, Out = Keyed<K, TwoInputs<A, B>>>,
-    {
-        self.then(KeyedGroup::new(
-            operator,
-            crate::join::BatchJoin::new(crate::join::RightOuterJoin(f), static_side),
-        ))
+    joins_of_bounded_inputs! {
+        /// an inner join: `f(&a, &b)` per pair of a key
+        batch_join, batch_join_chosen, InnerJoin, [FnMut(&A, &B) -> O];
+        /// a left outer join: also `f(&a, None)` for each `a` without partners
+        batch_left_outer_join, batch_left_outer_join_chosen, LeftOuterJoin,
+            [FnMut(&A, Option<&B>) -> O];
+        /// a right outer join: also `f(None, &b)` for each `b` without partners
+        batch_right_outer_join, batch_right_outer_join_chosen, RightOuterJoin,
+            [FnMut(Option<&A>, &B) -> O];
     }
 
     /// Appends the join of bounded inputs (after `merge_keyed`): a full outer join, at end of input.
