@@ -519,3 +519,72 @@ fn explain_says_which_joins_choose_their_strategy_at_start() {
         assert_eq!(fixed.matches("via HASH").count(), 2, "{fixed}");
     }
 }
+
+dataflow! {
+    /// The small input passes a `flat_map`, which may emit more than it receives.
+    job small_through_flat_map(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right).flat_map(|b| [b]);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    /// The small input passes a `map` and a `filter`: its sources still bound its size.
+    job small_through_map(left: Vec<(u64, u64)>, right: Vec<(u64, u64)>, out: Collected<Row>) {
+        let r = from_iter(right).map(|b| (b.0, b.1)).filter(|_| true);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), Some(b.1)))
+            .collect(out);
+    }
+
+    /// A small input of records owning heap data: its size is not known from its length.
+    job small_strings(left: Vec<(u64, u64)>, right: Vec<(u64, String)>, out: Collected<Row>) {
+        let r = from_iter(right);
+        from_iter(left)
+            .join(r)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (Some(a.0), Some(a.1), b.1.parse().ok()))
+            .collect(out);
+    }
+}
+
+#[test]
+fn only_inputs_whose_size_the_sources_bound_are_broadcast() {
+    let large = random_pairs(3000, 30, 11);
+    let small = random_pairs(30, 30, 12);
+    // Below the large input's 48 KB: only the small one may be broadcast.
+    let config = JobConfig {
+        mode: ExecutionMode::Batch,
+        broadcast_threshold: 4096,
+        ..JobConfig::with_parallelism(2)
+    };
+    let (strategy, _) = run_checked(
+        small_through_map::run,
+        &config,
+        (&large, &small),
+        (false, false),
+    );
+    assert_eq!(strategy, Some(JoinStrategy::BroadcastSecond));
+    let (strategy, _) = run_checked(
+        small_through_flat_map::run,
+        &config,
+        (&large, &small),
+        (false, false),
+    );
+    assert_eq!(strategy, Some(JoinStrategy::Repartition));
+    let strings: Vec<(u64, String)> = small.iter().map(|&(k, v)| (k, v.to_string())).collect();
+    let out = Collected::new();
+    let report = small_strings::run(&config, large.clone(), strings, out.clone()).unwrap();
+    assert_eq!(out.take_sorted(), nested_loop(&large, &small, false, false));
+    assert_eq!(
+        report.join_strategy("batch_join"),
+        Some(JoinStrategy::Repartition)
+    );
+}

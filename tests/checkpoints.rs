@@ -643,6 +643,63 @@ dataflow! {
     }
 }
 
+dataflow! {
+    /// The join of `broadcast_joined` without a hint: the plan chooses its strategy at start.
+    job chosen_joined(n: u64, out: Collected<(u64, u64)>) {
+        let other = generate(n, |i| (if i < 100 { i } else { u64::MAX - i }, i * 1000));
+        generate(n, |i| (i % 100, i))
+            .name("first")
+            .join(other)
+            .where(|a| a.0)
+            .equal_to(|b| b.0)
+            .apply(|a, b| (a.1, b.1))
+            .collect(out);
+    }
+}
+
+/// A checkpoint holds the hash join's state by key group; a restore that runs in batch mode
+/// (bounded sources, automatic mode) must not choose a broadcast, which would not read it.
+#[test]
+fn a_join_restored_in_batch_mode_keeps_its_checkpointed_state() {
+    let n = 400_000;
+    let dir = scratch("chosen-join");
+    let config = checkpointed_every_5ms(&dir, 1, false);
+    let expected: Vec<(u64, u64)> = (0..n).map(|i| (i, (i % 100) * 1000)).collect();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let out = Collected::new();
+        let report = chosen_joined::run(&config, n, out.clone()).unwrap();
+        assert_eq!(
+            report.join_strategy("batch_join"),
+            Some(JoinStrategy::Repartition)
+        );
+        assert_eq!(out.take_sorted(), expected);
+        if report.checkpoints >= 1 {
+            break;
+        }
+        assert!(attempts < 5, "no checkpoint completed in 5 runs: {report}");
+    }
+    let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
+    let restored = JobConfig {
+        mode: ExecutionMode::Automatic,
+        restore: Some(checkpoint.dir().to_path_buf()),
+        ..JobConfig::with_parallelism(2)
+    };
+    let out = Collected::new();
+    let report = chosen_joined::run(&restored, n, out.clone()).unwrap();
+    assert!(report.batch_mode, "{report}");
+    assert_eq!(
+        report.join_strategy("batch_join"),
+        Some(JoinStrategy::Repartition),
+        "{report}"
+    );
+    let replayed = report.operator("first").unwrap().records_out;
+    assert!(replayed < n, "nothing was restored: {report}");
+    assert_eq!(out.take_sorted(), expected);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn a_broadcast_join_restores_at_another_parallelism_without_losing_or_repeating_pairs() {
     let n = 400_000;

@@ -315,22 +315,27 @@ fn choose_joins(graph: &Graph, chain_of_node: &HashMap<usize, usize>) -> TokenSt
         if !node.chooses_strategy {
             continue;
         }
-        let sides = [false, true].map(|second| {
-            let mut sources: Vec<usize> = upstream_sources(
+        let [first, second] = [false, true].map(|second| {
+            let sources = upstream_sources(
                 graph,
                 node.inputs
                     .iter()
                     .filter(|&&e| graph.edges[e].second_input == second)
                     .copied(),
-            )
-            .iter()
-            .filter_map(|source| chain_of_node.get(source).copied())
-            .collect();
-            sources.sort_unstable();
-            sources.dedup();
-            sources
+            );
+            match sources {
+                Some(sources) => {
+                    let mut chains: Vec<usize> = sources
+                        .iter()
+                        .filter_map(|source| chain_of_node.get(source).copied())
+                        .collect();
+                    chains.sort_unstable();
+                    chains.dedup();
+                    quote!(::core::option::Option::Some(&[#(#chains),*]))
+                }
+                None => quote!(::core::option::Option::None),
+            }
         });
-        let [first, second] = &sides;
         let allowed = match node.spec.name {
             "batch_left_outer_join" => quote!(Second),
             "batch_right_outer_join" => quote!(First),
@@ -339,14 +344,16 @@ fn choose_joins(graph: &Graph, chain_of_node: &HashMap<usize, usize>) -> TokenSt
         let cell = internal(&format!("join_strategy_{n}"));
         let chain = chain_of_node[&n];
         out.extend(quote!(
-            #job.choose_join(&#cell, #n, #chain, [&[#(#first),*], &[#(#second),*]], #rt::join::BroadcastAllowed::#allowed);
+            #job.choose_join(&#cell, #n, #chain, [#first, #second], #rt::join::BroadcastAllowed::#allowed);
         ));
     }
     out
 }
 
-/// The source nodes upstream of `edges`.
-fn upstream_sources(graph: &Graph, edges: impl Iterator<Item = usize>) -> Vec<usize> {
+/// The source nodes upstream of `edges`, if every operator between them and the edges emits
+/// at most one record per record it receives (so the sources' size bounds the stream's);
+/// `None` if one may emit more (`flat_map`, a join, a window, a process function, ...).
+fn upstream_sources(graph: &Graph, edges: impl Iterator<Item = usize>) -> Option<Vec<usize>> {
     let mut seen = vec![false; graph.nodes.len()];
     let mut stack: Vec<usize> = edges.map(|e| graph.edges[e].from).collect();
     let mut sources = Vec::new();
@@ -355,12 +362,30 @@ fn upstream_sources(graph: &Graph, edges: impl Iterator<Item = usize>) -> Vec<us
             continue;
         }
         let node = &graph.nodes[n];
-        if matches!(node.spec.family, Family::Source { .. }) {
-            sources.push(n);
+        match node.spec.family {
+            Family::Source { .. } => sources.push(n),
+            _ if matches!(
+                node.spec.name,
+                "map"
+                    | "filter"
+                    | "assign_timestamps"
+                    | "ingestion_time"
+                    | "reduce"
+                    | "sum"
+                    | "min"
+                    | "max"
+                    | "count"
+                    | "min_by"
+                    | "max_by"
+                    | "distinct"
+                    | "first"
+                    | "sort_partition"
+            ) => {}
+            _ => return None,
         }
         stack.extend(node.inputs.iter().map(|&e| graph.edges[e].from));
     }
-    sources
+    Some(sources)
 }
 
 /// The chains in an order where every chain comes after the chains feeding it, so that

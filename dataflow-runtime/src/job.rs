@@ -830,28 +830,36 @@ impl JobBuilder {
     }
 
     /// Chooses how the join `operator` (in chain `chain`) runs, from the estimated sizes of
-    /// the source chains upstream of its `first` and `second` inputs, and tells its input
-    /// partitioners through `strategy`. Called once every source is wired, before any task
-    /// starts.
+    /// the source chains upstream of its first and second inputs (`None`: an operator on the
+    /// way may make the input larger than its sources, so its size is unknown), and tells its
+    /// input partitioners through `strategy`. Called once every source is wired, before any
+    /// task starts.
     pub fn choose_join(
         &mut self,
         strategy: &crate::join::JoinStrategyCell,
         operator: usize,
         chain: usize,
-        [first, second]: [&[usize]; 2],
+        sources: [Option<&[usize]>; 2],
         allowed: crate::join::BroadcastAllowed,
     ) {
-        let estimate = |sources: &[usize]| -> Option<u64> {
-            sources.iter().try_fold(0u64, |total, source| {
+        let estimate = |sources: Option<&[usize]>| -> Option<u64> {
+            sources?.iter().try_fold(0u64, |total, source| {
                 Some(total.saturating_add((*self.source_estimates.get(source)?)?))
             })
         };
-        let estimates = [estimate(first), estimate(second)];
+        let estimates = sources.map(estimate);
+        // A restored job finds the join's state by key group, as the hash join keeps it (a
+        // checkpoint is taken in streaming mode, which always repartitions).
+        let threshold = if self.config.restore.is_some() {
+            0
+        } else {
+            self.config.broadcast_threshold
+        };
         let chosen = crate::join::choose_join_strategy(
             estimates,
             allowed,
             self.parallelism(chain),
-            self.config.broadcast_threshold,
+            threshold,
             self.batch_mode,
         );
         strategy.set(chosen);

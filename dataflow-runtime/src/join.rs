@@ -1517,8 +1517,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::{
-        choose_join_strategy, BroadcastAllowed, ChosenJoin, JoinStrategy, JoinStrategyCell,
-        LeftOuterJoin,
+        choose_join_strategy, BroadcastAllowed, BroadcastJoin, ChosenJoin, JoinStrategy,
+        JoinStrategyCell, LeftOuterJoin, StaticSide, SwapInputs,
     };
     use crate::element::{Keyed, Timestamp, TwoInputs};
     use crate::job::TaskContext;
@@ -1600,6 +1600,54 @@ mod tests {
         assert_eq!(out.0, [(1, 2, Some(10)), (3, 3, None)]);
         join.end_of_input(&mut out);
         assert_eq!(out.0.len(), 2, "nothing is emitted twice at the end");
+    }
+
+    #[test]
+    fn a_chosen_join_broadcasting_its_first_input_completes_its_table_when_that_input_ends() {
+        let mut join = opened_left_outer_join(JoinStrategy::BroadcastFirst);
+        let mut out = Collect(Vec::new());
+        join.process(keyed(TwoInputs::First((1, 2))), None, &mut out);
+        join.process(keyed(TwoInputs::Second((1, 10))), None, &mut out);
+        // The second input (the one probing) ending completes nothing.
+        join.on_side_ended(true, &mut out);
+        assert!(out.0.is_empty());
+        join.on_side_ended(false, &mut out);
+        assert_eq!(out.0, [(1, 2, Some(10))]);
+        join.process(keyed(TwoInputs::Second((1, 11))), None, &mut out);
+        assert_eq!(out.0, [(1, 2, Some(10)), (1, 2, Some(11))]);
+    }
+
+    #[test]
+    fn a_hinted_join_broadcasting_its_first_input_sees_the_sides_swapped() {
+        // `BroadcastFirst`: the runtime runs a second-input broadcast join on swapped inputs.
+        type Inner = BroadcastJoin<
+            (u64, u64),
+            (u64, u64),
+            u64,
+            fn(&(u64, u64)) -> u64,
+            fn(&(u64, u64)) -> u64,
+            fn(&(u64, u64), Option<&(u64, u64)>) -> (u64, u64),
+        >;
+        let inner: Inner = BroadcastJoin::new(
+            0,
+            (|x| x.0, |x| x.0),
+            |kept, table| (kept.1, table.map_or(0, |t| t.1)),
+            false,
+            StaticSide::None,
+        );
+        let mut join = SwapInputs(inner);
+        let mut out = Collect(Vec::new());
+        // First input: the broadcast table; second: the records kept and probed.
+        join.process(TwoInputs::First((1, 10)), None, &mut out);
+        join.process(TwoInputs::Second((1, 2)), None, &mut out);
+        join.on_side_ended(true, &mut out);
+        assert!(out.0.is_empty(), "the kept input ending completes nothing");
+        join.on_side_ended(false, &mut out);
+        assert_eq!(out.0, [(2, 10)]);
+        join.process(TwoInputs::Second((1, 3)), None, &mut out);
+        assert_eq!(out.0, [(2, 10), (3, 10)]);
+        join.end_of_input(&mut out);
+        assert_eq!(out.0.len(), 2);
     }
 
     #[test]

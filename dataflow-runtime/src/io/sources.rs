@@ -49,8 +49,12 @@ where
     }
 
     /// The collection's length (when its iterator knows it exactly) times the size of an
-    /// item: a shallow size, which undercounts items owning heap data such as `String`s.
+    /// item. Unknown for items that need dropping: they may own heap data (`String`s) that
+    /// the size of the type does not count.
     fn estimated_bytes(&self) -> Option<u64> {
+        if std::mem::needs_drop::<It::Item>() {
+            return None;
+        }
         let (lower, upper) = self.items.as_ref()?.size_hint();
         (upper == Some(lower))
             .then(|| (lower as u64).saturating_mul(std::mem::size_of::<It::Item>().max(1) as u64))
@@ -171,8 +175,12 @@ where
         })
     }
 
-    /// `n` records of the size of one: a shallow size, as for [`FromIter`].
+    /// `n` records of the size of one (unknown for records that may own heap data, as for
+    /// [`FromIter`]).
     fn estimated_bytes(&self) -> Option<u64> {
+        if std::mem::needs_drop::<T>() {
+            return None;
+        }
         Some(
             self.total
                 .saturating_mul(std::mem::size_of::<T>().max(1) as u64),
