@@ -38,6 +38,19 @@ fn checkpointed_every_5ms(
     }
 }
 
+/// Runs `job` until a run completed a checkpoint (at most 5 runs) and returns that run's
+/// report. Under load (a fresh clone's CI), one source subtask can end before the first
+/// checkpoint completes, and none starts after that. `job` checks each run's output itself.
+fn until_checkpointed(mut job: impl FnMut() -> JobReport) -> JobReport {
+    for _ in 0..5 {
+        let report = job();
+        if report.checkpoints >= 1 {
+            return report;
+        }
+    }
+    panic!("no checkpoint completed in 5 runs");
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "dataflow-checkpoints-{name}-{}",
@@ -62,8 +75,10 @@ fn a_restored_job_resumes_from_its_checkpoint_and_counts_every_record_once() {
     let dir = scratch("resume");
     let config = checkpointed_every_5ms(&dir, 2, false);
     let out = Collected::new();
-    let report = counting::run(&config, n, out.clone()).unwrap();
-    assert!(report.checkpoints >= 1, "no checkpoint completed: {report}");
+    until_checkpointed(|| {
+        out.take();
+        counting::run(&config, n, out.clone()).unwrap()
+    });
     assert_eq!(final_counts(out.take()), vec![n / KEYS; KEYS as usize]);
     let (checkpoint, skipped) = Checkpoint::resolve(&dir).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
@@ -209,8 +224,10 @@ fn at_least_once_checkpoints_complete_without_alignment_and_lose_nothing() {
     let dir = scratch("at-least-once");
     let config = checkpointed_every_5ms(&dir, 1, true);
     let out = Collected::new();
-    let report = counting::run(&config, n, out.clone()).unwrap();
-    assert!(report.checkpoints >= 1, "{report}");
+    until_checkpointed(|| {
+        out.take();
+        counting::run(&config, n, out.clone()).unwrap()
+    });
     assert_eq!(final_counts(out.take()), vec![n / KEYS; KEYS as usize]);
     // Restored, nothing is lost (records may count twice: at least once).
     let restored = JobConfig {
@@ -231,8 +248,7 @@ fn a_checkpoint_taken_at_parallelism_2_restores_at_1_and_at_4() {
     let n = 2_000_000;
     let dir = scratch("rescale");
     let config = checkpointed_every_5ms(&dir, 1, false);
-    let report = counting::run(&config, n, Collected::new()).unwrap();
-    assert!(report.checkpoints >= 1, "{report}");
+    until_checkpointed(|| counting::run(&config, n, Collected::new()).unwrap());
     let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
     for parallelism in [1, 4] {
         // Keyed state moves by key group, the source's remaining ranges by earlier subtask.
@@ -495,8 +511,7 @@ fn state_is_found_by_operator_name_after_the_job_changed_elsewhere() {
     let n = 2_000_000;
     let dir = scratch("changed-job");
     let config = checkpointed_every_5ms(&dir, 1, false);
-    let report = counting::run(&config, n, Collected::new()).unwrap();
-    assert!(report.checkpoints >= 1, "{report}");
+    until_checkpointed(|| counting::run(&config, n, Collected::new()).unwrap());
     // A `map` added before the count moves the count in the plan; its state (found by
     // its name, `count`) and the source's position (`generate`) are restored all the same.
     let restored = JobConfig {
@@ -591,8 +606,10 @@ fn broadcast_state_and_keyed_state_of_a_co_process_survive_a_restore() {
         ..JobConfig::with_parallelism(2)
     };
     let out = Collected::new();
-    let report = over_limits::run(&config, n, out.clone()).unwrap();
-    assert!(report.checkpoints >= 1, "{report}");
+    until_checkpointed(|| {
+        out.take();
+        over_limits::run(&config, n, out.clone()).unwrap()
+    });
     let mut expected: Vec<(u64, u64)> = (0..50u64)
         .flat_map(|k| (1000 + k + 1..=n / 50).map(move |seen| (k, seen)))
         .collect();
@@ -665,9 +682,7 @@ fn a_join_restored_in_batch_mode_keeps_its_checkpointed_state() {
     let dir = scratch("chosen-join");
     let config = checkpointed_every_5ms(&dir, 1, false);
     let expected: Vec<(u64, u64)> = (0..n).map(|i| (i, (i % 100) * 1000)).collect();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
+    until_checkpointed(|| {
         let out = Collected::new();
         let report = chosen_joined::run(&config, n, out.clone()).unwrap();
         assert_eq!(
@@ -675,11 +690,8 @@ fn a_join_restored_in_batch_mode_keeps_its_checkpointed_state() {
             Some(JoinStrategy::Repartition)
         );
         assert_eq!(out.take_sorted(), expected);
-        if report.checkpoints >= 1 {
-            break;
-        }
-        assert!(attempts < 5, "no checkpoint completed in 5 runs: {report}");
-    }
+        report
+    });
     let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
     let restored = JobConfig {
         mode: ExecutionMode::Automatic,
@@ -706,19 +718,12 @@ fn a_broadcast_join_restores_at_another_parallelism_without_losing_or_repeating_
     let dir = scratch("broadcast-join");
     let config = checkpointed_every_5ms(&dir, 1, false);
     let expected: Vec<(u64, u64)> = (0..n).map(|i| (i, (i % 100) * 1000)).collect();
-    // Under load (a fresh clone's CI), one source can end before the first checkpoint
-    // completes, and none starts after that: run again until one did.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
+    until_checkpointed(|| {
         let out = Collected::new();
         let report = broadcast_joined::run(&config, n, out.clone()).unwrap();
         assert_eq!(out.take_sorted(), expected);
-        if report.checkpoints >= 1 {
-            break;
-        }
-        assert!(attempts < 5, "no checkpoint completed in 5 runs: {report}");
-    }
+        report
+    });
     let (checkpoint, _) = Checkpoint::resolve(&dir).unwrap();
     for parallelism in [1, 4] {
         // The join emits only at end of input, so the restored run emits every pair: those
