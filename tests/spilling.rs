@@ -1,5 +1,5 @@
-//! Batch mode under a memory budget: keyed aggregates, `group_reduce`, sorted `first(n)`,
-//! hash joins and `sort_partition` spill their state to disk when it passes the budget and
+//! Batch mode under a memory budget: keyed aggregates, `group_reduce`, `distinct`,
+//! `first(n)` (sorted or not), hash joins and `sort_partition` spill their state to disk when it passes the budget and
 //! give the same results as in memory (against plain-Rust references), keeping the order
 //! the operations promise; the report says how much went to disk; a spill directory that
 //! cannot be written fails the job with a message naming the operator.
@@ -61,6 +61,14 @@ dataflow! {
             .group_reduce(|key, values| Some((*key, values.into_iter().map(|v| v.1).collect())))
             .name("groups")
             .collect(out);
+    }
+
+    job distinct_keys(input: Vec<(u64, u64)>, out: Collected<(u64, u64)>) {
+        from_iter(input).key_by(|p| p.0).distinct().name("distinct").collect(out);
+    }
+
+    job first_three(input: Vec<(u64, u64)>, out: Collected<(u64, u64)>) {
+        from_iter(input).key_by(|p| p.0).first(3).name("first").collect(out);
     }
 
     job three_smallest(input: Vec<(u64, u64, usize)>, out: Collected<(u64, u64, usize)>) {
@@ -158,6 +166,40 @@ fn group_reduce_and_sorted_first_spill_and_keep_arrival_order() {
         let report = three_smallest::run(&config, indexed.clone(), out.clone()).unwrap();
         assert_eq!(out.take_sorted(), smallest, "{config:?}");
         assert_spilled(&report, "smallest", budget);
+    }
+}
+
+/// `distinct` and `first(n)` emit as records arrive; once they spill, keys seen afresh hold
+/// their records back until the end, where the spilled state says what went out already:
+/// each key's first records exactly once, as in memory. The input comes from one subtask, so
+/// each key's records arrive in input order.
+#[test]
+fn distinct_and_first_spill_and_emit_each_keys_first_records_once() {
+    let dir = TempPath::new("spill-first");
+    // Values number the records, so "first" is checkable.
+    let input: Vec<(u64, u64)> = random_pairs(40_000, 5_000, 9)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k, i as u64))
+        .collect();
+    let mut firsts: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for &(k, i) in &input {
+        let records = firsts.entry(k).or_default();
+        if records.len() < 3 {
+            records.push((k, i));
+        }
+    }
+    let distinct: Vec<(u64, u64)> = firsts.values().map(|records| records[0]).collect();
+    let first_three: Vec<(u64, u64)> = sorted(firsts.into_values().flatten().collect());
+    for (config, budget) in configs(&dir) {
+        let out = Collected::new();
+        let report = distinct_keys::run(&config, input.clone(), out.clone()).unwrap();
+        assert_eq!(out.take_sorted(), distinct, "{config:?}");
+        assert_spilled(&report, "distinct", budget);
+        let out = Collected::new();
+        let report = first_three::run(&config, input.clone(), out.clone()).unwrap();
+        assert_eq!(out.take_sorted(), first_three, "{config:?}");
+        assert_spilled(&report, "first", budget);
     }
 }
 

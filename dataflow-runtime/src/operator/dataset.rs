@@ -38,8 +38,15 @@ pub trait GroupFunction<K, V>: Clone + Send + 'static {
 
     /// Whether two states of a key can be merged ([`GroupFunction::merge`]), so that the
     /// operator may spill its state to disk in batch mode. Functions that emit as records
-    /// arrive (`distinct`, `first(n)`) cannot: a key written out would be seen afresh.
+    /// arrive (`distinct`, `first(n)`) can if they hold back what they would emit once the
+    /// operator has spilled ([`GroupFunction::spilled`]): a key written out would otherwise
+    /// be seen afresh.
     const MERGEABLE: bool = false;
+
+    /// The operator wrote its state to disk for the first time: from now on a key's state
+    /// may come back from disk at the end, so what the function emits as records arrive
+    /// must wait for [`GroupFunction::finish`].
+    fn spilled(&mut self) {}
 
     /// Folds `later` (the key's state built after `state` was spilled) into `state`, as if
     /// `later`'s records had been added to it. Called only if [`GroupFunction::MERGEABLE`].
@@ -118,44 +125,157 @@ where
     }
 }
 
-/// `distinct()`: the first record of each key, emitted when it arrives.
+/// `distinct()`: the first record of each key, emitted when it arrives. Once the operator
+/// has spilled its state (batch mode over a memory budget), a key's first record may have
+/// gone out before its state was written to disk: a key seen afresh holds its record back
+/// until the end, where the spilled state says whether it went out already.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Distinct;
-
-impl<K, V: Send + 'static> GroupFunction<K, V> for Distinct {
-    /// Whether the key was seen.
-    type State = bool;
-    type Out = V;
-
-    #[inline]
-    fn add(&mut self, _key: &K, seen: &mut bool, value: V, out: &mut Vec<V>) {
-        if !*seen {
-            *seen = true;
-            out.push(value);
-        }
-    }
-
-    fn finish(&mut self, _key: K, _seen: bool, _out: &mut Vec<V>) {}
+pub struct Distinct {
+    deferring: bool,
 }
 
-/// `first(n)`: the first `n` records of each key, emitted as they arrive.
-#[derive(Debug, Clone, Copy)]
-pub struct FirstN(pub u64);
+/// The state of a key of [`Distinct`] or [`FirstN`]: how many of its records went out, and
+/// those held back (after a spill) until the end.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FirstRecords<V> {
+    emitted: u64,
+    held: Vec<V>,
+}
 
-impl<K, V: Send + 'static> GroupFunction<K, V> for FirstN {
-    /// How many of the key's records went out.
-    type State = u64;
-    type Out = V;
+impl<V> Default for FirstRecords<V> {
+    fn default() -> Self {
+        FirstRecords {
+            emitted: 0,
+            held: Vec::new(),
+        }
+    }
+}
 
+impl<V> FirstRecords<V> {
+    /// Takes `value` if fewer than `n` records of the key were taken: emits it, or (once the
+    /// operator has spilled) holds it back.
     #[inline]
-    fn add(&mut self, _key: &K, emitted: &mut u64, value: V, out: &mut Vec<V>) {
-        if *emitted < self.0 {
-            *emitted += 1;
-            out.push(value);
+    fn take(&mut self, n: u64, deferring: bool, value: V, out: &mut Vec<V>) {
+        if self.emitted + (self.held.len() as u64) < n {
+            if deferring {
+                self.held.push(value);
+            } else {
+                self.emitted += 1;
+                out.push(value);
+            }
         }
     }
 
-    fn finish(&mut self, _key: K, _emitted: u64, _out: &mut Vec<V>) {}
+    /// Whether [`FirstRecords::take`] would keep another record.
+    fn wants(&self, n: u64) -> bool {
+        self.emitted + (self.held.len() as u64) < n
+    }
+
+    /// Folds in the state of the same key built after this one was spilled: its records
+    /// came later, so they fill what is left of the `n`.
+    fn merge(&mut self, n: u64, later: FirstRecords<V>) {
+        self.emitted += later.emitted;
+        let room = n.saturating_sub(self.emitted + self.held.len() as u64) as usize;
+        self.held.extend(later.held.into_iter().take(room));
+    }
+}
+
+impl<K, V> GroupFunction<K, V> for Distinct
+where
+    V: Serialize + DeserializeOwned + Send + 'static,
+{
+    type State = FirstRecords<V>;
+    type Out = V;
+
+    #[inline]
+    fn add(&mut self, _key: &K, state: &mut FirstRecords<V>, value: V, out: &mut Vec<V>) {
+        state.take(1, self.deferring, value, out);
+    }
+
+    fn finish(&mut self, _key: K, state: FirstRecords<V>, out: &mut Vec<V>) {
+        out.extend(state.held);
+    }
+
+    const MERGEABLE: bool = true;
+
+    fn spilled(&mut self) {
+        self.deferring = true;
+    }
+
+    fn merge(&mut self, state: &mut FirstRecords<V>, later: FirstRecords<V>) {
+        state.merge(1, later);
+    }
+
+    fn added_bytes(
+        &self,
+        state: &FirstRecords<V>,
+        value: &V,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
+        if self.deferring && state.wants(1) {
+            sampler.estimate(value)
+        } else {
+            0
+        }
+    }
+}
+
+/// `first(n)`: the first `n` records of each key, emitted as they arrive (held back to the
+/// end once the operator has spilled, as [`Distinct`] does).
+#[derive(Debug, Clone, Copy)]
+pub struct FirstN {
+    n: u64,
+    deferring: bool,
+}
+
+impl FirstN {
+    /// The first `n` records of each key.
+    pub fn new(n: u64) -> Self {
+        FirstN {
+            n,
+            deferring: false,
+        }
+    }
+}
+
+impl<K, V> GroupFunction<K, V> for FirstN
+where
+    V: Serialize + DeserializeOwned + Send + 'static,
+{
+    type State = FirstRecords<V>;
+    type Out = V;
+
+    #[inline]
+    fn add(&mut self, _key: &K, state: &mut FirstRecords<V>, value: V, out: &mut Vec<V>) {
+        state.take(self.n, self.deferring, value, out);
+    }
+
+    fn finish(&mut self, _key: K, state: FirstRecords<V>, out: &mut Vec<V>) {
+        out.extend(state.held);
+    }
+
+    const MERGEABLE: bool = true;
+
+    fn spilled(&mut self) {
+        self.deferring = true;
+    }
+
+    fn merge(&mut self, state: &mut FirstRecords<V>, later: FirstRecords<V>) {
+        state.merge(self.n, later);
+    }
+
+    fn added_bytes(
+        &self,
+        state: &FirstRecords<V>,
+        value: &V,
+        sampler: &mut crate::spill::SizeSampler,
+    ) -> usize {
+        if self.deferring && state.wants(self.n) {
+            sampler.estimate(value)
+        } else {
+            0
+        }
+    }
 }
 
 /// `first(n, |x| sort_key)`: the `n` records of each key with the smallest sort keys (equal
@@ -285,6 +405,7 @@ impl<K: crate::keys::Key, V, G: GroupFunction<K, V>> KeyedGroup<K, G, V> {
         let Some(spill) = &mut self.spill else {
             return;
         };
+        self.function.spilled();
         let store = &mut self.store;
         spill.spill(|files| {
             for entry in store.drain() {

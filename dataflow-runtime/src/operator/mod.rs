@@ -1155,9 +1155,9 @@ where
         operator: usize,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
     where
-        V: Send,
+        V: serde::Serialize + serde::de::DeserializeOwned + Send,
     {
-        self.then(KeyedGroup::new(operator, Distinct))
+        self.then(KeyedGroup::new(operator, Distinct::default()))
     }
 
     /// Appends `first(n)`: the first `n` records of each key.
@@ -1167,9 +1167,9 @@ where
         n: u64,
     ) -> Chain<Keyed<K, V>, impl Operator<Keyed<K, V>, Out = V> + Clone>
     where
-        V: Send,
+        V: serde::Serialize + serde::de::DeserializeOwned + Send,
     {
-        self.then(KeyedGroup::new(operator, FirstN(n)))
+        self.then(KeyedGroup::new(operator, FirstN::new(n)))
     }
 
     /// Appends `first(n, |x| sort_key)`: the `n` records of each key with the smallest sort
