@@ -1,6 +1,7 @@
 //! Batch mode over a memory budget: a keyed sum over many distinct keys (more than the budget
 //! holds), in memory and with a small `--memory-budget`, against a hand-written `HashMap`
-//! sum; and `sort_partition` of the same records in memory and as an external sort.
+//! sum; `distinct` of the same keys, in memory and spilling; and `sort_partition` of the same
+//! records in memory and as an external sort.
 //! `SPILL_RECORDS` (default 20,000,000; keys are a quarter as many) sets the size.
 
 use std::collections::HashMap;
@@ -25,6 +26,10 @@ fn record(i: u64, keys: u64) -> (u64, u64) {
 dataflow! {
     job sums(n: u64, keys: u64, out: Collected<(u64, u64)>) {
         generate(n, move |i| record(i, keys)).key_by(|r| r.0).sum(|r| r.1).collect(out);
+    }
+
+    job distinct_keys(n: u64, keys: u64, out: Collected<(u64, u64)>) {
+        generate(n, move |i| record(i, keys)).key_by(|r| r.0).distinct().collect(out);
     }
 
     job sorted(n: u64, keys: u64, out: Collected<(u64, u64)>) {
@@ -73,10 +78,19 @@ fn bench(c: &mut Criterion) {
         assert_eq!(spilled(&report) > 0, budget.is_some(), "{report}");
         let report = sorted::run(&config, n, keys, Collected::counting()).unwrap();
         assert_eq!(spilled(&report) > 0, budget.is_some(), "{report}");
+        let report = distinct_keys::run(&config, n, keys, Collected::counting()).unwrap();
+        assert_eq!(spilled(&report) > 0, budget.is_some(), "{report}");
         group.bench_function(format!("sum_p2_{name}"), |b| {
             b.iter(|| {
                 let out = Collected::counting();
                 sums::run(&config, n, keys, out.clone()).unwrap();
+                assert_eq!(out.count(), distinct);
+            })
+        });
+        group.bench_function(format!("distinct_p2_{name}"), |b| {
+            b.iter(|| {
+                let out = Collected::counting();
+                distinct_keys::run(&config, n, keys, out.clone()).unwrap();
                 assert_eq!(out.count(), distinct);
             })
         });

@@ -134,8 +134,8 @@ pub struct Distinct {
     deferring: bool,
 }
 
-/// The state of a key of [`Distinct`] or [`FirstN`]: how many of its records went out, and
-/// those held back (after a spill) until the end.
+/// The state of a key of [`FirstN`]: how many of its records went out, and those held back
+/// (after a spill) until the end.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FirstRecords<V> {
     emitted: u64,
@@ -180,20 +180,43 @@ impl<V> FirstRecords<V> {
     }
 }
 
+/// The state of a key of [`Distinct`]: no record yet, its first record went out, or (after
+/// a spill) its first record held back until the end. One value, no list: `distinct` often
+/// holds millions of keys.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub enum DistinctState<V> {
+    /// No record of the key yet.
+    #[default]
+    Unseen,
+    /// The key's first record was emitted.
+    Emitted,
+    /// The key's first record since the spill, held back.
+    Held(V),
+}
+
 impl<K, V> GroupFunction<K, V> for Distinct
 where
     V: Serialize + DeserializeOwned + Send + 'static,
 {
-    type State = FirstRecords<V>;
+    type State = DistinctState<V>;
     type Out = V;
 
     #[inline]
-    fn add(&mut self, _key: &K, state: &mut FirstRecords<V>, value: V, out: &mut Vec<V>) {
-        state.take(1, self.deferring, value, out);
+    fn add(&mut self, _key: &K, state: &mut DistinctState<V>, value: V, out: &mut Vec<V>) {
+        if let DistinctState::Unseen = state {
+            if self.deferring {
+                *state = DistinctState::Held(value);
+            } else {
+                *state = DistinctState::Emitted;
+                out.push(value);
+            }
+        }
     }
 
-    fn finish(&mut self, _key: K, state: FirstRecords<V>, out: &mut Vec<V>) {
-        out.extend(state.held);
+    fn finish(&mut self, _key: K, state: DistinctState<V>, out: &mut Vec<V>) {
+        if let DistinctState::Held(value) = state {
+            out.push(value);
+        }
     }
 
     const MERGEABLE: bool = true;
@@ -202,20 +225,22 @@ where
         self.deferring = true;
     }
 
-    fn merge(&mut self, state: &mut FirstRecords<V>, later: FirstRecords<V>) {
-        state.merge(1, later);
+    /// The earlier state wins: an emitted or held record came first.
+    fn merge(&mut self, state: &mut DistinctState<V>, later: DistinctState<V>) {
+        if let DistinctState::Unseen = state {
+            *state = later;
+        }
     }
 
     fn added_bytes(
         &self,
-        state: &FirstRecords<V>,
+        state: &DistinctState<V>,
         value: &V,
         sampler: &mut crate::spill::SizeSampler,
     ) -> usize {
-        if self.deferring && state.wants(1) {
-            sampler.estimate(value)
-        } else {
-            0
+        match state {
+            DistinctState::Unseen if self.deferring => sampler.estimate(value),
+            _ => 0,
         }
     }
 }
