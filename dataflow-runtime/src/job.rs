@@ -1013,6 +1013,8 @@ impl JobBuilder {
     {
         self.check_parallelism()?;
         let input_info = self.plan.chains[chain].inputs;
+        // The generated code passes the chain's inputs in the plan's order (zipped below).
+        debug_assert_eq!(inputs.len(), input_info.len(), "chain {chain}'s inputs");
         let two_inputs = input_info.iter().any(|input| input.second_input);
         for subtask in 0..self.parallelism(chain) {
             let ctx = self.task_context(chain, subtask);
