@@ -32,6 +32,10 @@ dataflow! {
         generate(n, move |i| record(i, keys)).key_by(|r| r.0).distinct().collect(out);
     }
 
+    job first_two(n: u64, keys: u64, out: Collected<(u64, u64)>) {
+        generate(n, move |i| record(i, keys)).key_by(|r| r.0).first(2).collect(out);
+    }
+
     job sorted(n: u64, keys: u64, out: Collected<(u64, u64)>) {
         generate(n, move |i| record(i, keys)).sort_partition(|r| r.0).collect(out);
     }
@@ -92,6 +96,12 @@ fn bench(c: &mut Criterion) {
                 let out = Collected::counting();
                 distinct_keys::run(&config, n, keys, out.clone()).unwrap();
                 assert_eq!(out.count(), distinct);
+            })
+        });
+        group.bench_function(format!("first_two_p2_{name}"), |b| {
+            b.iter(|| {
+                let out = Collected::counting();
+                first_two::run(&config, n, keys, out.clone()).unwrap();
             })
         });
         group.bench_function(format!("sort_partition_p2_{name}"), |b| {
