@@ -896,10 +896,10 @@ pub fn choose_join_strategy(
 pub trait ProbeJoin<A, B>: JoinKind<A, B> {
     /// Emits the results of a first-input record `a` whose key's second-input records are
     /// `partners`.
-    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(Self::Out));
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut impl FnMut(Self::Out));
     /// Emits the results of a second-input record `b` whose key's first-input records are
     /// `partners`.
-    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(Self::Out));
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut impl FnMut(Self::Out));
 }
 
 impl<A, B, F, O> ProbeJoin<A, B> for InnerJoin<F>
@@ -907,12 +907,12 @@ where
     F: FnMut(&A, &B) -> O + Clone + Send + 'static,
     O: Send + 'static,
 {
-    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut impl FnMut(O)) {
         for b in partners {
             emit((self.0)(a, b));
         }
     }
-    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut impl FnMut(O)) {
         for a in partners {
             emit((self.0)(a, b));
         }
@@ -924,7 +924,7 @@ where
     F: FnMut(&A, Option<&B>) -> O + Clone + Send + 'static,
     O: Send + 'static,
 {
-    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut impl FnMut(O)) {
         if partners.is_empty() {
             emit((self.0)(a, None));
         }
@@ -932,7 +932,7 @@ where
             emit((self.0)(a, Some(b)));
         }
     }
-    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut impl FnMut(O)) {
         for a in partners {
             emit((self.0)(a, Some(b)));
         }
@@ -944,12 +944,12 @@ where
     F: FnMut(Option<&A>, &B) -> O + Clone + Send + 'static,
     O: Send + 'static,
 {
-    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut dyn FnMut(O)) {
+    fn probe_first(&mut self, a: &A, partners: &[B], emit: &mut impl FnMut(O)) {
         for b in partners {
             emit((self.0)(Some(a), b));
         }
     }
-    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut dyn FnMut(O)) {
+    fn probe_second(&mut self, partners: &[A], b: &B, emit: &mut impl FnMut(O)) {
         if partners.is_empty() {
             emit((self.0)(None, b));
         }
